@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""Score the test clips of each machine type with its Keras model.
+
+    python 01_test.py -d   # result/anomaly_score_<type>_id_XX.csv and result/result.csv (AUC, pAUC)
+    python 01_test.py -e   # result/anomaly_score_<type>_id_XX.csv only
+
+Clips that cannot be read are excluded (never scored 0) and listed; the run
+then exits with status 1 unless ``--skip-bad-clips`` is given.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+
+import common
+import keras_model
+
+logger = logging.getLogger("01_test")
+
+
+def parse_arguments() -> argparse.ArgumentParser:
+    parser = common.build_parser("Compute anomaly scores (and AUC/pAUC) with the Keras models.")
+    parser.add_argument("--skip-bad-clips", action="store_true",
+                        help="exit 0 even if some test clips could not be read")
+    return parser
+
+
+def main(args: argparse.Namespace, config: common.Config) -> int:
+    cache = common.feature_cache(config, enabled=not args.no_cache)
+    results = []
+    for type_dir in common.machine_type_dirs(config, args.dev, args.machine_types):
+        machine_type = type_dir.name
+        logger.info("== %s: testing", machine_type)
+        model = keras_model.load_model(common.model_path(config, machine_type))
+        test_features = common.load_test_features(type_dir, args.dev, config, cache, args.progress)
+        results.append(common.evaluate_machine_type(common.keras_predictor(model), machine_type,
+                                                    test_features, config,
+                                                    progress=args.progress))
+    if args.dev:
+        common.write_result_csv(common.result_csv_path(config), results)
+        print(common.format_result_table(results, "Keras model"))
+    return common.finish_with_exclusions(results, args.skip_bad_clips)
+
+
+if __name__ == "__main__":
+    raise SystemExit(common.run_script(main, parse_arguments()))

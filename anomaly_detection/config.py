@@ -1,0 +1,294 @@
+"""Configuration: ``baseline.yaml`` loaded and validated once into a typed object.
+
+Every key of the reference's ``baseline.yaml`` is required, so that a typo never
+silently falls back to a default. Keys this project adds are optional and
+default to the documented values. All problems are collected and reported at
+once, before any work starts.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+from .errors import ConfigError
+
+__all__ = ["ConfigError", "FeatureConfig", "FitConfig", "Config", "load_config", "parse_config"]
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Log-mel feature parameters (``feature:`` section).
+
+    ``frame_crop`` is the half-open range of log-mel frames kept from each
+    clip, ``(50, 250)`` in the MLPerf Tiny reference; ``None`` keeps all
+    frames (original DCASE 2020 behaviour).
+    """
+
+    n_mels: int = 128
+    frames: int = 5
+    n_fft: int = 1024
+    hop_length: int = 512
+    power: float = 2.0
+    frame_crop: tuple[int, int] | None = (50, 250)
+
+    @property
+    def vector_dim(self) -> int:
+        """Length of one stacked feature vector, ``n_mels * frames``."""
+        return self.n_mels * self.frames
+
+    def log_mel_key(self) -> dict[str, float | int]:
+        """Parameters that determine an (uncropped) log-mel spectrogram."""
+        return {"n_mels": self.n_mels, "n_fft": self.n_fft,
+                "hop_length": self.hop_length, "power": self.power}
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Training parameters (``fit:`` section), as passed to Keras."""
+
+    optimizer: str = "adam"
+    loss: str = "mean_squared_error"
+    epochs: int = 100
+    batch_size: int = 512
+    shuffle: bool = True
+    validation_split: float = 0.1
+    verbose: int = 1
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration. Paths are as written in the YAML
+    (relative paths are relative to the working directory, as in the reference)."""
+
+    dev_directory: Path
+    eval_directory: Path
+    model_directory: Path
+    result_directory: Path
+    result_file: str
+    max_fpr: float
+    feature: FeatureConfig
+    fit: FitConfig
+    cache_directory: Path | None = Path("./cache")
+    n_workers: int = 0
+    decision_percentile: float = 0.9
+    seed: int | None = None
+    log_file: Path = Path("./baseline.log")
+    source: Path | None = field(default=None, compare=False)
+
+    def data_directory(self, dev_mode: bool) -> Path:
+        """``dev_directory`` in development mode, ``eval_directory`` otherwise."""
+        return self.dev_directory if dev_mode else self.eval_directory
+
+    @property
+    def workers(self) -> int:
+        """Number of feature-extraction workers (``n_workers: 0`` means all cores)."""
+        return self.n_workers if self.n_workers > 0 else (os.cpu_count() or 1)
+
+
+_REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class _Key:
+    path: str
+    kind: str  # int, float, bool, str, path, optional_path, optional_int, crop
+    default: Any = _REQUIRED
+    check: Callable[[Any], str | None] | None = None
+
+
+def _positive(value: Any) -> str | None:
+    return None if value > 0 else "must be greater than 0"
+
+
+def _non_negative(value: Any) -> str | None:
+    return None if value >= 0 else "must be 0 or greater"
+
+
+def _fraction_open_closed(value: Any) -> str | None:
+    return None if 0 < value <= 1 else "must be in (0, 1]"
+
+
+def _fraction_open(value: Any) -> str | None:
+    return None if 0 < value < 1 else "must be in (0, 1)"
+
+
+def _validation_split(value: Any) -> str | None:
+    return None if 0 <= value < 1 else "must be in [0, 1)"
+
+
+def _verbose(value: Any) -> str | None:
+    return None if value in (0, 1, 2) else "must be 0, 1 or 2"
+
+
+_KEYS: tuple[_Key, ...] = (
+    _Key("dev_directory", "path"),
+    _Key("eval_directory", "path"),
+    _Key("model_directory", "path"),
+    _Key("result_directory", "path"),
+    _Key("result_file", "str"),
+    _Key("max_fpr", "float", check=_fraction_open_closed),
+    _Key("feature.n_mels", "int", check=_positive),
+    _Key("feature.frames", "int", check=_positive),
+    _Key("feature.n_fft", "int", check=_positive),
+    _Key("feature.hop_length", "int", check=_positive),
+    _Key("feature.power", "float", check=_positive),
+    _Key("feature.frame_crop", "crop", default=(50, 250)),
+    _Key("fit.compile.optimizer", "str"),
+    _Key("fit.compile.loss", "str"),
+    _Key("fit.epochs", "int", check=_positive),
+    _Key("fit.batch_size", "int", check=_positive),
+    _Key("fit.shuffle", "bool"),
+    _Key("fit.validation_split", "float", check=_validation_split),
+    _Key("fit.verbose", "int", check=_verbose),
+    _Key("cache_directory", "optional_path", default="./cache"),
+    _Key("n_workers", "int", default=0, check=_non_negative),
+    _Key("decision_percentile", "float", default=0.9, check=_fraction_open),
+    _Key("seed", "optional_int", default=None),
+    _Key("log_file", "path", default="./baseline.log"),
+)
+_SECTIONS = {"feature", "fit", "fit.compile"}
+
+
+def _coerce(kind: str, value: Any) -> tuple[Any, str | None]:
+    """Return ``(value, None)`` or ``(None, problem)`` for a raw YAML value."""
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            return None, f"must be an integer, got {value!r}"
+        return value, None
+    if kind == "optional_int":
+        return (None, None) if value is None else _coerce("int", value)
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None, f"must be a number, got {value!r}"
+        return float(value), None
+    if kind == "bool":
+        if not isinstance(value, bool):
+            return None, f"must be true or false, got {value!r}"
+        return value, None
+    if kind == "str":
+        if not isinstance(value, str) or not value:
+            return None, f"must be a non-empty string, got {value!r}"
+        return value, None
+    if kind == "path":
+        if not isinstance(value, str) or not value:
+            return None, f"must be a path, got {value!r}"
+        return Path(value), None
+    if kind == "optional_path":
+        return (None, None) if value is None else _coerce("path", value)
+    if kind == "crop":
+        if value is None:
+            return None, None
+        if (isinstance(value, list) and len(value) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+                and 0 <= value[0] < value[1]):
+            return (value[0], value[1]), None
+        return None, f"must be null or [start, stop] with 0 <= start < stop, got {value!r}"
+    raise AssertionError(f"unknown kind {kind}")
+
+
+def _flatten(raw: dict, prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        path = f"{prefix}{key}"
+        if path in _SECTIONS and isinstance(value, dict):
+            flat.update(_flatten(value, f"{path}."))
+        else:
+            flat[path] = value
+    return flat
+
+
+def parse_config(raw: Any, source: str | Path = "<config>") -> Config:
+    """Validate a parsed YAML mapping and build a :class:`Config`.
+
+    Raises
+    ------
+    ConfigError
+        Listing every problem found (missing, unknown or misspelled keys,
+        wrong types, values out of range), one per line.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys, got {type(raw).__name__}")
+    flat = _flatten(raw)
+    known = {key.path for key in _KEYS}
+    problems: list[str] = []
+    for path in sorted(set(flat) - known):
+        close = difflib.get_close_matches(path, known | _SECTIONS, n=1)
+        if path in _SECTIONS:
+            problems.append(f"'{path}' must be a mapping of keys")
+        else:
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            problems.append(f"unknown key '{path}'{hint}")
+    values: dict[str, Any] = {}
+    for key in _KEYS:
+        if key.path not in flat:
+            if key.default is _REQUIRED:
+                problems.append(f"missing key '{key.path}'")
+                continue
+            raw_value = key.default
+        else:
+            raw_value = flat[key.path]
+        value, problem = _coerce(key.kind, raw_value)
+        if problem is None and key.check is not None and value is not None:
+            problem = key.check(value)
+        if problem is not None:
+            problems.append(f"'{key.path}' {problem}")
+        else:
+            values[key.path] = value
+
+    crop = values.get("feature.frame_crop")
+    frames = values.get("feature.frames")
+    if crop is not None and frames is not None and frames > crop[1] - crop[0]:
+        problems.append(f"'feature.frames' ({frames}) is larger than the cropped clip "
+                        f"({crop[1] - crop[0]} frames from 'feature.frame_crop')")
+    if problems:
+        raise ConfigError(f"{source}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
+
+    return Config(
+        dev_directory=values["dev_directory"],
+        eval_directory=values["eval_directory"],
+        model_directory=values["model_directory"],
+        result_directory=values["result_directory"],
+        result_file=values["result_file"],
+        max_fpr=values["max_fpr"],
+        feature=FeatureConfig(
+            n_mels=values["feature.n_mels"], frames=values["feature.frames"],
+            n_fft=values["feature.n_fft"], hop_length=values["feature.hop_length"],
+            power=values["feature.power"], frame_crop=values["feature.frame_crop"]),
+        fit=FitConfig(
+            optimizer=values["fit.compile.optimizer"], loss=values["fit.compile.loss"],
+            epochs=values["fit.epochs"], batch_size=values["fit.batch_size"],
+            shuffle=values["fit.shuffle"], validation_split=values["fit.validation_split"],
+            verbose=values["fit.verbose"]),
+        cache_directory=values["cache_directory"],
+        n_workers=values["n_workers"],
+        decision_percentile=values["decision_percentile"],
+        seed=values["seed"],
+        log_file=values["log_file"],
+        source=Path(source),
+    )
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a YAML configuration file (``yaml.safe_load`` only).
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, is not valid YAML, or fails validation.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read configuration: {error.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    return parse_config(raw, source=path)

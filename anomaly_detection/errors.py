@@ -1,0 +1,40 @@
+"""Errors of the pipeline. Each message is one line naming the file or key and the cause."""
+
+__all__ = ["PipelineError", "ConfigError", "DatasetError", "AudioError", "FeatureError",
+           "ModelError", "ConversionError", "TrainingError", "MetricError"]
+
+
+class PipelineError(Exception):
+    """Base class: a problem the user can fix, reported without a traceback."""
+
+
+class ConfigError(PipelineError):
+    """A configuration file is unreadable or holds invalid keys or values."""
+
+
+class DatasetError(PipelineError):
+    """A data folder is missing, empty or laid out unlike the DCASE dataset."""
+
+
+class AudioError(PipelineError):
+    """An audio file cannot be read or decoded."""
+
+
+class FeatureError(PipelineError):
+    """A clip is unsuitable for the configured features (e.g. too short)."""
+
+
+class ModelError(PipelineError):
+    """A model file is missing, corrupt, or unsafe to load."""
+
+
+class ConversionError(PipelineError):
+    """A model cannot be folded or converted to TFLite."""
+
+
+class TrainingError(PipelineError):
+    """Training cannot start (e.g. no usable clips)."""
+
+
+class MetricError(PipelineError):
+    """Metrics are undefined for these labels (e.g. a single class)."""

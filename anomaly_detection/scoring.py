@@ -1,0 +1,155 @@
+"""Anomaly scores of test clips, per-ID AUC/pAUC, and the reference's CSV files.
+
+A clip's anomaly score is the mean, over its stacked feature vectors, of each
+vector's mean squared reconstruction error. A clip that cannot be read is
+excluded and reported, never given a score.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from .dataset import TestSet, machine_id_number
+from .extraction import ClipFeatures
+from .features import frame_stack
+from .io_utils import write_text_atomic
+from .metrics import MetricError, partial_roc_auc, roc_auc
+
+__all__ = ["Predictor", "anomaly_score", "IdScores", "score_test_set", "TypeResult",
+           "write_anomaly_score_csv", "result_csv_text", "write_result_csv",
+           "check_sample_rates"]
+
+logger = logging.getLogger(__name__)
+
+#: A model as a function: vectors (n, dim) float32 -> reconstructions (n, dim).
+Predictor = Callable[[np.ndarray], np.ndarray]
+
+
+def anomaly_score(vectors: np.ndarray, reconstruction: np.ndarray) -> float:
+    """Mean over vectors of the per-vector mean squared error.
+
+    Parameters
+    ----------
+    vectors, reconstruction : np.ndarray, shape (n_vectors, dim)
+    """
+    error = np.square(vectors.astype(np.float64) - reconstruction.astype(np.float64))
+    return float(np.mean(np.mean(error, axis=1)))
+
+
+@dataclass
+class IdScores:
+    """Scores of one machine ID's test clips (excluded clips listed with their reason)."""
+
+    machine_id: str
+    files: list[Path]
+    scores: np.ndarray  # (n_files,) float64
+    labels: np.ndarray | None  # (n_files,) int, development mode only
+    excluded: list[tuple[Path, str]] = field(default_factory=list)
+    auc: float = math.nan
+    pauc: float = math.nan
+    metric_problem: str | None = None
+
+
+def check_sample_rates(clips: Sequence[ClipFeatures], context: str) -> list[ClipFeatures]:
+    """Exclude clips whose sample rate differs from the most common one.
+
+    The log-mel filters depend on the sample rate, so clips recorded at another
+    rate give features on another frequency axis; they are reported as errors.
+    """
+    rates = [clip.sample_rate for clip in clips if clip.error is None]
+    if not rates:
+        return list(clips)
+    values, counts = np.unique(rates, return_counts=True)
+    expected = int(values[np.argmax(counts)])
+    checked = []
+    for clip in clips:
+        if clip.error is None and clip.sample_rate != expected:
+            clip = ClipFeatures(clip.path, None, clip.sample_rate,
+                                f"{clip.path}: sample rate {clip.sample_rate} Hz differs from "
+                                f"the {expected} Hz of the other {context} clips")
+        checked.append(clip)
+    return checked
+
+
+def score_test_set(predict: Predictor, test_set: TestSet, clips: Sequence[ClipFeatures],
+                   frames: int, max_fpr: float, description: str = "scoring",
+                   progress: bool = True) -> IdScores:
+    """Score every readable clip of ``test_set`` with one ``predict`` call per clip.
+
+    In development mode AUC and pAUC are computed over the scored clips; an ID
+    with a single class gets ``nan`` and a ``metric_problem`` instead of a crash.
+    """
+    files, scores, labels, excluded = [], [], [], []
+    clip_labels = test_set.labels or (None,) * len(clips)
+    for clip, label in tqdm(list(zip(clips, clip_labels)), desc=description, unit="clip",
+                            disable=not progress, leave=False):
+        if clip.error is not None:
+            excluded.append((clip.path, clip.error))
+            continue
+        vectors = frame_stack(clip.log_mel, frames)
+        scores.append(anomaly_score(vectors, predict(vectors)))
+        files.append(clip.path)
+        labels.append(label)
+    result = IdScores(test_set.machine_id, files, np.asarray(scores, dtype=np.float64),
+                      np.asarray(labels, dtype=np.int64) if test_set.labels is not None else None,
+                      excluded)
+    if result.labels is not None:
+        try:
+            result.auc = roc_auc(result.labels, result.scores)
+            result.pauc = partial_roc_auc(result.labels, result.scores, max_fpr)
+        except MetricError as error:
+            result.metric_problem = f"{test_set.machine_id}: {error}"
+    return result
+
+
+def write_anomaly_score_csv(path: Path, id_scores: IdScores) -> None:
+    """``file name,score`` per clip, no header (the reference's format)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for file, score in zip(id_scores.files, id_scores.scores):
+        writer.writerow([file.name, float(score)])
+    write_text_atomic(path, buffer.getvalue())
+
+
+@dataclass
+class TypeResult:
+    """AUC/pAUC of every machine ID of one machine type."""
+
+    machine_type: str
+    ids: list[IdScores]
+
+    def average(self) -> tuple[float, float]:
+        """Mean AUC and pAUC over the IDs that have them."""
+        valid = [(ids.auc, ids.pauc) for ids in self.ids if not math.isnan(ids.auc)]
+        if not valid:
+            return math.nan, math.nan
+        auc, pauc = np.mean(np.asarray(valid), axis=0)
+        return float(auc), float(pauc)
+
+
+def result_csv_text(results: Sequence[TypeResult]) -> str:
+    """The reference's ``result.csv``: per type a name row, ``id,AUC,pAUC``, one
+    row per ID (``01``...), an ``Average`` row and a blank line."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for result in results:
+        writer.writerow([result.machine_type])
+        writer.writerow(["id", "AUC", "pAUC"])
+        for ids in result.ids:
+            writer.writerow([machine_id_number(ids.machine_id), ids.auc, ids.pauc])
+        writer.writerow(["Average", *result.average()])
+        writer.writerow([])
+    return buffer.getvalue()
+
+
+def write_result_csv(path: Path, results: Sequence[TypeResult]) -> None:
+    """Write :func:`result_csv_text` atomically."""
+    write_text_atomic(path, result_csv_text(results))

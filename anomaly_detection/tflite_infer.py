@@ -1,0 +1,66 @@
+"""Running TFLite models with LiteRT (``ai_edge_litert``), one invoke per clip."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+
+__all__ = ["TFLiteModel"]
+
+
+class TFLiteModel:
+    """A ``.tflite`` autoencoder as a function of a batch of vectors.
+
+    The input tensor is resized to the batch's vector count (one invoke per
+    clip, not per vector). Int8 input and output are quantized and dequantized
+    with the tensors' own scale and zero point.
+
+    Raises
+    ------
+    ModelError
+        If the file is missing or not a valid TFLite model.
+    """
+
+    def __init__(self, path: Path, num_threads: int | None = None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelError(f"{self.path}: TFLite model not found (run 02_convert.py)")
+        try:
+            self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
+        except (ValueError, RuntimeError) as error:
+            raise ModelError(f"{self.path}: not a valid TFLite model ({error})") from None
+        self._input = self._interpreter.get_input_details()[0]
+        self._output = self._interpreter.get_output_details()[0]
+        self._batch = -1
+
+    @property
+    def input_dtype(self) -> np.dtype:
+        return np.dtype(self._input["dtype"])
+
+    def _resize(self, batch: int) -> None:
+        if batch != self._batch:
+            self._interpreter.resize_tensor_input(self._input["index"],
+                                                  [batch, int(self._input["shape"][1])])
+            self._interpreter.allocate_tensors()
+            self._input = self._interpreter.get_input_details()[0]
+            self._output = self._interpreter.get_output_details()[0]
+            self._batch = batch
+
+    def __call__(self, vectors: np.ndarray) -> np.ndarray:
+        """Reconstructions of ``vectors`` (shape ``(n, dim)``), float32."""
+        self._resize(len(vectors))
+        data = np.asarray(vectors, dtype=np.float32)
+        if self.input_dtype == np.int8:
+            scale, zero_point = self._input["quantization"]
+            data = np.clip(np.round(data / scale + zero_point), -128, 127).astype(np.int8)
+        self._interpreter.set_tensor(self._input["index"], data)
+        self._interpreter.invoke()
+        output = self._interpreter.get_tensor(self._output["index"])
+        if output.dtype == np.int8:
+            scale, zero_point = self._output["quantization"]
+            return (output.astype(np.float32) - zero_point) * scale
+        return output

@@ -1,0 +1,100 @@
+"""The dense autoencoder of the DCASE 2020 Task 2 / MLPerf Tiny anomaly detection reference.
+
+``input -> [Dense(128) BatchNorm ReLU] x4 -> Dense(8) BatchNorm ReLU
+-> [Dense(128) BatchNorm ReLU] x4 -> Dense(input_dim)``: 269,992 parameters
+(of which 4,384 non-trainable BatchNorm statistics) for ``input_dim = 640``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import h5py
+import keras
+from anomaly_detection.errors import ModelError
+from anomaly_detection.io_utils import atomic_path
+
+__all__ = ["ModelError", "get_model", "load_model", "save_model"]
+
+HIDDEN_UNITS = (128, 128, 128, 128, 8, 128, 128, 128, 128)
+
+
+def get_model(input_dim: int) -> keras.Model:
+    """Build the (uncompiled) autoencoder for ``input_dim``-long feature vectors."""
+    inputs = keras.Input(shape=(input_dim,), name="input")
+    hidden = inputs
+    for units in HIDDEN_UNITS:
+        hidden = keras.layers.Dense(units)(hidden)
+        hidden = keras.layers.BatchNormalization()(hidden)
+        hidden = keras.layers.Activation("relu")(hidden)
+    outputs = keras.layers.Dense(input_dim)(hidden)
+    return keras.Model(inputs=inputs, outputs=outputs, name="autoencoder")
+
+
+def _h5_layer_classes(path: Path) -> list[str]:
+    """Class names of every layer recorded in a Keras HDF5 file's model config."""
+    with h5py.File(path, "r") as handle:
+        config = handle.attrs.get("model_config")
+    if config is None:
+        raise ModelError(f"{path}: HDF5 file holds no Keras model configuration")
+    if isinstance(config, bytes):
+        config = config.decode("utf-8")
+    classes: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if "class_name" in node:
+                classes.append(str(node["class_name"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(config))
+    return classes
+
+
+def load_model(path: str | Path) -> keras.Model:
+    """Load a Keras model saved as HDF5 (``.hdf5``/``.h5``) or ``.keras``, uncompiled.
+
+    Loading never runs code stored in the file: an HDF5 model containing a
+    ``Lambda`` layer (whose Python bytecode Keras' legacy loader would
+    deserialise and run) is refused, and ``.keras`` files load in Keras' safe mode.
+
+    Raises
+    ------
+    ModelError
+        Naming the file and the cause.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found (train it with 00_train.py)")
+    try:
+        if path.suffix in (".h5", ".hdf5"):
+            if "Lambda" in _h5_layer_classes(path):
+                raise ModelError(f"{path}: model contains a Lambda layer (arbitrary Python "
+                                 "code); refusing to load it")
+            return keras.models.load_model(path, compile=False)
+        return keras.models.load_model(path, compile=False, safe_mode=True)
+    except ModelError:
+        raise
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        raise ModelError(f"{path}: not a loadable Keras model ({error})") from None
+
+
+def save_model(model: keras.Model, path: str | Path) -> None:
+    """Save ``model`` atomically; the format follows the suffix.
+
+    ``.hdf5`` (the reference's format, read by every TensorFlow since 2.0) is
+    what the pipeline writes; Keras' notice that HDF5 is "legacy" is muted.
+    """
+    absl_logger = logging.getLogger("absl")
+    previous_level = absl_logger.level
+    absl_logger.setLevel(logging.ERROR)
+    try:
+        with atomic_path(Path(path)) as temporary:
+            model.save(temporary)
+    finally:
+        absl_logger.setLevel(previous_level)
