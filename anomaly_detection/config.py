@@ -182,7 +182,7 @@ def _coerce(kind: str, value: Any) -> tuple[Any, str | None]:
     if kind == "crop":
         if value is None:
             return None, None
-        if (isinstance(value, list) and len(value) == 2
+        if (isinstance(value, (list, tuple)) and len(value) == 2
                 and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
                 and 0 <= value[0] < value[1]):
             return (value[0], value[1]), None

@@ -1,0 +1,101 @@
+"""Configuration loading and validation."""
+from pathlib import Path
+
+import pytest
+import yaml
+
+from anomaly_detection.config import FeatureConfig, load_config, parse_config
+from anomaly_detection.errors import ConfigError
+from conftest import REPO
+
+
+def reference_dict() -> dict:
+    return yaml.safe_load((REPO / "baseline.yaml").read_text())
+
+
+def test_default_yaml_has_the_reference_values():
+    config = load_config(REPO / "baseline.yaml")
+    assert config.dev_directory == Path("./dev_data")
+    assert config.eval_directory == Path("./eval_data")
+    assert config.model_directory == Path("./model")
+    assert config.result_directory == Path("./result")
+    assert config.result_file == "result.csv"
+    assert config.max_fpr == 0.1
+    assert config.feature == FeatureConfig(n_mels=128, frames=5, n_fft=1024, hop_length=512,
+                                           power=2.0, frame_crop=(50, 250))
+    assert (config.fit.optimizer, config.fit.loss) == ("adam", "mean_squared_error")
+    assert (config.fit.epochs, config.fit.batch_size) == (100, 512)
+    assert (config.fit.shuffle, config.fit.validation_split, config.fit.verbose) == (True, 0.1, 1)
+    assert config.feature.vector_dim == 640
+
+
+def test_reference_yaml_without_the_new_keys_still_loads():
+    raw = reference_dict()
+    for key in ("cache_directory", "n_workers", "decision_percentile", "seed", "log_file"):
+        raw.pop(key)
+    del raw["feature"]["frame_crop"]
+    config = parse_config(raw)
+    assert config.feature.frame_crop == (50, 250)
+    assert config.n_workers == 0 and config.workers >= 1
+
+
+def test_frame_crop_null_keeps_all_frames():
+    raw = reference_dict()
+    raw["feature"]["frame_crop"] = None
+    assert parse_config(raw).feature.frame_crop is None
+
+
+def test_every_problem_is_listed_at_once():
+    raw = reference_dict()
+    del raw["max_fpr"]
+    raw["feature"]["n_mel"] = raw["feature"].pop("n_mels")
+    raw["fit"]["epochs"] = -3
+    raw["fit"]["batch_size"] = "512"
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw, "my.yaml")
+    message = str(error.value)
+    assert message.startswith("my.yaml: 5 problem(s)")
+    assert "missing key 'max_fpr'" in message
+    assert "unknown key 'feature.n_mel' (did you mean 'feature.n_mels'?)" in message
+    assert "missing key 'feature.n_mels'" in message
+    assert "'fit.epochs' must be greater than 0" in message
+    assert "'fit.batch_size' must be an integer, got '512'" in message
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("max_fpr", 0.0, "'max_fpr' must be in (0, 1]"),
+    ("max_fpr", 1.5, "'max_fpr' must be in (0, 1]"),
+    ("fit.validation_split", 1.0, "'fit.validation_split' must be in [0, 1)"),
+    ("fit.shuffle", "yes", "'fit.shuffle' must be true or false"),
+    ("feature.frames", 300, "'feature.frames' (300) is larger than the cropped clip (200"),
+    ("feature.frame_crop", [250, 50], "'feature.frame_crop' must be null or [start, stop]"),
+    ("feature.power", True, "'feature.power' must be a number"),
+    ("n_workers", -1, "'n_workers' must be 0 or greater"),
+])
+def test_values_out_of_range_are_rejected(key, value, expected):
+    raw = reference_dict()
+    section, _, name = key.rpartition(".")
+    (raw[section] if section else raw)[name] = value
+    with pytest.raises(ConfigError, match=None) as error:
+        parse_config(raw)
+    assert expected in str(error.value)
+
+
+def test_unreadable_files_are_reported(tmp_path):
+    with pytest.raises(ConfigError, match="configuration file not found"):
+        load_config(tmp_path / "absent.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("feature: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(broken)
+    not_mapping = tmp_path / "list.yaml"
+    not_mapping.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(not_mapping)
+
+
+def test_yaml_tags_that_run_code_are_refused(tmp_path):
+    hostile = tmp_path / "hostile.yaml"
+    hostile.write_text("dev_directory: !!python/object/apply:os.system ['echo hacked']\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(hostile)

@@ -1,0 +1,115 @@
+"""Log-mel features, frame stacking and the feature cache."""
+import os
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+
+from anomaly_detection.config import FeatureConfig
+from anomaly_detection.extraction import FeatureCache, extract_log_mels
+from anomaly_detection.features import (crop_frames, file_to_vector_array, frame_stack,
+                                        load_audio, log_mel_spectrogram)
+from anomaly_detection.errors import FeatureError
+
+
+@pytest.fixture(scope="module")
+def clip(tiny_data):
+    return sorted((tiny_data / "dev_data" / "ToyCar" / "train").glob("*.wav"))[0]
+
+
+def librosa_log_mel(path, n_mels=128, n_fft=1024, hop_length=512, power=2.0):
+    import librosa
+
+    signal, sample_rate = librosa.load(path, sr=None, mono=True)
+    mel = librosa.feature.melspectrogram(y=signal, sr=sample_rate, n_fft=n_fft,
+                                         hop_length=hop_length, n_mels=n_mels, power=power)
+    return 20.0 / power * np.log10(mel + sys.float_info.epsilon)  # (n_mels, n_frames)
+
+
+@pytest.mark.parametrize("n_mels, n_fft, hop_length, power", [
+    (128, 1024, 512, 2.0), (64, 512, 256, 1.0), (128, 2048, 512, 2.0)])
+def test_log_mel_matches_librosa(clip, n_mels, n_fft, hop_length, power):
+    signal, sample_rate = load_audio(clip)
+    ours = log_mel_spectrogram(signal, sample_rate, n_mels, n_fft, hop_length, power)
+    expected = librosa_log_mel(clip, n_mels, n_fft, hop_length, power).T
+    assert ours.shape == expected.shape == (1 + len(signal) // hop_length, n_mels)
+    assert ours.dtype == np.float32
+    assert np.max(np.abs(ours - expected)) < 1e-3
+
+
+def test_file_to_vector_array_is_cropped_and_frame_major(clip):
+    vectors = file_to_vector_array(clip, n_mels=128, frames=5, n_fft=1024, hop_length=512,
+                                   power=2.0)
+    log_mel = librosa_log_mel(clip).T[50:250]
+    assert vectors.shape == (196, 640)
+    for index in (0, 17, 195):
+        for t in range(5):
+            np.testing.assert_allclose(vectors[index, t * 128:(t + 1) * 128], log_mel[index + t],
+                                       atol=1e-3)
+
+
+def test_without_crop_all_frames_are_stacked(clip):
+    vectors = file_to_vector_array(clip, frame_crop=None)
+    n_frames = 1 + 9 * 16000 // 512
+    assert vectors.shape == (n_frames - 4, 640)
+
+
+def test_frame_stack_layout():
+    log_mel = np.arange(6 * 3, dtype=np.float32).reshape(6, 3)
+    stacked = frame_stack(log_mel, 4)
+    assert stacked.shape == (3, 12)
+    np.testing.assert_array_equal(stacked[1], np.concatenate(log_mel[1:5]))
+    with pytest.raises(FeatureError, match="has 6 log-mel frames, stacking needs 7"):
+        frame_stack(log_mel, 7)
+
+
+def test_crop_needs_enough_frames():
+    with pytest.raises(FeatureError, match=r"has 100 log-mel frames, the crop \[50, 250\) needs 250"):
+        crop_frames(np.zeros((100, 128), np.float32), (50, 250))
+
+
+def test_multichannel_is_mixed_to_mono(tmp_path, clip):
+    signal, sample_rate = load_audio(clip)
+    stereo = tmp_path / "stereo.wav"
+    soundfile.write(stereo, np.stack([signal, 0.5 * signal], axis=1), sample_rate,
+                    subtype="FLOAT")
+    mixed, _ = load_audio(stereo)
+    np.testing.assert_allclose(mixed, 0.75 * signal, atol=1e-6)
+
+
+def test_cache_gives_identical_features_and_tracks_changes(tmp_path, clip):
+    feature = FeatureConfig()
+    copy = tmp_path / clip.name
+    copy.write_bytes(clip.read_bytes())
+    cache = FeatureCache(tmp_path / "cache", feature)
+    cold = extract_log_mels([copy], feature, cache, progress=False)[0]
+    entries = list((tmp_path / "cache").rglob("*.npy"))
+    assert len(entries) == 1
+    warm = extract_log_mels([copy], feature, cache, progress=False)[0]
+    uncached = extract_log_mels([copy], feature, None, progress=False)[0]
+    np.testing.assert_array_equal(cold.log_mel, warm.log_mel)
+    np.testing.assert_array_equal(cold.log_mel, uncached.log_mel)
+    assert cold.log_mel.shape == (200, 128)
+
+    # A changed parameter or a touched file gets a new entry, never the stale one.
+    other = FeatureCache(tmp_path / "cache", FeatureConfig(n_mels=64))
+    assert other.entry_path(copy) != cache.entry_path(copy)
+    before = cache.entry_path(copy)
+    os.utime(copy, ns=(1, 1))
+    assert cache.entry_path(copy) != before
+
+    # A corrupt entry is recomputed, not trusted.
+    cache.entry_path(copy).parent.mkdir(parents=True, exist_ok=True)
+    cache.entry_path(copy).write_bytes(b"garbage")
+    again = extract_log_mels([copy], feature, cache, progress=False)[0]
+    np.testing.assert_array_equal(again.log_mel, cold.log_mel)
+
+
+def test_parallel_extraction_equals_serial(tiny_data):
+    files = sorted((tiny_data / "dev_data" / "ToyCar" / "test").glob("*.wav"))[:8]
+    serial = extract_log_mels(files, FeatureConfig(), None, workers=1, progress=False)
+    parallel = extract_log_mels(files, FeatureConfig(), None, workers=2, progress=False)
+    assert [clip.path for clip in parallel] == files
+    for one, other in zip(serial, parallel):
+        np.testing.assert_array_equal(one.log_mel, other.log_mel)

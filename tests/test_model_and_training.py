@@ -1,0 +1,84 @@
+"""The autoencoder, batch-wise training data, and BatchNorm folding."""
+import keras
+import numpy as np
+import pytest
+
+from anomaly_detection.config import FitConfig
+from anomaly_detection.tflite_convert import check_folding, fold_batch_norm
+from anomaly_detection.training import FrameStore, split_training_vectors
+from keras_model import get_model, load_model, save_model
+
+
+def test_layer_sequence_and_parameter_count():
+    model = get_model(640)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    expected = ["InputLayer"] + ["Dense", "BatchNormalization", "Activation"] * 9 + ["Dense"]
+    assert kinds == expected
+    units = [layer.units for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert units == [128, 128, 128, 128, 8, 128, 128, 128, 128, 640]
+    assert all(layer.activation.__name__ == "relu" for layer in model.layers
+               if isinstance(layer, keras.layers.Activation))
+    assert model.count_params() == 269_992
+    assert get_model(320).output_shape == (None, 320)
+
+
+def test_save_and_load_hdf5_round_trip(tmp_path):
+    model = get_model(640)
+    path = tmp_path / "model_X.hdf5"
+    save_model(model, path)
+    loaded = load_model(path)
+    vectors = np.random.default_rng(0).normal(size=(7, 640)).astype(np.float32)
+    np.testing.assert_allclose(loaded.predict_on_batch(vectors), model.predict_on_batch(vectors),
+                               rtol=1e-6, atol=1e-6)
+    assert not list(tmp_path.glob(".*part*"))
+
+
+def make_store(n_clips=7, n_frames=20, n_mels=4):
+    clips = [(clip + np.arange(n_frames)[:, None] / 100 + np.zeros(n_mels)).astype(np.float32)
+             for clip in range(n_clips)]
+    return FrameStore.from_clips(iter(clips), n_clips, n_mels), clips
+
+
+def test_batches_equal_the_reference_stacked_matrix_and_split():
+    store, clips = make_store()
+    frames = 5
+    reference = np.concatenate([
+        np.concatenate([clip[t:len(clip) - frames + 1 + t] for t in range(frames)], axis=1)
+        for clip in clips])  # the reference's list_to_vector_array, frame-major
+    fit = FitConfig(batch_size=8, validation_split=0.1, shuffle=True)
+    train, validation = split_training_vectors(store, frames, fit, seed=1)
+    split_at = int(len(reference) * 0.9)
+    assert (train.n_vectors, validation.n_vectors) == (split_at, len(reference) - split_at)
+    np.testing.assert_array_equal(validation.as_array(), reference[split_at:])
+    seen = np.concatenate([train[i][0] for i in range(len(train))])
+    assert seen.shape == (split_at, 20)
+    # Shuffled, but the same multiset of vectors as the reference's training part.
+    assert not np.array_equal(seen, reference[:split_at])
+    np.testing.assert_array_equal(np.unique(seen, axis=0), np.unique(reference[:split_at], axis=0))
+    first_epoch = seen.copy()
+    train.on_epoch_end()
+    second = np.concatenate([train[i][0] for i in range(len(train))])
+    assert not np.array_equal(first_epoch, second)
+
+
+def test_frame_store_grows_for_uneven_clips():
+    clips = [np.ones((n, 3), np.float32) * n for n in (5, 9, 30)]
+    store = FrameStore.from_clips(iter(clips), 3, 3)
+    assert store.frames.shape == (44, 3)
+    assert list(store.clip_offsets) == [0, 5, 14, 44]
+    assert len(store.vector_starts(5)) == 1 + 5 + 26
+
+
+def test_batch_norm_folding_reproduces_the_model():
+    keras.utils.set_random_seed(0)
+    model = get_model(640)
+    rng = np.random.default_rng(0)
+    for layer in model.layers:  # non-trivial BatchNorm statistics
+        if isinstance(layer, keras.layers.BatchNormalization):
+            size = layer.moving_mean.shape[0]
+            layer.set_weights([rng.uniform(0.5, 2, size), rng.normal(0, 1, size),
+                               rng.normal(0, 1, size), rng.uniform(0.5, 3, size)])
+    folded = fold_batch_norm(model)
+    assert [type(layer).__name__ for layer in folded.layers] == ["InputLayer"] + ["Dense"] * 10
+    vectors = rng.normal(size=(300, 640)).astype(np.float32)
+    assert check_folding(model, folded, vectors) < 1e-5
