@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Fetch the DCASE 2020 Task 2 data, or write the synthetic stand-in.
+#
+#   ./get_dataset.sh                         ToyCar development data + additional training
+#                                            data into dev_data/ (the MLPerf Tiny recipe)
+#   ./get_dataset.sh --machine-types ToyCar fan pump --eval
+#                                            more machine types; --eval also fetches the
+#                                            evaluation test set into eval_data/
+#   ./get_dataset.sh --base-url http://mirror/dcase2020   fetch from a mirror
+#   ./get_dataset.sh --synthetic [generator options]      synthetic dev_data/ and eval_data/
+#                                            (offline; see python -m anomaly_detection.synthetic -h)
+#
+# Downloads resume when interrupted, are checked against the published MD5 and
+# unpacked only if no member escapes the target folder. --help lists every option.
+set -euo pipefail
+cd "$(dirname "$0")"
+if [ "${1:-}" = "--synthetic" ]; then
+    shift
+    ./prepare_training_env.sh
+    exec "${VENV_DIR:-.venv}/bin/python" -m anomaly_detection.synthetic . --eval "$@"
+fi
+# The downloader needs only the Python standard library (no environment yet).
+exec "${PYTHON:-python3}" -m anomaly_detection.download "$@"
