@@ -32,6 +32,9 @@ from anomaly_detection.pipeline import (anomaly_score_path, calibration_vectors,
                                         load_test_features, load_training_frames,
                                         machine_type_dirs, model_path, require_training_vectors,
                                         result_csv_path, tflite_path)
+from anomaly_detection.eembc import select_clips as select_eembc_clips
+from anomaly_detection.eembc import write_samples as write_eembc_samples
+from anomaly_detection.extraction import extract_log_mels
 from anomaly_detection.io_utils import write_bytes_atomic
 from anomaly_detection.scoring import write_result_csv
 from anomaly_detection.tflite_convert import VARIANTS as TFLITE_VARIANTS
@@ -52,7 +55,7 @@ __all__ = [
     "keras_predictor", "excluded_clips", "format_result_table", "write_result_csv",
     "calibration_vectors", "finish_with_exclusions", "seed_everything", "TFLITE_VARIANTS",
     "check_folding", "convert_to_tflite", "fold_batch_norm", "write_c_array", "TFLiteModel",
-    "write_bytes_atomic",
+    "write_bytes_atomic", "select_eembc_clips", "write_eembc_samples", "extract_log_mels",
 ]
 
 

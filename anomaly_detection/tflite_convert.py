@@ -111,7 +111,7 @@ def fold_batch_norm(model: keras.Model) -> keras.Model:
 
 
 def check_folding(model: keras.Model, folded: keras.Model, vectors: np.ndarray,
-                  tolerance: float = 1e-4) -> float:
+                  tolerance: float = 1e-3) -> float:
     """Compare the folded model with the original on ``vectors``.
 
     Returns

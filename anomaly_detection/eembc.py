@@ -1,0 +1,66 @@
+"""Evaluation samples for the EEMBC EnergyRunner (the MLPerf Tiny benchmark harness).
+
+For each selected test clip: ``<clip>_hist_librosa.bin``, its cropped log-mel
+spectrogram as raw little-endian float32, frame-major (``n_frames x n_mels``;
+200 x 128 = 102,400 bytes with the default configuration); and one
+``y_labels.csv`` listing ``<bin file>,2,<label>,<window bytes>,<stride bytes>``
+per sample: 2 classes, label 0 normal / 1 anomaly, a window of ``frames``
+frames (2,560 bytes) moved one frame (512 bytes) at a time.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .config import FeatureConfig
+from .dataset import ANOMALY, TestSet
+from .errors import PipelineError
+from .extraction import ClipFeatures
+from .io_utils import write_bytes_atomic, write_text_atomic
+
+__all__ = ["select_clips", "sample_file_name", "write_samples"]
+
+
+def select_clips(test_sets: Sequence[TestSet], every: int = 1) -> list[tuple[Path, int]]:
+    """Every ``every``-th clip of each ID (normals and anomalies alike), with its label."""
+    if every < 1:
+        raise PipelineError(f"--every must be at least 1, got {every}")
+    selected = []
+    for test_set in test_sets:
+        labels = test_set.labels or (0,) * len(test_set.files)
+        selected += list(zip(test_set.files, labels))[::every]
+    return selected
+
+
+def sample_file_name(clip: Path) -> str:
+    """``normal_id_01_00000000.wav`` -> ``normal_id_01_00000000_hist_librosa.bin``."""
+    return f"{clip.stem}_hist_librosa.bin"
+
+
+def write_samples(clips: Sequence[ClipFeatures], labels: Sequence[int], output: Path,
+                  feature: FeatureConfig) -> Path:
+    """Write one ``.bin`` per readable clip and ``y_labels.csv``; return the CSV path.
+
+    Raises
+    ------
+    PipelineError
+        If a clip could not be read (naming it).
+    """
+    bytes_per_frame = feature.n_mels * 4
+    rows = []
+    for clip, label in zip(clips, labels):
+        if clip.error is not None:
+            raise PipelineError(clip.error)
+        name = sample_file_name(clip.path)
+        write_bytes_atomic(output / name, np.ascontiguousarray(clip.log_mel, dtype="<f4").tobytes())
+        rows.append([name, 2, int(label == ANOMALY), feature.frames * bytes_per_frame,
+                     bytes_per_frame])
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    labels_path = output / "y_labels.csv"
+    write_text_atomic(labels_path, buffer.getvalue())
+    return labels_path

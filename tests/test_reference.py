@@ -1,0 +1,138 @@
+"""Conformance with the MLPerf Tiny reference on real ToyCar recordings and its golden model.
+
+Reads ``AD_REFERENCE_DIR`` (default ``../shared/reference``): skipped with a
+message when absent, required in CI.
+"""
+import csv
+import shutil
+
+import numpy as np
+import pytest
+
+from anomaly_detection.eembc import sample_file_name
+from anomaly_detection.features import file_to_vector_array
+from anomaly_detection.tflite_convert import VARIANTS
+from conftest import reference_dir, run_script, write_config
+
+CLIPS = ("normal_id_01_00000000.wav", "normal_id_01_00000001.wav", "anomaly_id_01_00000000.wav")
+# Keras anomaly scores of the golden model ad01.h5 on the three clips (default configuration),
+# measured with TF 2.21 on x86-64. They hold within 1e-5 relative across runs and machines
+# (float32 inference; oneDNN's summation order may differ between CPUs).
+GOLDEN_SCORES = {"normal_id_01_00000000.wav": 9.49129147015658,
+                 "normal_id_01_00000001.wav": 9.97295838867693,
+                 "anomaly_id_01_00000000.wav": 9.888092174884102}
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return reference_dir()
+
+
+def reference_dump(reference):
+    return np.fromfile(reference / "normal_id_01_00000000_logmel.f32", dtype="<f4").reshape(200, 128)
+
+
+def read_scores(path):
+    with open(path, newline="") as handle:
+        return {name: float(score) for name, score in csv.reader(handle)}
+
+
+def test_features_reproduce_the_reference_dump(reference):
+    dump = reference_dump(reference)
+    vectors = file_to_vector_array(reference / "normal_id_01_00000000.wav", n_mels=128, frames=5,
+                                   n_fft=1024, hop_length=512, power=2.0)
+    assert vectors.shape == (196, 640)
+    # Unstack: frame i is the first 128 values of vector i (and the tail of the last vector).
+    log_mel = np.concatenate([vectors[:, :128], vectors[-1, 128:].reshape(4, 128)])
+    assert log_mel.shape == (200, 128)
+    assert np.max(np.abs(log_mel - dump)) <= 1e-3
+
+
+@pytest.fixture(scope="module")
+def golden_run(reference, tmp_path_factory):
+    """The golden model placed as a submitter would, and the scripts run on the real clips."""
+    work = tmp_path_factory.mktemp("golden")
+    for folder in ("train", "test"):
+        target = work / "data" / "dev_data" / "ToyCar" / folder
+        target.mkdir(parents=True)
+        for clip in CLIPS:
+            shutil.copy(reference / clip, target / clip)
+    (work / "model").mkdir()
+    shutil.copy(reference / "ad01.h5", work / "model" / "model_ToyCar.hdf5")
+    config = write_config(work, work / "data")
+    runs = {}
+    for name, args in (("01", ("01_test.py", "-d")), ("01_again", ("01_test.py", "-d", "--no-cache")),
+                       ("02", ("02_convert.py", "-d")), ("03", ("03_tflite_test.py", "-d"))):
+        if name == "01_again":
+            shutil.copy(work / "result" / "anomaly_score_ToyCar_id_01.csv", work / "first.csv")
+        runs[name] = run_script(*args, "--config", str(config), cwd=work)
+        assert runs[name].returncode == 0, runs[name].stderr[-3000:]
+    return work
+
+
+def test_golden_model_keras_scores_are_deterministic(golden_run):
+    first = read_scores(golden_run / "first.csv")
+    second = read_scores(golden_run / "result" / "anomaly_score_ToyCar_id_01.csv")
+    assert list(first) == list(GOLDEN_SCORES)
+    assert first == second  # cached and recomputed features, two processes: identical
+    for clip, expected in GOLDEN_SCORES.items():
+        assert first[clip] == pytest.approx(expected, rel=1e-5)
+
+
+def test_golden_model_result_csv(golden_run):
+    lines = (golden_run / "result" / "result.csv").read_text().splitlines()
+    assert lines[:2] == ["ToyCar", "id,AUC,pAUC"]
+    assert lines[2].startswith("01,") and lines[3].startswith("Average,")
+    # One anomaly between two normals: it outranks exactly one of them.
+    assert float(lines[2].split(",")[1]) == pytest.approx(0.5)
+
+
+def test_tflite_scores_match_keras_on_real_clips(golden_run):
+    result = golden_run / "result"
+    keras_scores = read_scores(result / "anomaly_score_ToyCar_id_01.csv")
+    for variant in VARIANTS:
+        assert (golden_run / "model" / f"model_ToyCar{variant.postfix}.tflite").is_file()
+        scores = read_scores(result / f"tflite{variant.postfix}_anomaly_score_ToyCar_id_01.csv")
+        assert list(scores) == list(keras_scores)
+        worst = max(abs(scores[c] - keras_scores[c]) / keras_scores[c] for c in keras_scores)
+        limit = 1e-4 if variant.postfix == "" else 0.03
+        assert worst < limit, f"{variant.postfix or 'float'}: {worst:.2e}"
+        assert (result / f"tflite{variant.postfix}_result.csv").is_file()
+
+
+def test_int8_model_is_exported_as_c_source(golden_run):
+    name = "model_ToyCar_quant_fullint_micro_intio"
+    source = (golden_run / "model" / f"{name}.cc").read_text()
+    size = (golden_run / "model" / f"{name}.tflite").stat().st_size
+    assert f"const unsigned int {name}_tflite_len = {size};" in source
+    assert f'#include "{name}.h"' in source
+
+
+def test_eembc_export_matches_the_reference_dump(reference, tmp_path):
+    data = tmp_path / "data" / "dev_data" / "ToyCar" / "test"
+    data.mkdir(parents=True)
+    for clip in CLIPS:
+        shutil.copy(reference / clip, data / clip)
+    config = write_config(tmp_path, tmp_path / "data")
+    run = run_script("export_eembc.py", "-d", "--config", str(config), "--output",
+                     str(tmp_path / "samples"), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    folder = tmp_path / "samples" / "ToyCar"
+    binary = folder / sample_file_name(reference / "normal_id_01_00000000.wav")
+    assert binary.name == "normal_id_01_00000000_hist_librosa.bin"
+    assert binary.stat().st_size == 102_400
+    exported = np.fromfile(binary, dtype="<f4").reshape(200, 128)
+    assert np.max(np.abs(exported - reference_dump(reference))) <= 1e-3
+    rows = (folder / "y_labels.csv").read_text().splitlines()
+    assert rows == ["normal_id_01_00000000_hist_librosa.bin,2,0,2560,512",
+                    "normal_id_01_00000001_hist_librosa.bin,2,0,2560,512",
+                    "anomaly_id_01_00000000_hist_librosa.bin,2,1,2560,512"]
+
+
+def test_eembc_every_nth_clip(reference, tmp_path):
+    from anomaly_detection.dataset import TestSet
+    from anomaly_detection.eembc import select_clips
+
+    files = tuple(reference / clip for clip in CLIPS)
+    chosen = select_clips([TestSet("id_01", files, (0, 0, 1))], every=2)
+    assert chosen == [(files[0], 0), (files[2], 1)]
