@@ -40,10 +40,10 @@ class FeatureConfig:
         """Length of one stacked feature vector, ``n_mels * frames``."""
         return self.n_mels * self.frames
 
-    def log_mel_key(self) -> dict[str, float | int]:
-        """Parameters that determine an (uncropped) log-mel spectrogram."""
-        return {"n_mels": self.n_mels, "n_fft": self.n_fft,
-                "hop_length": self.hop_length, "power": self.power}
+    def log_mel_key(self) -> dict[str, object]:
+        """Parameters that determine a clip's (cropped) log-mel spectrogram."""
+        return {"n_mels": self.n_mels, "n_fft": self.n_fft, "hop_length": self.hop_length,
+                "power": self.power, "frame_crop": self.frame_crop}
 
 
 @dataclass(frozen=True)

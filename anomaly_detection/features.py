@@ -26,13 +26,46 @@ from .errors import AudioError, FeatureError
 
 __all__ = ["AudioError", "FeatureError", "load_audio", "mel_filter_bank", "log_mel_spectrogram",
            "crop_frames", "frame_stack", "file_to_log_mel", "file_to_vector_array",
-           "min_clip_samples", "audio_sample_rate"]
+           "min_clip_samples", "audio_sample_rate", "audio_info"]
 
 EPSILON = sys.float_info.epsilon  # float64 machine epsilon, as the reference
 
 
-def load_audio(path: Path) -> tuple[np.ndarray, int]:
-    """Read a WAV file as float32 mono in [-1, 1].
+def _read(path: Path, start: int = 0, stop: int | None = None,
+          expected_sample_rate: int | None = None) -> tuple[np.ndarray, int, int]:
+    """Samples ``[start, stop)`` (clipped to the file) as float32 mono, the sample rate
+    and the file's total sample count, from one opening of the file."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise AudioError(f"{path}: file not found") from None
+    if size == 0:
+        raise AudioError(f"{path}: empty file (0 bytes)")
+    try:
+        with soundfile.SoundFile(path) as audio:
+            total, sample_rate = audio.frames, audio.samplerate
+            if expected_sample_rate is not None and sample_rate != expected_sample_rate:
+                raise FeatureError(f"sample rate {sample_rate} Hz differs from the "
+                                   f"{expected_sample_rate} Hz of the other clips")
+            stop = total if stop is None else min(stop, total)
+            expected = max(stop - start, 0)
+            if start:
+                audio.seek(start)
+            signal = audio.read(expected, dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
+        raise AudioError(f"{path}: not a readable audio file ({error})") from None
+    if signal.shape[0] < expected:
+        raise AudioError(f"{path}: truncated audio data ({signal.shape[0]} of {expected} "
+                         "samples readable)")
+    if total == 0:
+        raise AudioError(f"{path}: no audio samples")
+    signal = signal.mean(axis=1, dtype=np.float32) if signal.shape[1] > 1 else signal[:, 0]
+    return np.ascontiguousarray(signal), int(sample_rate), int(total)
+
+
+def load_audio(path: Path, start: int = 0, stop: int | None = None) -> tuple[np.ndarray, int]:
+    """Read a WAV file (or samples ``[start, stop)`` of it) as float32 mono in [-1, 1].
 
     Multi-channel files are mixed down to mono by averaging the channels (as
     ``librosa.load`` does by default). Any PCM width (8, 16, 24, 32 bit) and
@@ -48,36 +81,22 @@ def load_audio(path: Path) -> tuple[np.ndarray, int]:
     AudioError
         Naming the file and the cause (missing, empty, truncated, not audio).
     """
-    path = Path(path)
+    signal, sample_rate, _ = _read(path, start, stop)
+    return signal, sample_rate
+
+
+def audio_info(path: Path) -> tuple[int, int]:
+    """Number of samples (per channel) and sample rate in Hz, from the file header."""
     try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise AudioError(f"{path}: file not found") from None
-    if size == 0:
-        raise AudioError(f"{path}: empty file (0 bytes)")
-    try:
-        with soundfile.SoundFile(path) as audio:
-            expected = audio.frames
-            signal = audio.read(dtype="float32", always_2d=True)
-            sample_rate = audio.samplerate
-    except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
+        info = soundfile.info(str(path))
+    except (soundfile.LibsndfileError, RuntimeError) as error:
         raise AudioError(f"{path}: not a readable audio file ({error})") from None
-    if signal.shape[0] < expected or signal.shape[0] == 0:
-        raise AudioError(f"{path}: truncated audio data ({signal.shape[0]} of {expected} "
-                         "samples readable)")
-    if signal.shape[1] > 1:
-        signal = signal.mean(axis=1, dtype=np.float32)
-    else:
-        signal = signal[:, 0]
-    return np.ascontiguousarray(signal), int(sample_rate)
+    return int(info.frames), int(info.samplerate)
 
 
 def audio_sample_rate(path: Path) -> int:
     """Sample rate of an audio file in Hz, from its header."""
-    try:
-        return int(soundfile.info(str(path)).samplerate)
-    except (soundfile.LibsndfileError, RuntimeError) as error:
-        raise AudioError(f"{path}: not a readable audio file ({error})") from None
+    return audio_info(path)[1]
 
 
 @functools.lru_cache(maxsize=16)
@@ -102,6 +121,19 @@ def _hann_window(n_fft: int) -> np.ndarray:
     window = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
     window.setflags(write=False)
     return window
+
+
+def _log_mel_of_frames(padded: np.ndarray, n_frames: int, sample_rate: int, n_mels: int,
+                       n_fft: int, hop_length: int, power: float) -> np.ndarray:
+    """Log-mel of frames ``padded[t * hop:t * hop + n_fft]``, t < n_frames; (n_frames, n_mels)."""
+    windows = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length][:n_frames]
+    spectrum = scipy.fft.rfft(windows * _hann_window(n_fft), axis=1)
+    if power == 2.0:
+        magnitude = spectrum.real ** 2 + spectrum.imag ** 2
+    else:
+        magnitude = np.abs(spectrum) ** power
+    mel = magnitude.astype(np.float32, copy=False) @ mel_filter_bank(sample_rate, n_fft, n_mels)
+    return (20.0 / power * np.log10(mel + EPSILON)).astype(np.float32, copy=False)
 
 
 def log_mel_spectrogram(signal: np.ndarray, sample_rate: int, n_mels: int = 128,
@@ -129,18 +161,9 @@ def log_mel_spectrogram(signal: np.ndarray, sample_rate: int, n_mels: int = 128,
     """
     signal = np.asarray(signal, dtype=np.float32)
     pad = n_fft // 2
-    padded = np.pad(signal, (pad, pad), mode="constant")
-    n_frames = 1 + (padded.size - n_fft) // hop_length
-    if n_frames < 1:
-        return np.empty((0, n_mels), dtype=np.float32)
-    windows = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length][:n_frames]
-    spectrum = scipy.fft.rfft(windows * _hann_window(n_fft), axis=1)
-    if power == 2.0:
-        magnitude = spectrum.real ** 2 + spectrum.imag ** 2
-    else:
-        magnitude = np.abs(spectrum) ** power
-    mel = magnitude.astype(np.float32, copy=False) @ mel_filter_bank(sample_rate, n_fft, n_mels)
-    return (20.0 / power * np.log10(mel + EPSILON)).astype(np.float32, copy=False)
+    padded = np.pad(signal, (pad, n_fft - pad), mode="constant")
+    n_frames = 1 + signal.size // hop_length
+    return _log_mel_of_frames(padded, n_frames, sample_rate, n_mels, n_fft, hop_length, power)
 
 
 def min_clip_samples(feature: FeatureConfig) -> int:
@@ -188,11 +211,36 @@ def frame_stack(log_mel: np.ndarray, frames: int) -> np.ndarray:
     return np.ascontiguousarray(windows.transpose(0, 2, 1)).reshape(n_vectors, frames * n_mels)
 
 
-def file_to_log_mel(path: Path, feature: FeatureConfig) -> np.ndarray:
-    """Uncropped log-mel spectrogram of a WAV file, shape ``(n_frames, n_mels)``, float32."""
-    signal, sample_rate = load_audio(path)
-    return log_mel_spectrogram(signal, sample_rate, n_mels=feature.n_mels, n_fft=feature.n_fft,
-                               hop_length=feature.hop_length, power=feature.power)
+def file_to_log_mel(path: Path, feature: FeatureConfig,
+                    expected_sample_rate: int | None = None) -> np.ndarray:
+    """Log-mel spectrogram of a WAV file after the frame crop, ``(n_frames, n_mels)`` float32.
+
+    With a crop, only the samples under the kept frames are transformed; the
+    values equal those of the full spectrogram's frames.
+
+    Raises
+    ------
+    AudioError
+        The file cannot be read.
+    FeatureError
+        The clip is too short for the crop, or its sample rate is not
+        ``expected_sample_rate`` (when given).
+    """
+    start, stop = feature.frame_crop or (0, None)
+    pad = feature.n_fft // 2
+    first = start * feature.hop_length - pad  # first sample of frame `start` (may be < 0)
+    last = None if stop is None else (stop - 1) * feature.hop_length + feature.n_fft - pad
+    signal, sample_rate, n_samples = _read(path, max(first, 0), last, expected_sample_rate)
+    available = 1 + n_samples // feature.hop_length
+    if stop is None:
+        stop = available
+    elif available < stop:
+        raise FeatureError(f"clip has {available} log-mel frames ({n_samples} samples), "
+                           f"the crop [{start}, {stop}) needs {stop}")
+    end = (stop - 1) * feature.hop_length + feature.n_fft - pad
+    segment = np.pad(signal, (max(-first, 0), max(end - n_samples, 0)), mode="constant")
+    return _log_mel_of_frames(segment, stop - start, sample_rate, feature.n_mels, feature.n_fft,
+                              feature.hop_length, feature.power)
 
 
 def file_to_vector_array(file_name: str | Path, n_mels: int = 128, frames: int = 5,
@@ -216,7 +264,6 @@ def file_to_vector_array(file_name: str | Path, n_mels: int = 128, frames: int =
                             power=power, frame_crop=frame_crop)
     path = Path(file_name)
     try:
-        log_mel = crop_frames(file_to_log_mel(path, feature), frame_crop)
-        return frame_stack(log_mel, frames)
+        return frame_stack(file_to_log_mel(path, feature), frames)
     except FeatureError as error:
         raise FeatureError(f"{path}: {error}") from None

@@ -8,16 +8,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from .config import Config
 from .dataset import TestSet, list_test_sets, list_train_files, select_machine_type_dirs
 from .errors import TrainingError
-from .extraction import ClipFeatures, FeatureCache, extract_log_mels
-from .scoring import (IdScores, Predictor, TypeResult, check_sample_rates, score_test_set,
-                      write_anomaly_score_csv)
+from .extraction import ClipFeatures, FeatureCache, extract_log_mels, iter_log_mels
+from .scoring import IdScores, Predictor, TypeResult, score_test_set, write_anomaly_score_csv
 from .training import FrameStore
 
 __all__ = ["model_path", "history_plot_path", "tflite_path", "anomaly_score_path",
@@ -69,12 +68,6 @@ def machine_type_dirs(config: Config, dev_mode: bool,
     return select_machine_type_dirs(config.data_directory(dev_mode), machine_types)
 
 
-def _usable(clips: Sequence[ClipFeatures], context: str) -> tuple[list[ClipFeatures], list[str]]:
-    checked = check_sample_rates(clips, context)
-    return ([clip for clip in checked if clip.error is None],
-            [clip.error for clip in checked if clip.error is not None])
-
-
 def load_training_frames(type_dir: Path, config: Config, cache: FeatureCache | None,
                          skip_bad_clips: bool = False, progress: bool = True,
                          max_clips: int | None = None) -> FrameStore:
@@ -93,18 +86,26 @@ def load_training_frames(type_dir: Path, config: Config, cache: FeatureCache | N
     files = list_train_files(type_dir)
     if max_clips is not None and len(files) > max_clips:
         files = [files[i] for i in np.linspace(0, len(files) - 1, max_clips).astype(int)]
-    clips = extract_log_mels(files, config.feature, cache, config.workers,
-                             description=f"{type_dir.name} train features", progress=progress)
-    usable, problems = _usable(clips, f"{type_dir.name} training")
-    for problem in problems:
-        logger.error("%s", problem)
+    problems: list[str] = []
+
+    def usable_log_mels() -> Iterator[np.ndarray]:
+        for clip in iter_log_mels(files, config.feature, cache, config.workers,
+                                  description=f"{type_dir.name} train features",
+                                  progress=progress):
+            if clip.error is None:
+                yield clip.log_mel
+            else:
+                logger.error("%s", clip.error)
+                problems.append(clip.error)
+
+    # Streamed into the store: the clips' frames are held once, never as a list and a copy.
+    store = FrameStore.from_clips(usable_log_mels(), len(files), config.feature.n_mels)
     if problems and not skip_bad_clips:
         raise TrainingError(f"{type_dir / 'train'}: {len(problems)} unusable clip(s), first: "
                             f"{problems[0]} (fix or remove them, or pass --skip-bad-clips)")
-    if not usable:
+    if len(store.clip_offsets) == 1:
         raise TrainingError(f"{type_dir / 'train'}: no usable training clips")
-    return FrameStore.from_clips((clip.log_mel for clip in usable), len(usable),
-                                 config.feature.n_mels)
+    return store
 
 
 def calibration_vectors(store: FrameStore, frames: int, max_vectors: int,
@@ -135,10 +136,8 @@ def load_test_features(type_dir: Path, dev_mode: bool, config: Config,
     """Features of every test clip of one machine type, grouped by machine ID."""
     test_sets = list_test_sets(type_dir, dev_mode)
     files = [path for test_set in test_sets for path in test_set.files]
-    clips = check_sample_rates(
-        extract_log_mels(files, config.feature, cache, config.workers,
-                         description=f"{type_dir.name} test features", progress=progress),
-        f"{type_dir.name} test")
+    clips = extract_log_mels(files, config.feature, cache, config.workers,
+                             description=f"{type_dir.name} test features", progress=progress)
     grouped, start = [], 0
     for test_set in test_sets:
         grouped.append(TestFeatures(test_set, clips[start:start + len(test_set.files)]))

@@ -24,8 +24,7 @@ from .io_utils import write_text_atomic
 from .metrics import MetricError, partial_roc_auc, roc_auc
 
 __all__ = ["Predictor", "anomaly_score", "IdScores", "score_test_set", "TypeResult",
-           "write_anomaly_score_csv", "result_csv_text", "write_result_csv",
-           "check_sample_rates"]
+           "write_anomaly_score_csv", "result_csv_text", "write_result_csv"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,27 +55,6 @@ class IdScores:
     auc: float = math.nan
     pauc: float = math.nan
     metric_problem: str | None = None
-
-
-def check_sample_rates(clips: Sequence[ClipFeatures], context: str) -> list[ClipFeatures]:
-    """Exclude clips whose sample rate differs from the most common one.
-
-    The log-mel filters depend on the sample rate, so clips recorded at another
-    rate give features on another frequency axis; they are reported as errors.
-    """
-    rates = [clip.sample_rate for clip in clips if clip.error is None]
-    if not rates:
-        return list(clips)
-    values, counts = np.unique(rates, return_counts=True)
-    expected = int(values[np.argmax(counts)])
-    checked = []
-    for clip in clips:
-        if clip.error is None and clip.sample_rate != expected:
-            clip = ClipFeatures(clip.path, None, clip.sample_rate,
-                                f"{clip.path}: sample rate {clip.sample_rate} Hz differs from "
-                                f"the {expected} Hz of the other {context} clips")
-        checked.append(clip)
-    return checked
 
 
 def score_test_set(predict: Predictor, test_set: TestSet, clips: Sequence[ClipFeatures],

@@ -1,0 +1,271 @@
+#!/usr/bin/env python3
+"""Speed and memory of the pipeline at the real dataset's scale, against a naive baseline.
+
+    .venv/bin/python benchmarks/pipeline_benchmark.py                    # 7,000 + 2,459 clips of 11 s
+    .venv/bin/python benchmarks/pipeline_benchmark.py --train-clips 700 --test-clips 246   # quicker
+
+Stages, each measured in this run on the same synthetic clips:
+
+- features: the naive baseline (librosa per clip in one process, stacked into a
+  float64 matrix, as the reference's ``list_to_vector_array``) on a subset,
+  against this project's extraction with a cold cache, a warm cache, and no cache;
+- training: ``00_train.py`` on all training clips (1 epoch) in a subprocess,
+  peak resident memory; and the batch-wise dataset's throughput against
+  ``model.fit`` on an in-memory array of the same vectors;
+- TFLite testing: one invoke per clip against one invoke per vector;
+- agreement: scores with and without the cache, batched and per-vector.
+
+Prints a table and writes ``<output>/benchmark.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
+
+from anomaly_detection.config import FeatureConfig, FitConfig  # noqa: E402
+from anomaly_detection.extraction import FeatureCache, extract_log_mels  # noqa: E402
+from anomaly_detection.features import frame_stack  # noqa: E402
+from anomaly_detection.scoring import anomaly_score  # noqa: E402
+from anomaly_detection.synthetic import SyntheticSpec, write_dataset  # noqa: E402
+
+
+def naive_features(files: list[Path], feature: FeatureConfig) -> np.ndarray:
+    """The reference's way: librosa per clip, one process, a float64 matrix of all vectors."""
+    import librosa
+
+    vectors = []
+    for path in files:
+        signal, sample_rate = librosa.load(path, sr=None, mono=False)
+        mel = librosa.feature.melspectrogram(y=signal, sr=sample_rate, n_fft=feature.n_fft,
+                                             hop_length=feature.hop_length, n_mels=feature.n_mels,
+                                             power=feature.power)
+        log_mel = (20.0 / feature.power * np.log10(mel + sys.float_info.epsilon))[:, 50:250]
+        n_vectors = log_mel.shape[1] - feature.frames + 1
+        array = np.zeros((n_vectors, feature.vector_dim))
+        for t in range(feature.frames):
+            array[:, feature.n_mels * t:feature.n_mels * (t + 1)] = log_mel[:, t:t + n_vectors].T
+        vectors.append(array)
+    return np.concatenate(vectors)
+
+
+def timed(function, *args, **kwargs):
+    start = time.perf_counter()
+    result = function(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+def feature_stage(train_files, feature, cache_dir, naive_clips, workers):
+    subset = train_files[:naive_clips]
+    naive_features(subset[:1], feature)  # librosa's first call compiles numba kernels: not timed
+    naive_matrix, naive_seconds = timed(naive_features, subset, feature)
+    cache = FeatureCache(cache_dir, feature)
+    _, cold_seconds = timed(extract_log_mels, train_files, feature, cache, workers, progress=False)
+    warm, warm_seconds = timed(extract_log_mels, train_files, feature, cache, workers,
+                               progress=False)
+    _, nocache_seconds = timed(extract_log_mels, train_files, feature, None, workers,
+                               progress=False)
+    ours_subset = np.concatenate([frame_stack(clip.log_mel, feature.frames)
+                                  for clip in warm[:naive_clips]])
+    n = len(train_files)
+    return {
+        "naive_clips": len(subset), "naive_seconds": naive_seconds,
+        "naive_clips_per_s": len(subset) / naive_seconds,
+        "naive_matrix_bytes_all_clips": naive_matrix.nbytes / len(subset) * n,
+        "clips": n, "workers": workers,
+        "cold_cache_seconds": cold_seconds, "cold_cache_clips_per_s": n / cold_seconds,
+        "warm_cache_seconds": warm_seconds, "warm_cache_clips_per_s": n / warm_seconds,
+        "no_cache_seconds": nocache_seconds, "no_cache_clips_per_s": n / nocache_seconds,
+        "ratio_cold_vs_naive": (n / cold_seconds) / (len(subset) / naive_seconds),
+        "ratio_warm_vs_recompute": nocache_seconds / warm_seconds,
+        "ratio_warm_vs_naive": (n / warm_seconds) / (len(subset) / naive_seconds),
+        "max_abs_difference_vs_naive_db": float(np.max(np.abs(ours_subset - naive_matrix))),
+    }
+
+
+def training_memory_stage(work: Path, data_root: Path, cache_dir: Path) -> dict:
+    config = yaml.safe_load((REPO / "baseline.yaml").read_text())
+    config.update(dev_directory=str(data_root / "dev_data"), model_directory=str(work / "model"),
+                  result_directory=str(work / "result"), cache_directory=str(cache_dir),
+                  log_file=str(work / "baseline.log"), seed=0)
+    config["fit"].update(epochs=1, verbose=0)
+    config_path = work / "bench_train.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    run = subprocess.run([sys.executable, str(REPO / "00_train.py"), "-d", "--retrain", "-q",
+                          "--config", str(config_path)], cwd=work, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if run.returncode != 0:
+        raise RuntimeError(f"00_train.py failed:\n{run.stderr[-3000:]}")
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if peak_kib <= before:
+        print("warning: an earlier child process had a larger peak; RSS figure is a bound")
+    return {"seconds_1_epoch_with_startup": seconds, "peak_rss_bytes": peak_kib * 1024}
+
+
+def throughput_stage(train_files, feature, cache_dir, clips, epochs) -> dict:
+    import keras
+
+    from anomaly_detection.training import FrameStore, split_training_vectors
+    from keras_model import get_model
+
+    cache = FeatureCache(cache_dir, feature)
+    log_mels = [clip.log_mel for clip in extract_log_mels(train_files[:clips], feature, cache,
+                                                          progress=False)]
+    store = FrameStore.from_clips(iter(log_mels), len(log_mels), feature.n_mels)
+    fit = FitConfig(epochs=epochs, verbose=0)
+    train, validation = split_training_vectors(store, feature.frames, fit, seed=0)
+    array = np.concatenate([train.as_array(), validation.as_array()])
+    results = {}
+    for name in ("in_memory_array", "batchwise_dataset", "in_memory_array_2", "batchwise_dataset_2"):
+        keras.utils.set_random_seed(0)
+        model = get_model(feature.vector_dim)
+        model.compile(optimizer="adam", loss="mean_squared_error")
+        start = time.perf_counter()
+        if name.startswith("in_memory"):
+            model.fit(array, array, epochs=epochs, batch_size=512, shuffle=True,
+                      validation_split=0.1, verbose=0)
+        else:
+            model.fit(train, validation_data=validation, epochs=epochs, verbose=0)
+        results[name] = len(array) * epochs / (time.perf_counter() - start)
+    in_memory = max(results["in_memory_array"], results["in_memory_array_2"])
+    batchwise = max(results["batchwise_dataset"], results["batchwise_dataset_2"])
+    return {"clips": clips, "vectors": len(array), "epochs": epochs,
+            "in_memory_vectors_per_s": in_memory, "batchwise_vectors_per_s": batchwise,
+            "ratio_batchwise_vs_in_memory": batchwise / in_memory}
+
+
+def tflite_stage(test_files, feature, cache_dir, clips, work: Path) -> dict:
+    from ai_edge_litert.interpreter import Interpreter
+
+    from anomaly_detection.tflite_convert import VARIANTS, convert_to_tflite, fold_batch_norm
+    from anomaly_detection.tflite_infer import TFLiteModel
+    from keras_model import get_model
+
+    model_path = work / "bench_float.tflite"
+    model_path.write_bytes(convert_to_tflite(fold_batch_norm(get_model(feature.vector_dim)),
+                                             VARIANTS[0]))
+    cached = extract_log_mels(test_files[:clips], feature, FeatureCache(cache_dir, feature),
+                              progress=False)
+    uncached = extract_log_mels(test_files[:clips], feature, None, progress=False)
+    vectors = [frame_stack(clip.log_mel, feature.frames) for clip in cached]
+    batched_model = TFLiteModel(model_path)
+    batched, batched_seconds = timed(
+        lambda: [anomaly_score(v, batched_model(v)) for v in vectors])
+
+    interpreter = Interpreter(model_path=str(model_path))
+    interpreter.allocate_tensors()
+    input_index = interpreter.get_input_details()[0]["index"]
+    output_index = interpreter.get_output_details()[0]["index"]
+
+    def per_vector(clip_vectors):
+        outputs = np.empty_like(clip_vectors)
+        for row, vector in enumerate(clip_vectors):
+            interpreter.set_tensor(input_index, vector[None, :])
+            interpreter.invoke()
+            outputs[row] = interpreter.get_tensor(output_index)[0]
+        return anomaly_score(clip_vectors, outputs)
+
+    single, single_seconds = timed(lambda: [per_vector(v) for v in vectors])
+    uncached_scores = [anomaly_score(v, batched_model(v)) for v in
+                       (frame_stack(clip.log_mel, feature.frames) for clip in uncached)]
+    batched, single, uncached_scores = map(np.asarray, (batched, single, uncached_scores))
+    return {
+        "clips": clips, "per_clip_seconds": batched_seconds, "per_vector_seconds": single_seconds,
+        "per_clip_clips_per_s": clips / batched_seconds,
+        "per_vector_clips_per_s": clips / single_seconds,
+        "ratio_per_clip_vs_per_vector": single_seconds / batched_seconds,
+        "max_relative_score_difference_batched_vs_per_vector":
+            float(np.max(np.abs(batched - single) / single)),
+        "max_relative_score_difference_cache_vs_no_cache":
+            float(np.max(np.abs(batched - uncached_scores) / uncached_scores)),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--train-clips", type=int, default=7000)
+    parser.add_argument("--test-clips", type=int, default=2459)
+    parser.add_argument("--duration", type=float, default=11.0)
+    parser.add_argument("--naive-clips", type=int, default=300,
+                        help="clips for the naive feature baseline (default %(default)s)")
+    parser.add_argument("--throughput-clips", type=int, default=1000)
+    parser.add_argument("--throughput-epochs", type=int, default=2)
+    parser.add_argument("--tflite-clips", type=int, default=200)
+    parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "output")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+
+    ids = (1, 2, 3, 4)
+    spec = SyntheticSpec(machine_types=("ToyCar",), dev_ids=ids,
+                         train_clips=-(-args.train_clips // len(ids)),
+                         test_normal_clips=-(-args.test_clips // (2 * len(ids))),
+                         test_anomaly_clips=-(-args.test_clips // (2 * len(ids))),
+                         duration=args.duration, seed=1)
+    data_root = args.output / f"data_{args.train_clips}_{args.test_clips}_{args.duration:g}s"
+    print(f"Synthetic data in {data_root} (generated once, reused)")
+    write_dataset(data_root, spec, dev=True, workers=args.workers)
+    train_files = sorted((data_root / "dev_data" / "ToyCar" / "train").glob("*.wav"))
+    train_files = train_files[:args.train_clips]
+    test_files = sorted((data_root / "dev_data" / "ToyCar" / "test").glob("*.wav"))
+    test_files = test_files[:args.test_clips]
+    cache_dir = args.output / "cache"
+    if cache_dir.exists():
+        import shutil
+        shutil.rmtree(cache_dir)
+    feature = FeatureConfig()
+    report = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                          "python": platform.python_version()},
+              "train_clips": len(train_files), "test_clips": len(test_files),
+              "duration_s": args.duration}
+    print("features ...")
+    report["features"] = feature_stage(train_files, feature, cache_dir, args.naive_clips,
+                                       args.workers)
+    print("training memory (00_train.py, 1 epoch) ...")
+    report["training_memory"] = training_memory_stage(args.output, data_root, cache_dir)
+    print("training throughput ...")
+    report["training_throughput"] = throughput_stage(train_files, feature, cache_dir,
+                                                     args.throughput_clips, args.throughput_epochs)
+    print("TFLite testing ...")
+    report["tflite_testing"] = tflite_stage(test_files, feature, cache_dir, args.tflite_clips,
+                                            args.output)
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "benchmark.json").write_text(json.dumps(report, indent=2))
+
+    f, m, t, l = (report["features"], report["training_memory"], report["training_throughput"],
+                  report["tflite_testing"])
+    print(f"""
+Pipeline benchmark: {len(train_files)} train + {len(test_files)} test clips of {args.duration:g} s, {os.cpu_count()} cores
+features   naive librosa, 1 process   {f['naive_clips_per_s']:8.1f} clips/s  ({f['naive_clips']} clips)
+           ours, cold cache           {f['cold_cache_clips_per_s']:8.1f} clips/s  x{f['ratio_cold_vs_naive']:.1f} naive
+           ours, no cache             {f['no_cache_clips_per_s']:8.1f} clips/s
+           ours, warm cache           {f['warm_cache_clips_per_s']:8.1f} clips/s  x{f['ratio_warm_vs_recompute']:.1f} recomputing
+           max |ours - naive|         {f['max_abs_difference_vs_naive_db']:.2e} dB
+           naive float64 matrix       {f['naive_matrix_bytes_all_clips'] / 1e9:8.2f} GB for all clips
+training   00_train.py peak RSS       {m['peak_rss_bytes'] / 1e9:8.2f} GB  (1 epoch, {m['seconds_1_epoch_with_startup']:.0f} s)
+           in-memory array fit        {t['in_memory_vectors_per_s']:8.0f} vectors/s
+           batch-wise dataset fit     {t['batchwise_vectors_per_s']:8.0f} vectors/s  x{t['ratio_batchwise_vs_in_memory']:.2f}
+tflite     per-vector invokes         {l['per_vector_clips_per_s']:8.1f} clips/s
+           one invoke per clip        {l['per_clip_clips_per_s']:8.1f} clips/s  x{l['ratio_per_clip_vs_per_vector']:.1f}
+agreement  batched vs per-vector      {l['max_relative_score_difference_batched_vs_per_vector']:.1e} relative
+           cache vs no cache          {l['max_relative_score_difference_cache_vs_no_cache']:.1e} relative
+written    {args.output / 'benchmark.json'}""")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
