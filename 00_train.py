@@ -53,6 +53,8 @@ def main(args: argparse.Namespace, config: common.Config) -> int:
         common.plot_training_history(history.history, common.history_plot_path(config, machine_type),
                                      title=f"{machine_type}: autoencoder loss")
         logger.info("%s: saved %s", machine_type, model_file)
+        common.decision_threshold(model_file, common.keras_predictor(model), type_dir, config,
+                                  cache, args.progress, store=frames, refit=True)
     return 0
 
 

@@ -27,17 +27,28 @@ def parse_arguments() -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace, config: common.Config) -> int:
     cache = common.feature_cache(config, enabled=not args.no_cache)
-    results = []
+    results, thresholds = [], {}
     for type_dir in common.machine_type_dirs(config, args.dev, args.machine_types):
         machine_type = type_dir.name
         logger.info("== %s: testing", machine_type)
-        model = keras_model.load_model(common.model_path(config, machine_type))
+        model_file = common.model_path(config, machine_type)
+        model = keras_model.load_model(model_file)
+        predict = common.keras_predictor(model)
+        threshold = common.decision_threshold(model_file, predict, type_dir, config, cache,
+                                              args.progress)
+
         test_features = common.load_test_features(type_dir, args.dev, config, cache, args.progress)
-        results.append(common.evaluate_machine_type(common.keras_predictor(model), machine_type,
-                                                    test_features, config,
-                                                    progress=args.progress))
+        result = common.evaluate_machine_type(predict, machine_type, test_features, config,
+                                              progress=args.progress)
+
+        common.report_machine_type(result, threshold, config, prefix="", dev_mode=args.dev)
+        common.record_model(config, "", machine_type, model_file,
+                            parameters=model.count_params(),
+                            seconds_per_clip=result.seconds_per_clip())
+        results.append(result)
+        thresholds[machine_type] = threshold.threshold
+    common.write_results(results, thresholds, config, prefix="", dev_mode=args.dev)
     if args.dev:
-        common.write_result_csv(common.result_csv_path(config), results)
         print(common.format_result_table(results, "Keras model"))
     return common.finish_with_exclusions(results, args.skip_bad_clips)
 

@@ -56,6 +56,8 @@ def main(args: argparse.Namespace, config: common.Config) -> int:
             flatbuffer = common.convert_to_tflite(folded, variant, calibration)
             path = common.tflite_path(config, machine_type, variant.postfix)
             common.write_bytes_atomic(path, flatbuffer)
+            common.record_model(config, f"tflite{variant.postfix}_", machine_type, path,
+                                parameters=folded.count_params())
             logger.info("%s: %s (%s, %d bytes)", machine_type, path, variant.description,
                         len(flatbuffer))
             if variant.int8_io:

@@ -27,25 +27,34 @@ def parse_arguments() -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace, config: common.Config) -> int:
     cache = common.feature_cache(config, enabled=not args.no_cache)
-    results = {variant.postfix: [] for variant in common.TFLITE_VARIANTS}
+    prefixes = [f"tflite{variant.postfix}_" for variant in common.TFLITE_VARIANTS]
+    results = {prefix: [] for prefix in prefixes}
+    thresholds = {prefix: {} for prefix in prefixes}
     for type_dir in common.machine_type_dirs(config, args.dev, args.machine_types):
         machine_type = type_dir.name
         logger.info("== %s: testing the TFLite models", machine_type)
         test_features = common.load_test_features(type_dir, args.dev, config, cache, args.progress)
-        for variant in common.TFLITE_VARIANTS:
-            model = common.TFLiteModel(common.tflite_path(config, machine_type, variant.postfix))
-            prefix = f"tflite{variant.postfix}_"
-            results[variant.postfix].append(common.evaluate_machine_type(
-                model, machine_type, test_features, config, prefix=prefix,
-                progress=args.progress))
+        for variant, prefix in zip(common.TFLITE_VARIANTS, prefixes):
+            model_file = common.tflite_path(config, machine_type, variant.postfix)
+            model = common.TFLiteModel(model_file)
+            threshold = common.decision_threshold(model_file, model, type_dir, config, cache,
+                                                  args.progress)
+            result = common.evaluate_machine_type(model, machine_type, test_features, config,
+                                                  prefix=prefix, progress=args.progress)
+            common.report_machine_type(result, threshold, config, prefix, dev_mode=args.dev)
+            common.record_model(config, prefix, machine_type, model_file,
+                                seconds_per_clip=result.seconds_per_clip())
+            results[prefix].append(result)
+            thresholds[prefix][machine_type] = threshold.threshold
+    for prefix in prefixes:
+        summary = common.write_results(results[prefix], thresholds[prefix], config, prefix,
+                                       args.dev)
     if args.dev:
-        for variant in common.TFLITE_VARIANTS:
-            common.write_result_csv(common.result_csv_path(config, f"tflite{variant.postfix}_"),
-                                    results[variant.postfix])
-            print(common.format_result_table(results[variant.postfix],
-                                             f"TFLite model{variant.postfix or ' (float)'}"))
+        print("AUC / pAUC of the Keras and TFLite models")
+        print(common.auc_table(config.result_directory, config.result_file))
+    logger.info("summary with model sizes, timings and plots: %s", summary)
     # Every variant sees the same clips: report the exclusions once.
-    return common.finish_with_exclusions(results[""], args.skip_bad_clips)
+    return common.finish_with_exclusions(results[prefixes[0]], args.skip_bad_clips)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ from anomaly_detection.features import (file_to_vector_array, frame_stack, load_
 from anomaly_detection.pipeline import (anomaly_score_path, calibration_vectors,
                                         evaluate_machine_type, excluded_clips, feature_cache,
                                         finish_with_exclusions, seed_everything,
+                                        decision_threshold, record_model,
+                                        report_machine_type, write_results,
                                         format_result_table, history_plot_path, keras_predictor,
                                         load_test_features, load_training_frames,
                                         machine_type_dirs, model_path, require_training_vectors,
@@ -36,6 +38,7 @@ from anomaly_detection.eembc import select_clips as select_eembc_clips
 from anomaly_detection.eembc import write_samples as write_eembc_samples
 from anomaly_detection.extraction import extract_log_mels
 from anomaly_detection.io_utils import write_bytes_atomic
+from anomaly_detection.report import auc_table
 from anomaly_detection.scoring import write_result_csv
 from anomaly_detection.tflite_convert import VARIANTS as TFLITE_VARIANTS
 from anomaly_detection.tflite_convert import (check_folding, convert_to_tflite, fold_batch_norm,
@@ -56,6 +59,7 @@ __all__ = [
     "calibration_vectors", "finish_with_exclusions", "seed_everything", "TFLITE_VARIANTS",
     "check_folding", "convert_to_tflite", "fold_batch_norm", "write_c_array", "TFLiteModel",
     "write_bytes_atomic", "select_eembc_clips", "write_eembc_samples", "extract_log_mels",
+    "decision_threshold", "record_model", "report_machine_type", "write_results", "auc_table",
 ]
 
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from . import __version__
+from . import __version__, interruption
 from .config import Config, load_config
 from .errors import PipelineError
 
@@ -79,6 +79,7 @@ def run_script(main: Callable[[argparse.Namespace, Config], int],
     level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
     setup_logging(config.log_file, level)
     args.progress = not args.quiet and sys.stderr.isatty()
+    interruption.install_handler()
     logger.debug("%s %s", Path(sys.argv[0]).name, " ".join(sys.argv[1:]))
     try:
         return main(args, config)

@@ -31,6 +31,30 @@ __all__ = ["AudioError", "FeatureError", "load_audio", "mel_filter_bank", "log_m
 EPSILON = sys.float_info.epsilon  # float64 machine epsilon, as the reference
 
 
+def _wav_data_shortfall(path: Path, file_size: int) -> tuple[int, int] | None:
+    """``(present, declared)`` data bytes of a RIFF/WAVE file whose data chunk is cut short.
+
+    libsndfile quietly reads what is there, so a truncated file would pass as a
+    shorter clip. ``None`` for complete files, non-RIFF files and streaming headers
+    that leave the size open (0 or 0xFFFFFFFF).
+    """
+    with open(path, "rb") as handle:
+        header = handle.read(12)
+        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            return None
+        while True:
+            chunk = handle.read(8)
+            if len(chunk) < 8:
+                return None
+            size = int.from_bytes(chunk[4:], "little")
+            if chunk[:4] == b"data":
+                present = file_size - handle.tell()
+                if size in (0, 0xFFFFFFFF) or present >= size:
+                    return None
+                return present, size
+            handle.seek(size + (size & 1), 1)
+
+
 def _read(path: Path, start: int = 0, stop: int | None = None,
           expected_sample_rate: int | None = None) -> tuple[np.ndarray, int, int]:
     """Samples ``[start, stop)`` (clipped to the file) as float32 mono, the sample rate
@@ -42,6 +66,10 @@ def _read(path: Path, start: int = 0, stop: int | None = None,
         raise AudioError(f"{path}: file not found") from None
     if size == 0:
         raise AudioError(f"{path}: empty file (0 bytes)")
+    shortfall = _wav_data_shortfall(path, size)
+    if shortfall is not None:
+        raise AudioError(f"{path}: truncated WAV file ({shortfall[0]} of {shortfall[1]} data "
+                         "bytes present)")
     try:
         with soundfile.SoundFile(path) as audio:
             total, sample_rate = audio.frames, audio.samplerate

@@ -16,14 +16,21 @@ from .config import Config
 from .dataset import TestSet, list_test_sets, list_train_files, select_machine_type_dirs
 from .errors import TrainingError
 from .extraction import ClipFeatures, FeatureCache, extract_log_mels, iter_log_mels
-from .scoring import IdScores, Predictor, TypeResult, score_test_set, write_anomaly_score_csv
+from .decision import (Threshold, decision_metrics_csv_text, fit_threshold, load_threshold,
+                       save_threshold, threshold_path, training_scores, write_decision_csv)
+from .io_utils import write_text_atomic
+from .report import (label_of, plot_roc_curves, plot_score_histograms, summary_markdown,
+                     update_run_info)
+from .scoring import (IdScores, Predictor, TypeResult, score_test_set, write_anomaly_score_csv,
+                      write_result_csv)
 from .training import FrameStore
 
 __all__ = ["model_path", "history_plot_path", "tflite_path", "anomaly_score_path",
            "result_csv_path", "feature_cache", "machine_type_dirs", "load_training_frames",
            "TestFeatures", "load_test_features", "evaluate_machine_type", "keras_predictor",
            "excluded_clips", "format_result_table", "calibration_vectors",
-           "finish_with_exclusions", "seed_everything", "require_training_vectors"]
+           "finish_with_exclusions", "seed_everything", "require_training_vectors",
+           "decision_threshold", "report_machine_type", "record_model", "write_results"]
 
 logger = logging.getLogger(__name__)
 
@@ -170,6 +177,64 @@ def evaluate_machine_type(predict: Predictor, machine_type: str,
                            scores.metric_problem)
         id_results.append(scores)
     return TypeResult(machine_type, id_results)
+
+
+def decision_threshold(model_file: Path, predict: Predictor, type_dir: Path, config: Config,
+                       cache: FeatureCache | None, progress: bool = True,
+                       store: FrameStore | None = None, refit: bool = False) -> Threshold:
+    """The decision threshold of ``model_file``: stored, or fitted on the training clips' scores
+    (gamma distribution, ``decision_percentile``) and saved beside the model."""
+    if not refit:
+        stored = load_threshold(model_file, config.decision_percentile)
+        if stored is not None:
+            return stored
+    if store is None:
+        store = load_training_frames(type_dir, config, cache, skip_bad_clips=True,
+                                     progress=progress)
+    scores = training_scores(predict, store, config.feature.frames)
+    threshold = fit_threshold(scores, config.decision_percentile)
+    save_threshold(model_file, threshold)
+    logger.info("%s: decision threshold %.4g (%g percentile of a gamma fit to %d training "
+                "scores) saved to %s", type_dir.name, threshold.threshold, threshold.percentile,
+                threshold.n_clips, threshold_path(model_file))
+    return threshold
+
+
+def report_machine_type(result: TypeResult, threshold: Threshold, config: Config,
+                        prefix: str, dev_mode: bool) -> None:
+    """Decision files, score histograms and (development mode) ROC curves of one type."""
+    label = label_of(prefix)
+    for ids in result.ids:
+        write_decision_csv(config.result_directory / f"{prefix}decision_result_"
+                           f"{result.machine_type}_{ids.machine_id}.csv", ids, threshold.threshold)
+    plot_score_histograms(result, threshold.threshold, config.result_directory /
+                          f"score_histogram_{result.machine_type}_{label}.png", label)
+    if dev_mode:
+        plot_roc_curves(result, config.max_fpr, config.result_directory /
+                        f"roc_{result.machine_type}_{label}.png", label)
+
+
+def record_model(config: Config, prefix: str, machine_type: str, model_file: Path,
+                 **fields: object) -> None:
+    """Note a model's file, size and other facts (parameters, timing) for the summary."""
+    update_run_info(config.result_directory / "run_info.json", label_of(prefix), machine_type,
+                    file=model_file.name, bytes=model_file.stat().st_size, **fields)
+
+
+def write_results(results: Sequence[TypeResult], thresholds: dict[str, float], config: Config,
+                  prefix: str, dev_mode: bool) -> Path:
+    """After all types: ``result.csv`` and decision metrics (development), ``summary.md``.
+
+    Returns the summary's path.
+    """
+    if dev_mode:
+        write_result_csv(result_csv_path(config, prefix), results)
+        write_text_atomic(config.result_directory / f"{prefix}decision_metrics.csv",
+                          decision_metrics_csv_text(results, thresholds))
+    summary = config.result_directory / "summary.md"
+    write_text_atomic(summary, summary_markdown(config.result_directory, config.result_file,
+                                                config.max_fpr))
+    return summary
 
 
 def excluded_clips(results: Sequence[TypeResult]) -> list[tuple[Path, str]]:

@@ -10,6 +10,7 @@ import csv
 import io
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -52,6 +53,7 @@ class IdScores:
     scores: np.ndarray  # (n_files,) float64
     labels: np.ndarray | None  # (n_files,) int, development mode only
     excluded: list[tuple[Path, str]] = field(default_factory=list)
+    predict_seconds: float = 0.0  # total time spent in the model, for the scored clips
     auc: float = math.nan
     pauc: float = math.nan
     metric_problem: str | None = None
@@ -66,6 +68,7 @@ def score_test_set(predict: Predictor, test_set: TestSet, clips: Sequence[ClipFe
     with a single class gets ``nan`` and a ``metric_problem`` instead of a crash.
     """
     files, scores, labels, excluded = [], [], [], []
+    predict_seconds = 0.0
     clip_labels = test_set.labels or (None,) * len(clips)
     for clip, label in tqdm(list(zip(clips, clip_labels)), desc=description, unit="clip",
                             disable=not progress, leave=False):
@@ -73,12 +76,15 @@ def score_test_set(predict: Predictor, test_set: TestSet, clips: Sequence[ClipFe
             excluded.append((clip.path, clip.error))
             continue
         vectors = frame_stack(clip.log_mel, frames)
-        scores.append(anomaly_score(vectors, predict(vectors)))
+        start = time.perf_counter()
+        reconstruction = predict(vectors)
+        predict_seconds += time.perf_counter() - start
+        scores.append(anomaly_score(vectors, reconstruction))
         files.append(clip.path)
         labels.append(label)
     result = IdScores(test_set.machine_id, files, np.asarray(scores, dtype=np.float64),
                       np.asarray(labels, dtype=np.int64) if test_set.labels is not None else None,
-                      excluded)
+                      excluded, predict_seconds)
     if result.labels is not None:
         try:
             result.auc = roc_auc(result.labels, result.scores)
@@ -103,6 +109,11 @@ class TypeResult:
 
     machine_type: str
     ids: list[IdScores]
+
+    def seconds_per_clip(self) -> float:
+        """Mean model inference time per scored clip, in seconds."""
+        clips = sum(len(ids.files) for ids in self.ids)
+        return sum(ids.predict_seconds for ids in self.ids) / clips if clips else math.nan
 
     def average(self) -> tuple[float, float]:
         """Mean AUC and pAUC over the IDs that have them."""

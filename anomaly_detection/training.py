@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from .config import FitConfig
+from .interruption import ensure_handler, raise_if_requested
 from .io_utils import atomic_path
 from .errors import TrainingError
 
@@ -152,11 +153,33 @@ def split_training_vectors(store: FrameStore, frames: int, fit: FitConfig,
     return train, validation
 
 
+class _StopOnInterrupt(keras.callbacks.Callback):
+    """Re-raise a Ctrl-C that the data pipeline swallowed (see :mod:`.interruption`)."""
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        ensure_handler()  # in case a library replaced it while building the graph
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        raise_if_requested()
+
+    def on_test_batch_end(self, batch, logs=None) -> None:
+        raise_if_requested()
+
+
 def train_autoencoder(model: keras.Model, train: StackedVectors,
                       validation: StackedVectors | None, fit: FitConfig) -> keras.callbacks.History:
-    """Compile ``model`` with ``fit.optimizer`` / ``fit.loss`` and fit it."""
+    """Compile ``model`` with ``fit.optimizer`` / ``fit.loss`` and fit it.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        If Ctrl-C was pressed during training, even where Keras caught it.
+    """
     model.compile(optimizer=fit.optimizer, loss=fit.loss)
-    return model.fit(train, validation_data=validation, epochs=fit.epochs, verbose=fit.verbose)
+    history = model.fit(train, validation_data=validation, epochs=fit.epochs,
+                        verbose=fit.verbose, callbacks=[_StopOnInterrupt()])
+    raise_if_requested()
+    return history
 
 
 def plot_training_history(history: dict[str, list[float]], path: Path, title: str) -> None:
@@ -165,6 +188,7 @@ def plot_training_history(history: dict[str, list[float]], path: Path, title: st
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     figure, axes = plt.subplots(figsize=(8, 5))
     epochs = np.arange(1, len(history["loss"]) + 1)
@@ -173,6 +197,7 @@ def plot_training_history(history: dict[str, list[float]], path: Path, title: st
         axes.plot(epochs, history["val_loss"], label="validation loss")
     axes.set_title(title)
     axes.set_xlabel("epoch")
+    axes.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     axes.set_ylabel("loss (mean squared error)")
     axes.grid(True, alpha=0.3)
     axes.legend()

@@ -1,0 +1,146 @@
+"""Decision thresholds and anomaly decisions (as in the later DCASE baselines).
+
+A model's threshold is the ``decision_percentile`` point of a gamma
+distribution fitted to the anomaly scores of its own training clips. It is
+stored beside the model file as ``<model file>.threshold.json`` together with
+the model file's size and modification time, so a retrained model never uses a
+stale threshold.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .dataset import machine_id_number
+from .io_utils import write_text_atomic
+from .scoring import IdScores, Predictor, TypeResult, anomaly_score
+from .training import FrameStore
+
+__all__ = ["Threshold", "threshold_path", "fit_threshold", "load_threshold", "save_threshold",
+           "training_scores", "decision_metrics", "write_decision_csv",
+           "decision_metrics_csv_text"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """Gamma fit of training scores and the threshold at ``percentile``."""
+
+    threshold: float
+    percentile: float
+    shape: float
+    loc: float
+    scale: float
+    n_clips: int
+    model_size: int = 0
+    model_mtime_ns: int = 0
+
+
+def threshold_path(model_file: Path) -> Path:
+    """``model/model_ToyCar.hdf5`` -> ``model/model_ToyCar.hdf5.threshold.json``."""
+    return model_file.with_name(model_file.name + ".threshold.json")
+
+
+def training_scores(predict: Predictor, store: FrameStore, frames: int) -> np.ndarray:
+    """Anomaly score of every clip in ``store`` (one ``predict`` call per clip)."""
+    offsets = np.arange(frames)
+    scores = []
+    for begin, end in zip(store.clip_offsets[:-1], store.clip_offsets[1:]):
+        starts = np.arange(begin, end - frames + 1)
+        vectors = store.frames[starts[:, None] + offsets].reshape(len(starts), -1)
+        scores.append(anomaly_score(vectors, predict(vectors)))
+    return np.asarray(scores)
+
+
+def fit_threshold(scores: np.ndarray, percentile: float) -> Threshold:
+    """Fit a gamma distribution to ``scores``; threshold at ``percentile`` (0..1)."""
+    import scipy.stats
+
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.size < 2 or np.ptp(scores) == 0:
+        # A gamma fit needs spread; with none, the single score value is the threshold.
+        value = float(scores.max()) if scores.size else float("nan")
+        return Threshold(value, percentile, float("nan"), float("nan"), float("nan"), scores.size)
+    shape, loc, scale = scipy.stats.gamma.fit(scores)
+    threshold = float(scipy.stats.gamma.ppf(percentile, shape, loc=loc, scale=scale))
+    return Threshold(threshold, percentile, float(shape), float(loc), float(scale), scores.size)
+
+
+def save_threshold(model_file: Path, threshold: Threshold) -> Path:
+    """Write the threshold beside ``model_file``, tagged with the model file's state."""
+    status = model_file.stat()
+    tagged = Threshold(**{**asdict(threshold), "model_size": status.st_size,
+                          "model_mtime_ns": status.st_mtime_ns})
+    path = threshold_path(model_file)
+    write_text_atomic(path, json.dumps(asdict(tagged), indent=2) + "\n")
+    return path
+
+
+def load_threshold(model_file: Path, percentile: float) -> Threshold | None:
+    """The stored threshold of ``model_file``, or ``None`` if absent, stale or for another
+    percentile."""
+    path = threshold_path(model_file)
+    if not path.is_file():
+        return None
+    try:
+        stored = Threshold(**json.loads(path.read_text()))
+    except (ValueError, TypeError) as error:
+        logger.warning("%s: unreadable threshold file (%s); recomputing", path, error)
+        return None
+    status = model_file.stat()
+    if (stored.model_size, stored.model_mtime_ns) != (status.st_size, status.st_mtime_ns):
+        logger.info("%s: model changed since the threshold was fitted; recomputing", path)
+        return None
+    if stored.percentile != percentile:
+        return None
+    return stored
+
+
+def decision_metrics(labels: np.ndarray, decisions: np.ndarray) -> tuple[float, float, float]:
+    """Precision, recall and F1 of ``decisions`` (1 = anomaly); 0 where undefined."""
+    labels = np.asarray(labels)
+    decisions = np.asarray(decisions)
+    true_positives = int(np.sum((decisions == 1) & (labels == 1)))
+    predicted = int(np.sum(decisions == 1))
+    actual = int(np.sum(labels == 1))
+    precision = true_positives / predicted if predicted else 0.0
+    recall = true_positives / actual if actual else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def write_decision_csv(path: Path, id_scores: IdScores, threshold: float) -> None:
+    """``file name,0|1`` per clip (1: score above the threshold), no header."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for file, score in zip(id_scores.files, id_scores.scores):
+        writer.writerow([file.name, int(score > threshold)])
+    write_text_atomic(path, buffer.getvalue())
+
+
+def decision_metrics_csv_text(results: Sequence[TypeResult],
+                              thresholds: dict[str, float]) -> str:
+    """``machine_type,id,threshold,precision,recall,F1`` per ID and an ``Average`` per type."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["machine_type", "id", "threshold", "precision", "recall", "F1"])
+    for result in results:
+        threshold = thresholds[result.machine_type]
+        rows = []
+        for ids in result.ids:
+            metrics = decision_metrics(ids.labels, (ids.scores > threshold).astype(int))
+            rows.append(metrics)
+            writer.writerow([result.machine_type, machine_id_number(ids.machine_id), threshold,
+                             *metrics])
+        if rows:
+            writer.writerow([result.machine_type, "Average", threshold,
+                             *np.mean(np.asarray(rows), axis=0)])
+    return buffer.getvalue()
