@@ -1,11 +1,11 @@
 """Log-mel extraction for many clips: an on-disk cache and a thread pool.
 
 Every script needs the log-mel spectrograms of the same clips; they are
-computed once and stored as float32 ``.npy`` files (after the frame crop),
-keyed on the file (absolute path, size, modification time) and on every
-parameter of the log-mel computation including the crop, so that a changed
-file or a changed YAML key never reuses a stale entry. Frame stacking is
-applied after the cache.
+computed once and stored (after the frame crop) in one memory-mapped float32
+file per clip list, keyed on every file (absolute path, size, modification
+time) and on every parameter of the log-mel computation including the crop, so
+that a changed file or a changed YAML key never reuses a stale entry. Frame
+stacking is applied after the cache.
 """
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -24,51 +25,13 @@ from tqdm import tqdm
 
 from .config import FeatureConfig
 from .features import AudioError, FeatureError, audio_sample_rate, file_to_log_mel
-from .io_utils import atomic_path
+from .io_utils import atomic_path, write_text_atomic
 
 __all__ = ["FeatureCache", "ClipFeatures", "iter_log_mels", "extract_log_mels",
            "majority_sample_rate"]
 
 logger = logging.getLogger(__name__)
-_CACHE_FORMAT = 2
-
-
-class FeatureCache:
-    """Log-mel spectrograms stored under ``directory``, one ``.npy`` per clip and setting."""
-
-    def __init__(self, directory: Path, feature: FeatureConfig):
-        self.directory = Path(directory)
-        self._parameters = json.dumps({"format": _CACHE_FORMAT, **feature.log_mel_key()},
-                                      sort_keys=True)
-
-    def entry_path(self, clip: Path) -> Path:
-        """Cache file of ``clip`` under the current settings and file state."""
-        clip = Path(clip).resolve()
-        status = clip.stat()
-        identity = f"{clip}\0{status.st_size}\0{status.st_mtime_ns}\0{self._parameters}"
-        digest = hashlib.sha256(identity.encode()).hexdigest()
-        return self.directory / digest[:2] / f"{digest}.npy"
-
-    def load(self, clip: Path) -> np.ndarray | None:
-        """The cached log-mel of ``clip``, or ``None`` on a miss.
-
-        An unreadable entry is reported and treated as a miss (it is rewritten).
-        """
-        entry = self.entry_path(clip)
-        if not entry.exists():
-            return None
-        try:
-            return np.load(entry, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as error:
-            logger.warning("%s: unreadable feature-cache entry for %s (%s); recomputing",
-                           entry, clip, error)
-            return None
-
-    def store(self, clip: Path, log_mel: np.ndarray) -> None:
-        """Write ``clip``'s log-mel atomically."""
-        with atomic_path(self.entry_path(clip)) as temporary:
-            with open(temporary, "wb") as handle:
-                np.save(handle, np.asarray(log_mel, dtype=np.float32), allow_pickle=False)
+_CACHE_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -80,19 +43,103 @@ class ClipFeatures:
     error: str | None = None
 
 
-def _one_clip(path: Path, feature: FeatureConfig, cache: FeatureCache | None,
-              expected_sample_rate: int | None) -> ClipFeatures:
+class FeatureCache:
+    """Log-mel spectrograms of whole clip lists, stored under ``directory``.
+
+    One entry per list of clips and feature setting: the clips' cropped
+    log-mels concatenated in one raw float32 file (memory-mapped when read)
+    and a JSON index of offsets and per-clip errors. The key covers every
+    file's absolute path, size and modification time and every log-mel
+    parameter, so a changed, added or removed clip or a changed YAML key
+    gives a new entry (the whole list is then recomputed: seconds for
+    thousands of clips).
+    """
+
+    def __init__(self, directory: Path, feature: FeatureConfig):
+        self.directory = Path(directory)
+        self.n_mels = feature.n_mels
+        self._parameters = json.dumps({"format": _CACHE_FORMAT, **feature.log_mel_key()},
+                                      sort_keys=True)
+
+    def entry_paths(self, files: Sequence[Path]) -> tuple[Path, Path] | None:
+        """Index and data file of the entry for ``files`` (``None`` if a file is missing)."""
+        digest = hashlib.sha256(self._parameters.encode())
+        for clip in files:
+            clip = os.path.abspath(clip)
+            try:
+                status = os.stat(clip)
+            except FileNotFoundError:
+                return None
+            digest.update(f"\0{clip}\0{status.st_size}\0{status.st_mtime_ns}".encode())
+        key = digest.hexdigest()
+        return (self.directory / key[:2] / f"{key}.json",
+                self.directory / key[:2] / f"{key}.f32")
+
+    def load(self, files: Sequence[Path]) -> list[ClipFeatures] | None:
+        """The cached features of ``files`` (views of one memory map), or ``None`` on a miss."""
+        entry = self.load_frames(files)
+        if entry is None:
+            return None
+        frames, offsets, errors = entry
+        return [ClipFeatures(Path(path), None if error else frames[begin:end], error)
+                for path, begin, end, error in zip(files, offsets[:-1], offsets[1:], errors)]
+
+    def load_frames(self, files: Sequence[Path]
+                    ) -> tuple[np.ndarray, list[int], list[str | None]] | None:
+        """``(frames, offsets, errors)`` of the entry for ``files``, or ``None`` on a miss.
+
+        ``frames`` is a read-only memory map, shape ``(total_frames, n_mels)``; clip
+        ``i`` owns rows ``offsets[i]:offsets[i + 1]``. An unreadable entry is
+        reported and treated as a miss (it is rewritten).
+        """
+        paths = self.entry_paths(files)
+        if paths is None or not paths[0].is_file():
+            return None
+        index_path, data_path = paths
+        try:
+            index = json.loads(index_path.read_text())
+            offsets, errors = index["offsets"], index["errors"]
+            if len(errors) != len(files) or len(offsets) != len(files) + 1:
+                raise ValueError("index does not match the clip list")
+            if offsets[-1] == 0:
+                frames = np.empty((0, self.n_mels), dtype=np.float32)
+            else:
+                frames = np.memmap(data_path, dtype=np.float32, mode="r",
+                                   shape=(offsets[-1], self.n_mels)).view(np.ndarray)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            logger.warning("%s: unreadable feature-cache entry (%s); recomputing", index_path,
+                           error)
+            return None
+        return frames, offsets, errors
+
+    @contextlib.contextmanager
+    def writer(self, files: Sequence[Path]) -> Iterator[Callable[[ClipFeatures], None]]:
+        """Context yielding ``add(clip)``; the entry is committed only if the block completes
+        after every clip was added (an interrupted run leaves no entry)."""
+        paths = self.entry_paths(files)
+        if paths is None:
+            yield lambda clip: None
+            return
+        index_path, data_path = paths
+        offsets, errors = [0], []
+        with atomic_path(data_path) as temporary, open(temporary, "wb") as handle:
+            def add(clip: ClipFeatures) -> None:
+                if clip.log_mel is not None:
+                    handle.write(np.ascontiguousarray(clip.log_mel, dtype=np.float32).tobytes())
+                offsets.append(offsets[-1] + (0 if clip.log_mel is None else len(clip.log_mel)))
+                errors.append(clip.error)
+
+            yield add
+            handle.flush()
+            complete = len(errors) == len(files)
+        if complete:
+            write_text_atomic(index_path, json.dumps({"offsets": offsets, "errors": errors}))
+
+
+def _one_clip(path: Path, feature: FeatureConfig, expected_sample_rate: int | None
+              ) -> ClipFeatures:
     try:
-        log_mel = cache.load(path) if cache is not None else None
-        if log_mel is not None and expected_sample_rate is not None:
-            sample_rate = audio_sample_rate(path)
-            if sample_rate != expected_sample_rate:
-                raise FeatureError(f"sample rate {sample_rate} Hz differs from the "
-                                   f"{expected_sample_rate} Hz of the other clips")
-        if log_mel is None:
-            log_mel = file_to_log_mel(path, feature, expected_sample_rate)
-            if cache is not None:
-                cache.store(path, log_mel)
+        log_mel = file_to_log_mel(path, feature, expected_sample_rate)
         if log_mel.shape[0] < feature.frames:
             raise FeatureError(f"clip has {log_mel.shape[0]} log-mel frames, stacking needs "
                                f"{feature.frames}")
@@ -128,20 +175,29 @@ def iter_log_mels(files: Sequence[Path], feature: FeatureConfig,
     differs from the majority of ``files`` (the mel filters depend on it).
     The FFT and matrix products release the GIL, so threads scale over cores.
     """
+    files = list(files)
+    if cache is not None:
+        cached = cache.load(files)
+        if cached is not None:
+            yield from cached
+            return
     expected = majority_sample_rate(files) if check_sample_rate else None
 
     def run(path: Path) -> ClipFeatures:
-        return _one_clip(path, feature, cache, expected)
+        return _one_clip(path, feature, expected)
 
     with contextlib.ExitStack() as stack:
         # One BLAS thread per worker: the workers already use every core.
         stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
         bar = stack.enter_context(tqdm(total=len(files), desc=description, unit="clip",
                                        disable=not progress, leave=False))
+        add = (stack.enter_context(cache.writer(files)) if cache is not None
+               else lambda clip: None)
         mapper = map
         if workers > 1:
             mapper = stack.enter_context(ThreadPoolExecutor(max_workers=workers)).map
         for result in mapper(run, files):
+            add(result)
             bar.update()
             yield result
 

@@ -93,6 +93,10 @@ def load_training_frames(type_dir: Path, config: Config, cache: FeatureCache | N
     files = list_train_files(type_dir)
     if max_clips is not None and len(files) > max_clips:
         files = [files[i] for i in np.linspace(0, len(files) - 1, max_clips).astype(int)]
+    cached = cache.load_frames(files) if cache is not None else None
+    if cached is not None and not any(cached[2]) and cached[1][-1] > 0:
+        # Every clip cached and usable: train straight from the memory map, no copy.
+        return FrameStore(cached[0], np.asarray(cached[1], dtype=np.int64))
     problems: list[str] = []
 
     def usable_log_mels() -> Iterator[np.ndarray]:

@@ -186,6 +186,13 @@ class _ClipJob:
     anomalous: bool
 
 
+def _labelled_jobs(folder: Path, prefix: str, machine_type: str, machine_id: int, split: str,
+                   count: int, anomalous: bool) -> list[_ClipJob]:
+    name = f"{prefix}_id_{machine_id:02d}"
+    return [_ClipJob(folder / f"{name}_{i:08d}.wav", machine_type, machine_id, split, i, anomalous)
+            for i in range(count)]
+
+
 def clip_jobs(root: Path, spec: SyntheticSpec, dev: bool = True, eval_: bool = False
               ) -> list[_ClipJob]:
     """Every clip to write, with its path under ``root``."""
@@ -194,25 +201,23 @@ def clip_jobs(root: Path, spec: SyntheticSpec, dev: bool = True, eval_: bool = F
         if dev:
             base = root / "dev_data" / machine_type
             for machine_id in spec.dev_ids:
-                name = f"id_{machine_id:02d}"
-                jobs += [_ClipJob(base / "train" / f"normal_{name}_{i:08d}.wav", machine_type,
-                                  machine_id, "train", i, False) for i in range(spec.train_clips)]
-                jobs += [_ClipJob(base / "test" / f"normal_{name}_{i:08d}.wav", machine_type,
-                                  machine_id, "test_normal", i, False)
-                         for i in range(spec.test_normal_clips)]
-                jobs += [_ClipJob(base / "test" / f"anomaly_{name}_{i:08d}.wav", machine_type,
-                                  machine_id, "test_anomaly", i, True)
-                         for i in range(spec.test_anomaly_clips)]
+                jobs += _labelled_jobs(base / "train", "normal", machine_type, machine_id,
+                                       "train", spec.train_clips, False)
+                jobs += _labelled_jobs(base / "test", "normal", machine_type, machine_id,
+                                       "test_normal", spec.test_normal_clips, False)
+                jobs += _labelled_jobs(base / "test", "anomaly", machine_type, machine_id,
+                                       "test_anomaly", spec.test_anomaly_clips, True)
         if eval_:
             base = root / "eval_data" / machine_type
             for machine_id in spec.eval_ids:
-                name = f"id_{machine_id:02d}"
-                jobs += [_ClipJob(base / "train" / f"normal_{name}_{i:08d}.wav", machine_type,
-                                  machine_id, "train", i, False) for i in range(spec.train_clips)]
+                jobs += _labelled_jobs(base / "train", "normal", machine_type, machine_id,
+                                       "train", spec.train_clips, False)
+                # Unlabelled test clips, normals and anomalies shuffled under id_XX_ names.
                 n_test = spec.test_normal_clips + spec.test_anomaly_clips
                 order = np.random.default_rng([spec.seed, machine_id, 7]).permutation(n_test)
-                jobs += [_ClipJob(base / "test" / f"{name}_{i:08d}.wav", machine_type, machine_id,
-                                  "eval_test", i, bool(order[i] >= spec.test_normal_clips))
+                jobs += [_ClipJob(base / "test" / f"id_{machine_id:02d}_{i:08d}.wav",
+                                  machine_type, machine_id, "eval_test", i,
+                                  bool(order[i] >= spec.test_normal_clips))
                          for i in range(n_test)]
     return jobs
 

@@ -7,7 +7,7 @@ import pytest
 import soundfile
 
 from anomaly_detection.config import FeatureConfig
-from anomaly_detection.extraction import FeatureCache, extract_log_mels
+from anomaly_detection.extraction import FeatureCache, extract_log_mels, iter_log_mels
 from anomaly_detection.features import (crop_frames, file_to_vector_array, frame_stack,
                                         load_audio, log_mel_spectrogram)
 from anomaly_detection.errors import FeatureError
@@ -78,32 +78,47 @@ def test_multichannel_is_mixed_to_mono(tmp_path, clip):
     np.testing.assert_allclose(mixed, 0.75 * signal, atol=1e-6)
 
 
-def test_cache_gives_identical_features_and_tracks_changes(tmp_path, clip):
+def test_cache_gives_identical_features_and_tracks_changes(tmp_path, tiny_data):
     feature = FeatureConfig()
-    copy = tmp_path / clip.name
-    copy.write_bytes(clip.read_bytes())
+    sources = sorted((tiny_data / "dev_data" / "ToyCar" / "train").glob("*.wav"))[:4]
+    files = []
+    for source in sources:
+        files.append(tmp_path / source.name)
+        files[-1].write_bytes(source.read_bytes())
     cache = FeatureCache(tmp_path / "cache", feature)
-    cold = extract_log_mels([copy], feature, cache, progress=False)[0]
-    entries = list((tmp_path / "cache").rglob("*.npy"))
-    assert len(entries) == 1
-    warm = extract_log_mels([copy], feature, cache, progress=False)[0]
-    uncached = extract_log_mels([copy], feature, None, progress=False)[0]
-    np.testing.assert_array_equal(cold.log_mel, warm.log_mel)
-    np.testing.assert_array_equal(cold.log_mel, uncached.log_mel)
-    assert cold.log_mel.shape == (200, 128)
+    cold = extract_log_mels(files, feature, cache, progress=False)
+    assert len(list((tmp_path / "cache").rglob("*.json"))) == 1
+    warm = extract_log_mels(files, feature, cache, progress=False)
+    uncached = extract_log_mels(files, feature, None, progress=False)
+    for one, two, three in zip(cold, warm, uncached):
+        np.testing.assert_array_equal(one.log_mel, two.log_mel)
+        np.testing.assert_array_equal(one.log_mel, three.log_mel)
+        assert two.log_mel.shape == (200, 128)
 
-    # A changed parameter or a touched file gets a new entry, never the stale one.
-    other = FeatureCache(tmp_path / "cache", FeatureConfig(n_mels=64))
-    assert other.entry_path(copy) != cache.entry_path(copy)
-    before = cache.entry_path(copy)
-    os.utime(copy, ns=(1, 1))
-    assert cache.entry_path(copy) != before
+    # A changed parameter, a touched file or another clip list gets a new entry.
+    before = cache.entry_paths(files)
+    assert FeatureCache(tmp_path / "cache", FeatureConfig(n_mels=64)).entry_paths(files) != before
+    assert FeatureCache(tmp_path / "cache", FeatureConfig(frame_crop=None)).entry_paths(files) != before
+    assert cache.entry_paths(files[:3]) != before
+    os.utime(files[0], ns=(1, 1))
+    assert cache.entry_paths(files) != before
 
-    # A corrupt entry is recomputed, not trusted.
-    cache.entry_path(copy).parent.mkdir(parents=True, exist_ok=True)
-    cache.entry_path(copy).write_bytes(b"garbage")
-    again = extract_log_mels([copy], feature, cache, progress=False)[0]
-    np.testing.assert_array_equal(again.log_mel, cold.log_mel)
+    # A corrupt index is recomputed, not trusted.
+    index, _ = cache.entry_paths(files)
+    extract_log_mels(files, feature, cache, progress=False)
+    index.write_text("{not json")
+    again = extract_log_mels(files, feature, cache, progress=False)
+    np.testing.assert_array_equal(again[0].log_mel, cold[0].log_mel)
+
+
+def test_interrupted_extraction_leaves_no_cache_entry(tmp_path, tiny_data):
+    files = sorted((tiny_data / "dev_data" / "ToyCar" / "train").glob("*.wav"))[:3]
+    cache = FeatureCache(tmp_path / "cache", FeatureConfig())
+    stream = iter_log_mels(files, FeatureConfig(), cache, progress=False)
+    next(stream)
+    stream.close()  # the consumer stops early (e.g. Ctrl-C)
+    assert cache.load(files) is None
+    assert not list((tmp_path / "cache").rglob("*.*"))
 
 
 def test_parallel_extraction_equals_serial(tiny_data):
