@@ -32,7 +32,7 @@ from anomaly_detection.pipeline import (anomaly_score_path, calibration_vectors,
                                         report_machine_type, write_results,
                                         format_result_table, history_plot_path, keras_predictor,
                                         load_test_features, load_training_frames,
-                                        machine_type_dirs, model_path, require_training_vectors,
+                                        machine_type_dirs, model_path,
                                         result_csv_path, tflite_path)
 from anomaly_detection.eembc import select_clips as select_eembc_clips
 from anomaly_detection.eembc import write_samples as write_eembc_samples
@@ -52,7 +52,7 @@ __all__ = [
     "file_to_vector_array", "frame_stack", "load_audio", "log_mel_spectrogram",
     "select_machine_type_dirs", "list_train_files", "list_test_sets", "machine_id_number",
     "save_csv", "machine_type_dirs", "feature_cache", "load_training_frames",
-    "require_training_vectors", "split_training_vectors", "train_autoencoder",
+    "split_training_vectors", "train_autoencoder",
     "plot_training_history", "model_path", "history_plot_path", "tflite_path",
     "anomaly_score_path", "result_csv_path", "load_test_features", "evaluate_machine_type",
     "keras_predictor", "excluded_clips", "format_result_table", "write_result_csv",

@@ -24,9 +24,9 @@ import soundfile
 from .config import FeatureConfig
 from .errors import AudioError, FeatureError
 
-__all__ = ["AudioError", "FeatureError", "load_audio", "mel_filter_bank", "log_mel_spectrogram",
-           "crop_frames", "frame_stack", "file_to_log_mel", "file_to_vector_array",
-           "min_clip_samples", "audio_sample_rate", "audio_info"]
+__all__ = ["AudioError", "FeatureError", "load_audio", "audio_info", "audio_sample_rate",
+           "mel_filter_bank", "log_mel_spectrogram", "frame_stack", "file_to_log_mel",
+           "file_to_vector_array"]
 
 EPSILON = sys.float_info.epsilon  # float64 machine epsilon, as the reference
 
@@ -192,29 +192,6 @@ def log_mel_spectrogram(signal: np.ndarray, sample_rate: int, n_mels: int = 128,
     padded = np.pad(signal, (pad, n_fft - pad), mode="constant")
     n_frames = 1 + signal.size // hop_length
     return _log_mel_of_frames(padded, n_frames, sample_rate, n_mels, n_fft, hop_length, power)
-
-
-def min_clip_samples(feature: FeatureConfig) -> int:
-    """Fewest samples a clip needs to give at least one stacked vector."""
-    needed_frames = feature.frame_crop[1] if feature.frame_crop else feature.frames
-    return (needed_frames - 1) * feature.hop_length
-
-
-def crop_frames(log_mel: np.ndarray, frame_crop: tuple[int, int] | None) -> np.ndarray:
-    """Keep frames ``[start, stop)`` of a ``(n_frames, n_mels)`` spectrogram.
-
-    Raises
-    ------
-    FeatureError
-        If the spectrogram has fewer than ``stop`` frames.
-    """
-    if frame_crop is None:
-        return log_mel
-    start, stop = frame_crop
-    if log_mel.shape[0] < stop:
-        raise FeatureError(f"clip has {log_mel.shape[0]} log-mel frames, the crop "
-                           f"[{start}, {stop}) needs {stop}")
-    return log_mel[start:stop]
 
 
 def frame_stack(log_mel: np.ndarray, frames: int) -> np.ndarray:

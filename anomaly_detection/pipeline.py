@@ -29,7 +29,7 @@ __all__ = ["model_path", "history_plot_path", "tflite_path", "anomaly_score_path
            "result_csv_path", "feature_cache", "machine_type_dirs", "load_training_frames",
            "TestFeatures", "load_test_features", "evaluate_machine_type", "keras_predictor",
            "excluded_clips", "format_result_table", "calibration_vectors",
-           "finish_with_exclusions", "seed_everything", "require_training_vectors",
+           "finish_with_exclusions", "seed_everything",
            "decision_threshold", "report_machine_type", "record_model", "write_results"]
 
 logger = logging.getLogger(__name__)
@@ -280,9 +280,3 @@ def format_result_table(results: Sequence[TypeResult], title: str) -> str:
         auc, pauc = result.average()
         lines.append(f"{result.machine_type:<14}{'Average':<8}{auc:>8.4f}{pauc:>8.4f}")
     return "\n".join(lines)
-
-
-def require_training_vectors(store: FrameStore, frames: int) -> None:
-    """Raise :class:`TrainingError` when ``store`` yields no stacked vector."""
-    if len(store.vector_starts(frames)) == 0:
-        raise TrainingError("the training clips yield no feature vectors")

@@ -8,7 +8,7 @@ import soundfile
 
 from anomaly_detection.config import FeatureConfig
 from anomaly_detection.extraction import FeatureCache, extract_log_mels, iter_log_mels
-from anomaly_detection.features import (crop_frames, file_to_vector_array, frame_stack,
+from anomaly_detection.features import (file_to_vector_array, frame_stack,
                                         load_audio, log_mel_spectrogram)
 from anomaly_detection.errors import FeatureError
 
@@ -62,11 +62,6 @@ def test_frame_stack_layout():
     np.testing.assert_array_equal(stacked[1], np.concatenate(log_mel[1:5]))
     with pytest.raises(FeatureError, match="has 6 log-mel frames, stacking needs 7"):
         frame_stack(log_mel, 7)
-
-
-def test_crop_needs_enough_frames():
-    with pytest.raises(FeatureError, match=r"has 100 log-mel frames, the crop \[50, 250\) needs 250"):
-        crop_frames(np.zeros((100, 128), np.float32), (50, 250))
 
 
 def test_multichannel_is_mixed_to_mono(tmp_path, clip):
