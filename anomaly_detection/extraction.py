@@ -114,8 +114,9 @@ class FeatureCache:
 
     @contextlib.contextmanager
     def writer(self, files: Sequence[Path]) -> Iterator[Callable[[ClipFeatures], None]]:
-        """Context yielding ``add(clip)``; the entry is committed only if the block completes
-        after every clip was added (an interrupted run leaves no entry)."""
+        """Context yielding ``add(clip)``; the entry is committed only if every clip was
+        added and none had an error (an interrupted run or a bad clip leaves no entry,
+        so problems are always reported from the files themselves)."""
         paths = self.entry_paths(files)
         if paths is None:
             yield lambda clip: None
@@ -130,10 +131,10 @@ class FeatureCache:
                 errors.append(clip.error)
 
             yield add
-            handle.flush()
-            complete = len(errors) == len(files)
-        if complete:
+        if len(errors) == len(files) and not any(errors):
             write_text_atomic(index_path, json.dumps({"offsets": offsets, "errors": errors}))
+        else:
+            data_path.unlink(missing_ok=True)
 
 
 def _one_clip(path: Path, feature: FeatureConfig, expected_sample_rate: int | None

@@ -116,6 +116,17 @@ def test_interrupted_extraction_leaves_no_cache_entry(tmp_path, tiny_data):
     assert not list((tmp_path / "cache").rglob("*.*"))
 
 
+def test_lists_with_a_bad_clip_are_not_cached(tmp_path, tiny_data):
+    files = sorted((tiny_data / "dev_data" / "ToyCar" / "train").glob("*.wav"))[:2]
+    bad = tmp_path / "normal_id_01_00000099.wav"
+    bad.write_bytes(b"")
+    cache = FeatureCache(tmp_path / "cache", FeatureConfig())
+    clips = extract_log_mels([*files, bad], FeatureConfig(), cache, progress=False)
+    assert clips[2].error == f"{bad}: empty file (0 bytes)"
+    assert cache.load([*files, bad]) is None
+    assert not list((tmp_path / "cache").rglob("*.*"))
+
+
 def test_parallel_extraction_equals_serial(tiny_data):
     files = sorted((tiny_data / "dev_data" / "ToyCar" / "test").glob("*.wav"))[:8]
     serial = extract_log_mels(files, FeatureConfig(), None, workers=1, progress=False)
