@@ -54,7 +54,7 @@ def main(args: argparse.Namespace, config: common.Config) -> int:
                                      title=f"{machine_type}: autoencoder loss")
         logger.info("%s: saved %s", machine_type, model_file)
         common.decision_threshold(model_file, common.keras_predictor(model), type_dir, config,
-                                  cache, args.progress, store=frames, refit=True)
+                                  training_frames=lambda: frames, refit=True)
     return 0
 
 

@@ -34,8 +34,9 @@ def main(args: argparse.Namespace, config: common.Config) -> int:
         model_file = common.model_path(config, machine_type)
         model = keras_model.load_model(model_file)
         predict = common.keras_predictor(model)
-        threshold = common.decision_threshold(model_file, predict, type_dir, config, cache,
-                                              args.progress)
+        training_frames = common.training_frames_loader(type_dir, config, cache, args.progress)
+        threshold = common.decision_threshold(model_file, predict, type_dir, config,
+                                              training_frames)
 
         test_features = common.load_test_features(type_dir, args.dev, config, cache, args.progress)
         result = common.evaluate_machine_type(predict, machine_type, test_features, config,

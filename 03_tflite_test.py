@@ -34,11 +34,12 @@ def main(args: argparse.Namespace, config: common.Config) -> int:
         machine_type = type_dir.name
         logger.info("== %s: testing the TFLite models", machine_type)
         test_features = common.load_test_features(type_dir, args.dev, config, cache, args.progress)
+        training_frames = common.training_frames_loader(type_dir, config, cache, args.progress)
         for variant, prefix in zip(common.TFLITE_VARIANTS, prefixes):
             model_file = common.tflite_path(config, machine_type, variant.postfix)
             model = common.TFLiteModel(model_file)
-            threshold = common.decision_threshold(model_file, model, type_dir, config, cache,
-                                                  args.progress)
+            threshold = common.decision_threshold(model_file, model, type_dir, config,
+                                                  training_frames)
             result = common.evaluate_machine_type(model, machine_type, test_features, config,
                                                   prefix=prefix, progress=args.progress)
             common.report_machine_type(result, threshold, config, prefix, dev_mode=args.dev)

@@ -29,6 +29,7 @@ from anomaly_detection.pipeline import (anomaly_score_path, calibration_vectors,
                                         evaluate_machine_type, excluded_clips, feature_cache,
                                         finish_with_exclusions, seed_everything,
                                         decision_threshold, record_model,
+                                        training_frames_loader,
                                         report_machine_type, write_results,
                                         format_result_table, history_plot_path, keras_predictor,
                                         load_test_features, load_training_frames,
@@ -60,6 +61,7 @@ __all__ = [
     "check_folding", "convert_to_tflite", "fold_batch_norm", "write_c_array", "TFLiteModel",
     "write_bytes_atomic", "select_eembc_clips", "write_eembc_samples", "extract_log_mels",
     "decision_threshold", "record_model", "report_machine_type", "write_results", "auc_table",
+    "training_frames_loader",
 ]
 
 

@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from .dataset import machine_id_number
+from .features import frame_stack
 from .io_utils import write_text_atomic
 from .scoring import IdScores, Predictor, TypeResult, anomaly_score
 from .training import FrameStore
@@ -51,11 +52,9 @@ def threshold_path(model_file: Path) -> Path:
 
 def training_scores(predict: Predictor, store: FrameStore, frames: int) -> np.ndarray:
     """Anomaly score of every clip in ``store`` (one ``predict`` call per clip)."""
-    offsets = np.arange(frames)
     scores = []
     for begin, end in zip(store.clip_offsets[:-1], store.clip_offsets[1:]):
-        starts = np.arange(begin, end - frames + 1)
-        vectors = store.frames[starts[:, None] + offsets].reshape(len(starts), -1)
+        vectors = frame_stack(store.frames[begin:end], frames)
         scores.append(anomaly_score(vectors, predict(vectors)))
     return np.asarray(scores)
 

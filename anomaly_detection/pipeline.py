@@ -5,10 +5,11 @@ report and the tests agree on them.
 """
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -30,7 +31,8 @@ __all__ = ["model_path", "history_plot_path", "tflite_path", "anomaly_score_path
            "TestFeatures", "load_test_features", "evaluate_machine_type", "keras_predictor",
            "excluded_clips", "format_result_table", "calibration_vectors",
            "finish_with_exclusions", "seed_everything",
-           "decision_threshold", "report_machine_type", "record_model", "write_results"]
+           "decision_threshold", "training_frames_loader", "report_machine_type",
+           "record_model", "write_results"]
 
 logger = logging.getLogger(__name__)
 
@@ -130,8 +132,7 @@ def calibration_vectors(store: FrameStore, frames: int, max_vectors: int,
     starts = store.vector_starts(frames)
     if len(starts) > max_vectors:
         starts = np.sort(np.random.default_rng(seed).choice(starts, max_vectors, replace=False))
-    windows = starts[:, None] + np.arange(frames)
-    return store.frames[windows].reshape(len(starts), -1)
+    return store.stack(starts, frames)
 
 
 @dataclass
@@ -183,19 +184,31 @@ def evaluate_machine_type(predict: Predictor, machine_type: str,
     return TypeResult(machine_type, id_results)
 
 
+def training_frames_loader(type_dir: Path, config: Config, cache: FeatureCache | None,
+                           progress: bool = True) -> Callable[[], FrameStore]:
+    """A function returning the type's training frames, loaded on first call only
+    (several models of one type share them for their thresholds)."""
+    @functools.cache
+    def load() -> FrameStore:
+        return load_training_frames(type_dir, config, cache, skip_bad_clips=True,
+                                    progress=progress)
+
+    return load
+
+
 def decision_threshold(model_file: Path, predict: Predictor, type_dir: Path, config: Config,
-                       cache: FeatureCache | None, progress: bool = True,
-                       store: FrameStore | None = None, refit: bool = False) -> Threshold:
+                       training_frames: Callable[[], FrameStore],
+                       refit: bool = False) -> Threshold:
     """The decision threshold of ``model_file``: stored, or fitted on the training clips' scores
-    (gamma distribution, ``decision_percentile``) and saved beside the model."""
+    (gamma distribution, ``decision_percentile``) and saved beside the model.
+
+    ``training_frames`` is called only when a threshold has to be fitted.
+    """
     if not refit:
         stored = load_threshold(model_file, config.decision_percentile)
         if stored is not None:
             return stored
-    if store is None:
-        store = load_training_frames(type_dir, config, cache, skip_bad_clips=True,
-                                     progress=progress)
-    scores = training_scores(predict, store, config.feature.frames)
+    scores = training_scores(predict, training_frames(), config.feature.frames)
     threshold = fit_threshold(scores, config.decision_percentile)
     save_threshold(model_file, threshold)
     logger.info("%s: decision threshold %.4g (%g percentile of a gamma fit to %d training "

@@ -66,6 +66,17 @@ class FrameStore:
             offsets.append(end)
         return cls(buffer[:offsets[-1]], np.asarray(offsets, dtype=np.int64))
 
+    def stack(self, starts: np.ndarray, frames: int) -> np.ndarray:
+        """Frame-stacked vectors beginning at store rows ``starts``.
+
+        Returns
+        -------
+        np.ndarray, shape (len(starts), frames * n_mels), float32
+            Frame-major, as :func:`anomaly_detection.features.frame_stack`.
+        """
+        windows = starts[:, None] + np.arange(frames, dtype=np.int64)
+        return self.frames[windows].reshape(len(starts), -1)
+
     def vector_starts(self, frames: int) -> np.ndarray:
         """Row of the first frame of every ``frames``-long window that stays inside its clip.
 
@@ -104,7 +115,6 @@ class StackedVectors(keras.utils.PyDataset):
         self.batch_size = batch_size
         self.shuffle = shuffle
         self._rng = np.random.default_rng(seed)
-        self._offsets = np.arange(frames, dtype=np.int64)
         self._order = self._rng.permutation(len(starts)) if shuffle else np.arange(len(starts))
 
     def __len__(self) -> int:
@@ -120,8 +130,7 @@ class StackedVectors(keras.utils.PyDataset):
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         rows = self._order[index * self.batch_size:(index + 1) * self.batch_size]
-        windows = self.starts[rows][:, None] + self._offsets
-        batch = self.store.frames[windows].reshape(len(rows), -1)
+        batch = self.store.stack(self.starts[rows], self.frames)
         return batch, batch
 
     def on_epoch_end(self) -> None:
@@ -130,8 +139,7 @@ class StackedVectors(keras.utils.PyDataset):
 
     def as_array(self) -> np.ndarray:
         """All vectors in order, shape (n_vectors, frames * n_mels) (for small sets and tests)."""
-        windows = self.starts[:, None] + self._offsets
-        return self.store.frames[windows].reshape(len(self.starts), -1)
+        return self.store.stack(self.starts, self.frames)
 
 
 def split_training_vectors(store: FrameStore, frames: int, fit: FitConfig,
