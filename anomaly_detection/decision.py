@@ -53,8 +53,8 @@ def threshold_path(model_file: Path) -> Path:
 def training_scores(predict: Predictor, store: FrameStore, frames: int) -> np.ndarray:
     """Anomaly score of every clip in ``store`` (one ``predict`` call per clip)."""
     scores = []
-    for begin, end in zip(store.clip_offsets[:-1], store.clip_offsets[1:]):
-        vectors = frame_stack(store.frames[begin:end], frames)
+    for index in range(store.n_clips):
+        vectors = frame_stack(store.clip(index), frames)
         scores.append(anomaly_score(vectors, predict(vectors)))
     return np.asarray(scores)
 

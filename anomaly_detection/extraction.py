@@ -27,11 +27,25 @@ from .config import FeatureConfig
 from .features import AudioError, FeatureError, audio_sample_rate, file_to_log_mel
 from .io_utils import atomic_path, write_text_atomic
 
-__all__ = ["FeatureCache", "ClipFeatures", "iter_log_mels", "extract_log_mels",
+__all__ = ["FeatureCache", "CacheEntry", "ClipFeatures", "iter_log_mels", "extract_log_mels",
            "majority_sample_rate"]
 
 logger = logging.getLogger(__name__)
 _CACHE_FORMAT = 3
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One committed cache entry: clip ``i`` owns float32 rows ``offsets[i]:offsets[i + 1]``
+    (``n_mels`` values each) of the raw file ``data_path``."""
+
+    data_path: Path
+    offsets: list[int]
+    errors: list[str | None]
+
+    @property
+    def n_frames(self) -> int:
+        return self.offsets[-1]
 
 
 @dataclass(frozen=True)
@@ -77,19 +91,22 @@ class FeatureCache:
 
     def load(self, files: Sequence[Path]) -> list[ClipFeatures] | None:
         """The cached features of ``files`` (views of one memory map), or ``None`` on a miss."""
-        entry = self.load_frames(files)
+        entry = self.entry(files)
         if entry is None:
             return None
-        frames, offsets, errors = entry
+        if entry.n_frames == 0:
+            frames = np.empty((0, self.n_mels), dtype=np.float32)
+        else:
+            frames = np.memmap(entry.data_path, dtype=np.float32, mode="r",
+                               shape=(entry.n_frames, self.n_mels)).view(np.ndarray)
+        offsets = entry.offsets
         return [ClipFeatures(Path(path), None if error else frames[begin:end], error)
-                for path, begin, end, error in zip(files, offsets[:-1], offsets[1:], errors)]
+                for path, begin, end, error in zip(files, offsets[:-1], offsets[1:], entry.errors)]
 
-    def load_frames(self, files: Sequence[Path]
-                    ) -> tuple[np.ndarray, list[int], list[str | None]] | None:
-        """``(frames, offsets, errors)`` of the entry for ``files``, or ``None`` on a miss.
+    def entry(self, files: Sequence[Path]) -> CacheEntry | None:
+        """The committed entry for ``files``, or ``None`` on a miss.
 
-        ``frames`` is a read-only memory map, shape ``(total_frames, n_mels)``; clip
-        ``i`` owns rows ``offsets[i]:offsets[i + 1]``. An unreadable entry is
+        An entry whose index or data file is unreadable or inconsistent is
         reported and treated as a miss (it is rewritten).
         """
         paths = self.entry_paths(files)
@@ -101,16 +118,15 @@ class FeatureCache:
             offsets, errors = index["offsets"], index["errors"]
             if len(errors) != len(files) or len(offsets) != len(files) + 1:
                 raise ValueError("index does not match the clip list")
-            if offsets[-1] == 0:
-                frames = np.empty((0, self.n_mels), dtype=np.float32)
-            else:
-                frames = np.memmap(data_path, dtype=np.float32, mode="r",
-                                   shape=(offsets[-1], self.n_mels)).view(np.ndarray)
+            expected = offsets[-1] * self.n_mels * np.dtype(np.float32).itemsize
+            if data_path.stat().st_size != expected:
+                raise ValueError(f"{data_path.name} has {data_path.stat().st_size} bytes, "
+                                 f"the index needs {expected}")
         except (OSError, ValueError, KeyError, TypeError) as error:
             logger.warning("%s: unreadable feature-cache entry (%s); recomputing", index_path,
                            error)
             return None
-        return frames, offsets, errors
+        return CacheEntry(data_path, offsets, errors)
 
     @contextlib.contextmanager
     def writer(self, files: Sequence[Path]) -> Iterator[Callable[[ClipFeatures], None]]:

@@ -24,7 +24,7 @@ from .report import (label_of, plot_roc_curves, plot_score_histograms, summary_m
                      update_run_info)
 from .scoring import (IdScores, Predictor, TypeResult, score_test_set, write_anomaly_score_csv,
                       write_result_csv)
-from .training import FrameStore
+from .training import FileFrameStore, FrameStore, MemoryFrameStore
 
 __all__ = ["model_path", "history_plot_path", "tflite_path", "anomaly_score_path",
            "result_csv_path", "feature_cache", "machine_type_dirs", "load_training_frames",
@@ -95,30 +95,56 @@ def load_training_frames(type_dir: Path, config: Config, cache: FeatureCache | N
     files = list_train_files(type_dir)
     if max_clips is not None and len(files) > max_clips:
         files = [files[i] for i in np.linspace(0, len(files) - 1, max_clips).astype(int)]
-    cached = cache.load_frames(files) if cache is not None else None
-    if cached is not None and not any(cached[2]) and cached[1][-1] > 0:
-        # Every clip cached and usable: train straight from the memory map, no copy.
-        return FrameStore(cached[0], np.asarray(cached[1], dtype=np.int64))
     problems: list[str] = []
 
-    def usable_log_mels() -> Iterator[np.ndarray]:
-        for clip in iter_log_mels(files, config.feature, cache, config.workers,
+    def usable_clips(clip_files: Sequence[Path]) -> Iterator[ClipFeatures]:
+        for clip in iter_log_mels(clip_files, config.feature, cache, config.workers,
                                   description=f"{type_dir.name} train features",
                                   progress=progress):
             if clip.error is None:
-                yield clip.log_mel
+                yield clip
             else:
                 logger.error("%s", clip.error)
                 problems.append(clip.error)
 
-    # Streamed into the store: the clips' frames are held once, never as a list and a copy.
-    store = FrameStore.from_clips(usable_log_mels(), len(files), config.feature.n_mels)
-    if problems and not skip_bad_clips:
-        raise TrainingError(f"{type_dir / 'train'}: {len(problems)} unusable clip(s), first: "
-                            f"{problems[0]} (fix or remove them, or pass --skip-bad-clips)")
-    if len(store.clip_offsets) == 1:
+    def check_problems() -> None:
+        if problems and not skip_bad_clips:
+            raise TrainingError(f"{type_dir / 'train'}: {len(problems)} unusable clip(s), "
+                                f"first: {problems[0]} (fix or remove them, or pass "
+                                "--skip-bad-clips)")
+
+    n_mels = config.feature.n_mels
+    if cache is None:
+        # Streamed into memory: the clips' frames are held once, never as a list and a copy.
+        store: FrameStore = MemoryFrameStore.from_clips(
+            (clip.log_mel for clip in usable_clips(files)), len(files), n_mels)
+        check_problems()
+    else:
+        # Computed frames go to the cache file, and training reads them from there.
+        usable = [clip.path for clip in usable_clips(files)]
+        check_problems()
+        if problems and usable:
+            # The cache keeps only error-free clip lists: store the usable ones as their own.
+            logger.info("%s: caching the features of the %d usable clips", type_dir.name,
+                        len(usable))
+            if any(clip.error for clip in iter_log_mels(usable, config.feature, cache,
+                                                        config.workers, progress=progress)):
+                raise TrainingError(f"{type_dir / 'train'}: clips changed during the run")
+        store = _cache_file_store(cache, usable, n_mels)
+    if store.n_clips == 0:
         raise TrainingError(f"{type_dir / 'train'}: no usable training clips")
     return store
+
+
+def _cache_file_store(cache: FeatureCache, files: Sequence[Path], n_mels: int) -> FrameStore:
+    """The frames of ``files`` read from their (just written or found) cache entry."""
+    if not files:
+        return MemoryFrameStore(np.empty((0, n_mels), dtype=np.float32), np.zeros(1))
+    entry = cache.entry(files)
+    if entry is None:
+        raise TrainingError(f"{cache.directory}: the feature-cache entry of {len(files)} "
+                            "training clips was not written (did clips change during the run?)")
+    return FileFrameStore(entry.data_path, np.asarray(entry.offsets), n_mels)
 
 
 def calibration_vectors(store: FrameStore, frames: int, max_vectors: int,

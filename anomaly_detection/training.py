@@ -1,9 +1,9 @@
 """Training data and training of the autoencoder.
 
 The reference stacks all training vectors into one float64 matrix (7,000 ToyCar
-clips: 7 GB). Here each clip's log-mel frames are kept once, in float32, in one
-contiguous frame store; the ``frames``-stacked vectors are gathered batch by
-batch. Ordering, shuffling and the validation split follow ``model.fit(x,
+clips: 7 GB). Here each clip's log-mel frames are kept once, in float32, one
+clip after the other (in the feature-cache file, or in memory without the
+cache); the ``frames``-stacked vectors are gathered batch by batch. Ordering, shuffling and the validation split follow ``model.fit(x,
 validation_split=...)`` on the stacked matrix: vectors ordered by clip (sorted
 file names) then by position, the last ``validation_split`` fraction held out
 before shuffling, the training part reshuffled every epoch.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -24,28 +23,71 @@ from .interruption import ensure_handler, raise_if_requested
 from .io_utils import atomic_path
 from .errors import TrainingError
 
-__all__ = ["FrameStore", "StackedVectors", "split_training_vectors", "train_autoencoder",
+__all__ = ["FrameStore", "MemoryFrameStore", "FileFrameStore", "StackedVectors", "split_training_vectors", "train_autoencoder",
            "plot_training_history", "TrainingError"]
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
 class FrameStore:
-    """Log-mel frames of many clips in one float32 array.
+    """Log-mel frames of many clips, stored one clip after the other.
+
+    Clip ``c`` owns store rows ``clip_offsets[c]:clip_offsets[c + 1]``; a
+    frame-stacked vector is ``frames`` consecutive rows of one clip. The rows
+    live in memory (:class:`MemoryFrameStore`) or in a feature-cache file
+    (:class:`FileFrameStore`).
 
     Attributes
     ----------
-    frames : np.ndarray, shape (total_frames, n_mels), float32
     clip_offsets : np.ndarray, shape (n_clips + 1,), int64
-        Clip ``c`` owns ``frames[clip_offsets[c]:clip_offsets[c + 1]]``.
+    n_mels : int
     """
 
-    frames: np.ndarray
-    clip_offsets: np.ndarray
+    def __init__(self, clip_offsets: np.ndarray, n_mels: int):
+        self.clip_offsets = np.asarray(clip_offsets, dtype=np.int64)
+        self.n_mels = n_mels
+
+    @property
+    def n_clips(self) -> int:
+        return len(self.clip_offsets) - 1
+
+    def clip(self, index: int) -> np.ndarray:
+        """Frames of clip ``index``, shape (n_frames, n_mels), float32."""
+        raise NotImplementedError
+
+    def stack(self, starts: np.ndarray, frames: int) -> np.ndarray:
+        """Frame-stacked vectors beginning at store rows ``starts``.
+
+        Returns
+        -------
+        np.ndarray, shape (len(starts), frames * n_mels), float32
+            Frame-major, as :func:`anomaly_detection.features.frame_stack`.
+        """
+        raise NotImplementedError
+
+    def vector_starts(self, frames: int) -> np.ndarray:
+        """Row of the first frame of every ``frames``-long window that stays inside its clip.
+
+        Returns
+        -------
+        np.ndarray, shape (n_vectors,), int64
+            In clip order, then position order (the reference's vector order).
+        """
+        starts = [np.arange(begin, end - frames + 1, dtype=np.int64)
+                  for begin, end in zip(self.clip_offsets[:-1], self.clip_offsets[1:])]
+        return np.concatenate(starts) if starts else np.empty(0, dtype=np.int64)
+
+
+class MemoryFrameStore(FrameStore):
+    """Frames held in one float32 array ``frames``, shape (total_frames, n_mels)."""
+
+    def __init__(self, frames: np.ndarray, clip_offsets: np.ndarray):
+        super().__init__(clip_offsets, frames.shape[1])
+        self.frames = frames
 
     @classmethod
-    def from_clips(cls, log_mels: Iterable[np.ndarray], n_clips: int, n_mels: int) -> "FrameStore":
+    def from_clips(cls, log_mels: Iterable[np.ndarray], n_clips: int,
+                   n_mels: int) -> "MemoryFrameStore":
         """Fill a store from an iterable of ``(n_frames, n_mels)`` arrays.
 
         The buffer is sized from the first clip (exact when every clip has the
@@ -66,28 +108,50 @@ class FrameStore:
             offsets.append(end)
         return cls(buffer[:offsets[-1]], np.asarray(offsets, dtype=np.int64))
 
-    def stack(self, starts: np.ndarray, frames: int) -> np.ndarray:
-        """Frame-stacked vectors beginning at store rows ``starts``.
+    def clip(self, index: int) -> np.ndarray:
+        return self.frames[self.clip_offsets[index]:self.clip_offsets[index + 1]]
 
-        Returns
-        -------
-        np.ndarray, shape (len(starts), frames * n_mels), float32
-            Frame-major, as :func:`anomaly_detection.features.frame_stack`.
-        """
+    def stack(self, starts: np.ndarray, frames: int) -> np.ndarray:
         windows = starts[:, None] + np.arange(frames, dtype=np.int64)
         return self.frames[windows].reshape(len(starts), -1)
 
-    def vector_starts(self, frames: int) -> np.ndarray:
-        """Row of the first frame of every ``frames``-long window that stays inside its clip.
 
-        Returns
-        -------
-        np.ndarray, shape (n_vectors,), int64
-            In clip order, then position order (the reference's vector order).
-        """
-        starts = [np.arange(begin, end - frames + 1, dtype=np.int64)
-                  for begin, end in zip(self.clip_offsets[:-1], self.clip_offsets[1:])]
-        return np.concatenate(starts) if starts else np.empty(0, dtype=np.int64)
+class FileFrameStore(FrameStore):
+    """Frames in a raw float32 file (a feature-cache entry), read batch by batch.
+
+    Only the vectors being used are in the process's memory: each vector is
+    one contiguous read of ``frames * n_mels`` values. The operating system's
+    page cache keeps the file in RAM while there is room and gives the memory
+    back under pressure (the file is then read from disk again).
+    """
+
+    def __init__(self, path: Path, clip_offsets: np.ndarray, n_mels: int):
+        super().__init__(clip_offsets, n_mels)
+        self.path = Path(path)
+        self._row_bytes = n_mels * np.dtype(np.float32).itemsize
+
+    def _short_read(self) -> TrainingError:
+        return TrainingError(f"{self.path}: feature-cache file changed or cut short while in "
+                             "use (delete the cache folder and run again)")
+
+    def clip(self, index: int) -> np.ndarray:
+        begin, end = int(self.clip_offsets[index]), int(self.clip_offsets[index + 1])
+        log_mel = np.fromfile(self.path, dtype=np.float32, count=(end - begin) * self.n_mels,
+                              offset=begin * self._row_bytes)
+        if log_mel.size != (end - begin) * self.n_mels:
+            raise self._short_read()
+        return log_mel.reshape(end - begin, self.n_mels)
+
+    def stack(self, starts: np.ndarray, frames: int) -> np.ndarray:
+        vectors = np.empty((len(starts), frames * self.n_mels), dtype=np.float32)
+        length = frames * self._row_bytes
+        buffer = memoryview(vectors).cast("B")
+        with open(self.path, "rb", buffering=0) as handle:
+            for row, offset in enumerate((np.asarray(starts) * self._row_bytes).tolist()):
+                handle.seek(offset)
+                if handle.readinto(buffer[row * length:(row + 1) * length]) != length:
+                    raise self._short_read()
+        return vectors
 
 
 class StackedVectors(keras.utils.PyDataset):

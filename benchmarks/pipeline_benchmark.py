@@ -145,13 +145,13 @@ def training_memory_stage(work: Path, data_root: Path, cache_dir: Path) -> dict:
 def throughput_stage(train_files, feature, cache_dir, clips, epochs) -> dict:
     import keras
 
-    from anomaly_detection.training import FrameStore, split_training_vectors
+    from anomaly_detection.training import MemoryFrameStore, split_training_vectors
     from keras_model import get_model
 
     cache = FeatureCache(cache_dir, feature)
     log_mels = [clip.log_mel for clip in extract_log_mels(train_files[:clips], feature, cache,
                                                           progress=False)]
-    store = FrameStore.from_clips(iter(log_mels), len(log_mels), feature.n_mels)
+    store = MemoryFrameStore.from_clips(iter(log_mels), len(log_mels), feature.n_mels)
     fit = FitConfig(epochs=epochs, verbose=0)
     train, validation = split_training_vectors(store, feature.frames, fit, seed=0)
     array = np.concatenate([train.as_array(), validation.as_array()])

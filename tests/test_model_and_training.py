@@ -5,7 +5,9 @@ import pytest
 
 from anomaly_detection.config import FitConfig
 from anomaly_detection.tflite_convert import check_folding, fold_batch_norm
-from anomaly_detection.training import FrameStore, split_training_vectors
+from anomaly_detection.errors import TrainingError
+from anomaly_detection.training import (FileFrameStore, MemoryFrameStore,
+                                          split_training_vectors)
 from keras_model import get_model, load_model, save_model
 
 
@@ -36,7 +38,7 @@ def test_save_and_load_hdf5_round_trip(tmp_path):
 def make_store(n_clips=7, n_frames=20, n_mels=4):
     clips = [(clip + np.arange(n_frames)[:, None] / 100 + np.zeros(n_mels)).astype(np.float32)
              for clip in range(n_clips)]
-    return FrameStore.from_clips(iter(clips), n_clips, n_mels), clips
+    return MemoryFrameStore.from_clips(iter(clips), n_clips, n_mels), clips
 
 
 def test_batches_equal_the_reference_stacked_matrix_and_split():
@@ -63,10 +65,41 @@ def test_batches_equal_the_reference_stacked_matrix_and_split():
 
 def test_frame_store_grows_for_uneven_clips():
     clips = [np.ones((n, 3), np.float32) * n for n in (5, 9, 30)]
-    store = FrameStore.from_clips(iter(clips), 3, 3)
+    store = MemoryFrameStore.from_clips(iter(clips), 3, 3)
     assert store.frames.shape == (44, 3)
     assert list(store.clip_offsets) == [0, 5, 14, 44]
     assert len(store.vector_starts(5)) == 1 + 5 + 26
+
+
+def test_file_store_reads_what_the_memory_store_holds(tmp_path):
+    clips = [np.random.default_rng(n).normal(size=(n, 6)).astype(np.float32) for n in (7, 12, 9)]
+    memory = MemoryFrameStore.from_clips(iter(clips), 3, 6)
+    path = tmp_path / "frames.f32"
+    memory.frames.tofile(path)
+    on_file = FileFrameStore(path, memory.clip_offsets, 6)
+    starts = memory.vector_starts(5)
+    assert len(starts) == 3 + 8 + 5
+    shuffled = np.random.default_rng(0).permutation(starts)
+    np.testing.assert_array_equal(on_file.stack(shuffled, 5), memory.stack(shuffled, 5))
+    for index, clip in enumerate(clips):
+        np.testing.assert_array_equal(on_file.clip(index), clip)
+    fit = FitConfig(batch_size=4, validation_split=0.25, shuffle=True)
+    for one, other in zip(split_training_vectors(memory, 5, fit, seed=2),
+                          split_training_vectors(on_file, 5, fit, seed=2)):
+        for index in range(len(one)):
+            np.testing.assert_array_equal(one[index][0], other[index][0])
+
+
+def test_file_store_cut_short_is_an_error(tmp_path):
+    path = tmp_path / "frames.f32"
+    np.zeros((20, 4), np.float32).tofile(path)
+    store = FileFrameStore(path, np.array([0, 10, 20]), 4)
+    with open(path, "r+b") as handle:
+        handle.truncate(15 * 4 * 4)
+    with pytest.raises(TrainingError, match="frames.f32: feature-cache file changed or cut short"):
+        store.stack(np.array([0, 12]), 5)
+    with pytest.raises(TrainingError, match="cut short"):
+        store.clip(1)
 
 
 def test_batch_norm_folding_reproduces_the_model():
@@ -82,3 +115,44 @@ def test_batch_norm_folding_reproduces_the_model():
     assert [type(layer).__name__ for layer in folded.layers] == ["InputLayer"] + ["Dense"] * 10
     vectors = rng.normal(size=(300, 640)).astype(np.float32)
     assert check_folding(model, folded, vectors) < 1e-5
+
+
+def test_training_frames_come_from_the_cache_file_and_equal_recomputed_ones(tmp_path, tiny_data):
+    from anomaly_detection.config import load_config
+    from anomaly_detection.pipeline import feature_cache, load_training_frames
+    from conftest import write_config
+
+    config = load_config(write_config(tmp_path, tiny_data))
+    type_dir = tiny_data / "dev_data" / "ToyCar"
+    cache = feature_cache(config)
+    uncached = load_training_frames(type_dir, config, None, progress=False)
+    cold = load_training_frames(type_dir, config, cache, progress=False)
+    warm = load_training_frames(type_dir, config, cache, progress=False)
+    assert isinstance(uncached, MemoryFrameStore)
+    assert isinstance(cold, FileFrameStore) and isinstance(warm, FileFrameStore)
+    assert cold.path == warm.path and cold.path.parent.parent == tmp_path / "cache"
+    assert uncached.n_clips == cold.n_clips == 20
+    starts = uncached.vector_starts(5)
+    np.testing.assert_array_equal(warm.stack(starts, 5), uncached.stack(starts, 5))
+
+
+def test_skipped_bad_training_clip_leaves_the_others_in_the_cache(tmp_path, tiny_data):
+    import shutil
+
+    from anomaly_detection.config import load_config
+    from anomaly_detection.pipeline import feature_cache, load_training_frames
+    from conftest import write_config
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data / "dev_data", data / "dev_data")
+    type_dir = data / "dev_data" / "ToyCar"
+    bad = type_dir / "train" / "normal_id_01_00000003.wav"
+    bad.write_bytes(b"RIFF")
+    config = load_config(write_config(tmp_path, data))
+    cache = feature_cache(config)
+    with pytest.raises(TrainingError, match="1 unusable clip"):
+        load_training_frames(type_dir, config, cache, progress=False)
+    store = load_training_frames(type_dir, config, cache, skip_bad_clips=True, progress=False)
+    reference = load_training_frames(type_dir, config, None, skip_bad_clips=True, progress=False)
+    assert isinstance(store, FileFrameStore) and store.n_clips == 19
+    np.testing.assert_array_equal(store.clip(18), reference.clip(18))
