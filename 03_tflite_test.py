@@ -37,7 +37,7 @@ def main(args: argparse.Namespace, config: common.Config) -> int:
         training_frames = common.training_frames_loader(type_dir, config, cache, args.progress)
         for variant, prefix in zip(common.TFLITE_VARIANTS, prefixes):
             model_file = common.tflite_path(config, machine_type, variant.postfix)
-            model = common.TFLiteModel(model_file)
+            model = common.TFLiteModel(model_file, num_threads=config.workers)
             threshold = common.decision_threshold(model_file, model, type_dir, config,
                                                   training_frames)
             result = common.evaluate_machine_type(model, machine_type, test_features, config,

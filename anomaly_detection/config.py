@@ -85,7 +85,7 @@ class Config:
 
     @property
     def workers(self) -> int:
-        """Number of feature-extraction workers (``n_workers: 0`` means all cores)."""
+        """Threads for feature extraction and TFLite inference (``n_workers: 0``: all cores)."""
         return self.n_workers if self.n_workers > 0 else (os.cpu_count() or 1)
 
 

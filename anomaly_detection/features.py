@@ -2,10 +2,12 @@
 
 The log-mel spectrogram is librosa's ``melspectrogram`` (centred STFT with
 zero padding, periodic Hann window, Slaney mel filters) followed by
-``20 / power * log10(mel + eps)``, computed here in float32 with a cached mel
-filter bank and one batched real FFT per clip. It matches
-``librosa.feature.melspectrogram`` to well within 1e-3 dB and is several times
-faster.
+``20 / power * log10(mel + eps)``, computed here in float32: one batched real
+FFT for the frames of one or more clips, and the Slaney mel filter bank (built
+here with librosa's arithmetic) applied as a sparse matrix. It matches
+``librosa.feature.melspectrogram`` to well within 1e-3 dB, is several times
+faster, and does not import librosa. 16-bit PCM WAV files are read directly;
+other formats through libsndfile.
 
 Shapes: a log-mel spectrogram is ``(n_frames, n_mels)``, frame-major (one row
 per STFT frame); a frame stack is ``(n_vectors, n_mels * frames)`` with
@@ -14,51 +16,104 @@ per STFT frame); a frame stack is ``(n_vectors, n_mels * frames)`` with
 from __future__ import annotations
 
 import functools
+import struct
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import scipy.fft
+import scipy.sparse
 import soundfile
 
 from .config import FeatureConfig
 from .errors import AudioError, FeatureError
 
 __all__ = ["AudioError", "FeatureError", "load_audio", "audio_info", "audio_sample_rate",
-           "mel_filter_bank", "log_mel_spectrogram", "frame_stack", "file_to_log_mel",
+           "hz_to_mel", "mel_to_hz", "mel_filter_bank", "log_mel_spectrogram", "frame_stack", "file_to_log_mel",
+           "files_to_log_mels",
            "file_to_vector_array"]
 
 EPSILON = sys.float_info.epsilon  # float64 machine epsilon, as the reference
 
 
-def _wav_data_shortfall(path: Path, file_size: int) -> tuple[int, int] | None:
-    """``(present, declared)`` data bytes of a RIFF/WAVE file whose data chunk is cut short.
+@dataclass(frozen=True)
+class _WavLayout:
+    """What the RIFF/WAVE header says: ``fmt `` fields and where the data chunk is."""
 
-    libsndfile quietly reads what is there, so a truncated file would pass as a
-    shorter clip. ``None`` for complete files, non-RIFF files and streaming headers
-    that leave the size open (0 or 0xFFFFFFFF).
-    """
+    format_tag: int  # 1: integer PCM
+    channels: int
+    sample_rate: int  # Hz
+    bits_per_sample: int
+    data_offset: int  # bytes from the start of the file
+    data_bytes: int  # as declared; 0 or 0xFFFFFFFF when a streaming writer left it open
+    present_bytes: int  # from the data offset to the end of the file
+
+    @property
+    def truncated(self) -> bool:
+        """The data chunk is cut short (libsndfile would quietly read a shorter clip)."""
+        return self.data_bytes not in (0, 0xFFFFFFFF) and self.present_bytes < self.data_bytes
+
+    @property
+    def plain_pcm16(self) -> bool:
+        """16-bit integer PCM with a known data size: read directly, without libsndfile."""
+        return (self.format_tag == 1 and self.bits_per_sample == 16 and self.channels > 0
+                and self.sample_rate > 0 and self.data_bytes not in (0, 0xFFFFFFFF))
+
+    @property
+    def n_samples(self) -> int:
+        return self.data_bytes // (2 * self.channels)
+
+
+def _wav_layout(path: Path, file_size: int) -> _WavLayout | None:
+    """The header of a RIFF/WAVE file; ``None`` for other files or headers without ``fmt ``
+    before ``data`` (those are left to libsndfile)."""
     with open(path, "rb") as handle:
         header = handle.read(12)
         if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
             return None
+        fmt = None
         while True:
             chunk = handle.read(8)
             if len(chunk) < 8:
                 return None
             size = int.from_bytes(chunk[4:], "little")
             if chunk[:4] == b"data":
-                present = file_size - handle.tell()
-                if size in (0, 0xFFFFFFFF) or present >= size:
+                if fmt is None:
                     return None
-                return present, size
+                offset = handle.tell()
+                return _WavLayout(fmt[0], fmt[1], fmt[2], fmt[5], offset, size,
+                                  file_size - offset)
+            if chunk[:4] == b"fmt " and size >= 16:
+                fields = handle.read(16)
+                if len(fields) < 16:
+                    return None
+                fmt = struct.unpack("<HHIIHH", fields)
+                size -= 16
             handle.seek(size + (size & 1), 1)
+
+
+def _read_pcm16(path: Path, layout: _WavLayout, start: int, stop: int) -> np.ndarray:
+    """Samples ``[start, stop)`` of a 16-bit PCM WAV as float32, shape (n, channels).
+
+    The same numbers as libsndfile's float read: ``sample / 32768``.
+    """
+    frame_bytes = 2 * layout.channels
+    count = max(stop - start, 0) * layout.channels
+    samples = np.fromfile(path, dtype="<i2", count=count,
+                          offset=layout.data_offset + start * frame_bytes)
+    return (samples.astype(np.float32) * np.float32(1.0 / 32768.0)).reshape(-1, layout.channels)
 
 
 def _read(path: Path, start: int = 0, stop: int | None = None,
           expected_sample_rate: int | None = None) -> tuple[np.ndarray, int, int]:
     """Samples ``[start, stop)`` (clipped to the file) as float32 mono, the sample rate
-    and the file's total sample count, from one opening of the file."""
+    and the file's total sample count.
+
+    16-bit PCM WAV files (the DCASE data) are read directly from the data chunk;
+    other formats through libsndfile.
+    """
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -66,23 +121,34 @@ def _read(path: Path, start: int = 0, stop: int | None = None,
         raise AudioError(f"{path}: file not found") from None
     if size == 0:
         raise AudioError(f"{path}: empty file (0 bytes)")
-    shortfall = _wav_data_shortfall(path, size)
-    if shortfall is not None:
-        raise AudioError(f"{path}: truncated WAV file ({shortfall[0]} of {shortfall[1]} data "
-                         "bytes present)")
-    try:
-        with soundfile.SoundFile(path) as audio:
-            total, sample_rate = audio.frames, audio.samplerate
-            if expected_sample_rate is not None and sample_rate != expected_sample_rate:
-                raise FeatureError(f"sample rate {sample_rate} Hz differs from the "
-                                   f"{expected_sample_rate} Hz of the other clips")
-            stop = total if stop is None else min(stop, total)
-            expected = max(stop - start, 0)
-            if start:
-                audio.seek(start)
-            signal = audio.read(expected, dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
-        raise AudioError(f"{path}: not a readable audio file ({error})") from None
+    layout = _wav_layout(path, size)
+    if layout is not None and layout.truncated:
+        raise AudioError(f"{path}: truncated WAV file ({layout.present_bytes} of "
+                         f"{layout.data_bytes} data bytes present)")
+
+    def check_rate(sample_rate: int) -> None:
+        if expected_sample_rate is not None and sample_rate != expected_sample_rate:
+            raise FeatureError(f"sample rate {sample_rate} Hz differs from the "
+                               f"{expected_sample_rate} Hz of the other clips")
+
+    if layout is not None and layout.plain_pcm16:
+        check_rate(layout.sample_rate)
+        total, sample_rate = layout.n_samples, layout.sample_rate
+        stop = total if stop is None else min(stop, total)
+        expected = max(stop - start, 0)
+        signal = _read_pcm16(path, layout, start, stop)
+    else:
+        try:
+            with soundfile.SoundFile(path) as audio:
+                total, sample_rate = audio.frames, audio.samplerate
+                check_rate(sample_rate)
+                stop = total if stop is None else min(stop, total)
+                expected = max(stop - start, 0)
+                if start:
+                    audio.seek(start)
+                signal = audio.read(expected, dtype="float32", always_2d=True)
+        except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
+            raise AudioError(f"{path}: not a readable audio file ({error})") from None
     if signal.shape[0] < expected:
         raise AudioError(f"{path}: truncated audio data ({signal.shape[0]} of {expected} "
                          "samples readable)")
@@ -115,6 +181,13 @@ def load_audio(path: Path, start: int = 0, stop: int | None = None) -> tuple[np.
 
 def audio_info(path: Path) -> tuple[int, int]:
     """Number of samples (per channel) and sample rate in Hz, from the file header."""
+    path = Path(path)
+    try:
+        layout = _wav_layout(path, path.stat().st_size)
+    except OSError as error:
+        raise AudioError(f"{path}: cannot be read ({error.strerror})") from None
+    if layout is not None and layout.plain_pcm16:
+        return layout.n_samples, layout.sample_rate
     try:
         info = soundfile.info(str(path))
     except (soundfile.LibsndfileError, RuntimeError) as error:
@@ -127,20 +200,64 @@ def audio_sample_rate(path: Path) -> int:
     return audio_info(path)[1]
 
 
+_MEL_HZ_PER_MEL = 200.0 / 3  # Slaney mel scale: linear below 1 kHz ...
+_MEL_LOG_START_HZ = 1000.0
+_MEL_LOG_START = _MEL_LOG_START_HZ / _MEL_HZ_PER_MEL
+_MEL_LOG_STEP = np.log(6.4) / 27.0  # ... logarithmic above
+
+
+def hz_to_mel(frequencies: np.ndarray) -> np.ndarray:
+    """Slaney mel scale (``librosa.hz_to_mel(..., htk=False)``), float64."""
+    frequencies = np.asarray(frequencies, dtype=np.float64)
+    mels = frequencies / _MEL_HZ_PER_MEL
+    high = frequencies >= _MEL_LOG_START_HZ
+    mels[high] = _MEL_LOG_START + np.log(frequencies[high] / _MEL_LOG_START_HZ) / _MEL_LOG_STEP
+    return mels
+
+
+def mel_to_hz(mels: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`hz_to_mel`, float64."""
+    mels = np.asarray(mels, dtype=np.float64)
+    frequencies = _MEL_HZ_PER_MEL * mels
+    high = mels >= _MEL_LOG_START
+    frequencies[high] = _MEL_LOG_START_HZ * np.exp(_MEL_LOG_STEP * (mels[high] - _MEL_LOG_START))
+    return frequencies
+
+
 @functools.lru_cache(maxsize=16)
 def mel_filter_bank(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
-    """Slaney-normalised mel filter bank, transposed for right-multiplication.
+    """Slaney-normalised triangular mel filters from 0 Hz to ``sample_rate / 2``, transposed
+    for right-multiplication.
+
+    The same arithmetic as ``librosa.filters.mel(sr=sample_rate, n_fft=n_fft,
+    n_mels=n_mels, dtype=np.float32)`` (the tests check that they are equal),
+    without importing librosa.
 
     Returns
     -------
     np.ndarray, shape (n_fft // 2 + 1, n_mels), float32, read-only
     """
-    import librosa  # imported lazily: librosa's import costs about a second
-
-    bank = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, dtype=np.float32)
-    bank = np.ascontiguousarray(bank.T)
+    bin_frequencies = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
+    band_edges = mel_to_hz(np.linspace(0.0, hz_to_mel(np.array([sample_rate / 2.0]))[0],
+                                       n_mels + 2))
+    widths = np.diff(band_edges)
+    ramps = np.subtract.outer(band_edges, bin_frequencies)
+    weights = np.zeros((n_mels, bin_frequencies.size), dtype=np.float32)
+    for band in range(n_mels):
+        rising = -ramps[band] / widths[band]
+        falling = ramps[band + 2] / widths[band + 1]
+        weights[band] = np.maximum(0, np.minimum(rising, falling))
+    weights *= (2.0 / (band_edges[2:] - band_edges[:-2]))[:, np.newaxis]  # equal area
+    bank = np.ascontiguousarray(weights.T)
     bank.setflags(write=False)
     return bank
+
+
+@functools.lru_cache(maxsize=16)
+def _sparse_mel_filter_bank(sample_rate: int, n_fft: int, n_mels: int) -> scipy.sparse.csr_array:
+    """:func:`mel_filter_bank` as a sparse (n_mels, n_fft // 2 + 1) matrix: each FFT bin
+    feeds at most two bands, so the product costs a fraction of the dense one."""
+    return scipy.sparse.csr_array(mel_filter_bank(sample_rate, n_fft, n_mels).T)
 
 
 @functools.lru_cache(maxsize=8)
@@ -151,17 +268,41 @@ def _hann_window(n_fft: int) -> np.ndarray:
     return window
 
 
-def _log_mel_of_frames(padded: np.ndarray, n_frames: int, sample_rate: int, n_mels: int,
-                       n_fft: int, hop_length: int, power: float) -> np.ndarray:
-    """Log-mel of frames ``padded[t * hop:t * hop + n_fft]``, t < n_frames; (n_frames, n_mels)."""
-    windows = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length][:n_frames]
-    spectrum = scipy.fft.rfft(windows * _hann_window(n_fft), axis=1)
+def _frame_windows(padded: np.ndarray, n_frames: int, n_fft: int, hop_length: int
+                   ) -> np.ndarray:
+    """Frames ``padded[t * hop:t * hop + n_fft]``, t < n_frames, as a (n_frames, n_fft) view."""
+    return np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length][:n_frames]
+
+
+def _log_mels_of_windows(clip_windows: Sequence[np.ndarray], sample_rate: int, n_mels: int,
+                         power: float) -> list[np.ndarray]:
+    """Log-mel spectrograms of several clips' frames at one sample rate, in one batch.
+
+    Parameters
+    ----------
+    clip_windows : sequence of np.ndarray, each (n_frames_i, n_fft)
+        Unwindowed frames of each clip.
+
+    Returns
+    -------
+    list of np.ndarray, each (n_frames_i, n_mels), float32
+        Every row is computed on its own, so the values do not depend on which
+        clips share the batch; batching only saves per-call overhead.
+    """
+    n_fft = clip_windows[0].shape[1]
+    bounds = np.cumsum([0, *(len(windows) for windows in clip_windows)])
+    windowed = np.empty((bounds[-1], n_fft), dtype=np.float32)
+    for windows, begin, end in zip(clip_windows, bounds[:-1], bounds[1:]):
+        np.multiply(windows, _hann_window(n_fft), out=windowed[begin:end])
+    spectrum = scipy.fft.rfft(windowed, axis=1, overwrite_x=True)
     if power == 2.0:
         magnitude = spectrum.real ** 2 + spectrum.imag ** 2
     else:
         magnitude = np.abs(spectrum) ** power
-    mel = magnitude.astype(np.float32, copy=False) @ mel_filter_bank(sample_rate, n_fft, n_mels)
-    return (20.0 / power * np.log10(mel + EPSILON)).astype(np.float32, copy=False)
+    bank = _sparse_mel_filter_bank(sample_rate, n_fft, n_mels)
+    mel = (bank @ magnitude.astype(np.float32, copy=False).T).T  # (n_frames, n_mels)
+    log_mel = np.ascontiguousarray(20.0 / power * np.log10(mel + EPSILON), dtype=np.float32)
+    return [log_mel[begin:end] for begin, end in zip(bounds[:-1], bounds[1:])]
 
 
 def log_mel_spectrogram(signal: np.ndarray, sample_rate: int, n_mels: int = 128,
@@ -191,7 +332,8 @@ def log_mel_spectrogram(signal: np.ndarray, sample_rate: int, n_mels: int = 128,
     pad = n_fft // 2
     padded = np.pad(signal, (pad, n_fft - pad), mode="constant")
     n_frames = 1 + signal.size // hop_length
-    return _log_mel_of_frames(padded, n_frames, sample_rate, n_mels, n_fft, hop_length, power)
+    windows = _frame_windows(padded, n_frames, n_fft, hop_length)
+    return _log_mels_of_windows([windows], sample_rate, n_mels, power)[0]
 
 
 def frame_stack(log_mel: np.ndarray, frames: int) -> np.ndarray:
@@ -216,6 +358,26 @@ def frame_stack(log_mel: np.ndarray, frames: int) -> np.ndarray:
     return np.ascontiguousarray(windows.transpose(0, 2, 1)).reshape(n_vectors, frames * n_mels)
 
 
+def _clip_frame_windows(path: Path, feature: FeatureConfig,
+                        expected_sample_rate: int | None) -> tuple[np.ndarray, int]:
+    """The frames of a WAV file kept by the crop, unwindowed: ``(n_frames, n_fft)`` and the
+    sample rate. Only the samples under those frames are read."""
+    start, stop = feature.frame_crop or (0, None)
+    pad = feature.n_fft // 2
+    first = start * feature.hop_length - pad  # first sample of frame `start` (may be < 0)
+    last = None if stop is None else (stop - 1) * feature.hop_length + feature.n_fft - pad
+    signal, sample_rate, n_samples = _read(path, max(first, 0), last, expected_sample_rate)
+    available = 1 + n_samples // feature.hop_length
+    if stop is None:
+        stop = available
+    elif available < stop:
+        raise FeatureError(f"clip has {available} log-mel frames ({n_samples} samples), "
+                           f"the crop [{start}, {stop}) needs {stop}")
+    end = (stop - 1) * feature.hop_length + feature.n_fft - pad
+    segment = np.pad(signal, (max(-first, 0), max(end - n_samples, 0)), mode="constant")
+    return _frame_windows(segment, stop - start, feature.n_fft, feature.hop_length), sample_rate
+
+
 def file_to_log_mel(path: Path, feature: FeatureConfig,
                     expected_sample_rate: int | None = None) -> np.ndarray:
     """Log-mel spectrogram of a WAV file after the frame crop, ``(n_frames, n_mels)`` float32.
@@ -231,21 +393,33 @@ def file_to_log_mel(path: Path, feature: FeatureConfig,
         The clip is too short for the crop, or its sample rate is not
         ``expected_sample_rate`` (when given).
     """
-    start, stop = feature.frame_crop or (0, None)
-    pad = feature.n_fft // 2
-    first = start * feature.hop_length - pad  # first sample of frame `start` (may be < 0)
-    last = None if stop is None else (stop - 1) * feature.hop_length + feature.n_fft - pad
-    signal, sample_rate, n_samples = _read(path, max(first, 0), last, expected_sample_rate)
-    available = 1 + n_samples // feature.hop_length
-    if stop is None:
-        stop = available
-    elif available < stop:
-        raise FeatureError(f"clip has {available} log-mel frames ({n_samples} samples), "
-                           f"the crop [{start}, {stop}) needs {stop}")
-    end = (stop - 1) * feature.hop_length + feature.n_fft - pad
-    segment = np.pad(signal, (max(-first, 0), max(end - n_samples, 0)), mode="constant")
-    return _log_mel_of_frames(segment, stop - start, sample_rate, feature.n_mels, feature.n_fft,
-                              feature.hop_length, feature.power)
+    windows, sample_rate = _clip_frame_windows(path, feature, expected_sample_rate)
+    return _log_mels_of_windows([windows], sample_rate, feature.n_mels, feature.power)[0]
+
+
+def files_to_log_mels(paths: Sequence[Path], feature: FeatureConfig,
+                      expected_sample_rate: int | None = None
+                      ) -> list[np.ndarray | AudioError | FeatureError]:
+    """:func:`file_to_log_mel` of several files, computed in one batch (the same values).
+
+    A file that cannot be used gets its :class:`AudioError` or
+    :class:`FeatureError` in its place instead of a spectrogram.
+    """
+    outcomes: list[np.ndarray | AudioError | FeatureError | None] = [None] * len(paths)
+    batches: dict[int, list[tuple[int, np.ndarray]]] = {}  # sample rate -> (index, windows)
+    for index, path in enumerate(paths):
+        try:
+            windows, sample_rate = _clip_frame_windows(path, feature, expected_sample_rate)
+        except (AudioError, FeatureError) as error:
+            outcomes[index] = error
+        else:
+            batches.setdefault(sample_rate, []).append((index, windows))
+    for sample_rate, batch in batches.items():
+        log_mels = _log_mels_of_windows([windows for _, windows in batch], sample_rate,
+                                        feature.n_mels, feature.power)
+        for (index, _), log_mel in zip(batch, log_mels):
+            outcomes[index] = log_mel
+    return outcomes
 
 
 def file_to_vector_array(file_name: str | Path, n_mels: int = 128, frames: int = 5,

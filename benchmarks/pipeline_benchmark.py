@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/pipeline_benchmark.py                    # 7,000 + 2,459 clips of 11 s
     .venv/bin/python benchmarks/pipeline_benchmark.py --train-clips 700 --test-clips 246   # quicker
 
-Stages, each measured in this run on the same synthetic clips:
+Stages, each measured in its own fresh process, in this run, on the same synthetic clips:
 
 - features: the naive baseline (librosa per clip in one process, stacked into a
   float64 matrix, as the reference's ``list_to_vector_array``) on a subset,
@@ -12,15 +12,19 @@ Stages, each measured in this run on the same synthetic clips:
 - training: ``00_train.py`` on all training clips (1 epoch) in a subprocess,
   peak resident memory; and the batch-wise dataset's throughput against
   ``model.fit`` on an in-memory array of the same vectors;
-- TFLite testing: one invoke per clip against one invoke per vector;
+- TFLite testing: one invoke per clip (``03_tflite_test.py``'s way, all cores)
+  against one invoke per vector on a default interpreter, for every variant;
 - agreement: scores with and without the cache, batched and per-vector.
 
-Prints a table and writes ``<output>/benchmark.json``.
+Every timing is the best of three runs (the least disturbed by other load; the
+baseline gets the same treatment). Prints a table and writes ``<output>/benchmark.json``.
 """
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
+import multiprocessing
 import os
 import platform
 import re
@@ -63,10 +67,31 @@ def naive_features(files: list[Path], feature: FeatureConfig) -> np.ndarray:
     return np.concatenate(vectors)
 
 
-def timed(function, *args, **kwargs):
-    start = time.perf_counter()
-    result = function(*args, **kwargs)
-    return result, time.perf_counter() - start
+def in_fresh_process(function, *args):
+    """``function(*args)`` in a new interpreter, as each script runs in its own process
+    (no thread pools, heap or TensorFlow state carried over from an earlier stage)."""
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(function, *args).result()
+
+
+REPEATS = 3
+
+
+def timed(function, *args, before=None, **kwargs):
+    """``(result, seconds)``: the best of ``REPEATS`` runs, ``before()`` called ahead of each.
+
+    The best run is the one least disturbed by other load on the machine (as
+    ``timeit`` reports); the baseline and this project get the same treatment.
+    """
+    best = float("inf")
+    for _ in range(REPEATS):
+        if before is not None:
+            before()
+        start = time.perf_counter()
+        result = function(*args, **kwargs)
+        best = min(best, time.perf_counter() - start)
+    return result, best
 
 
 def warm_page_cache(files) -> None:
@@ -81,7 +106,8 @@ def feature_stage(train_files, feature, cache_dir, naive_clips, workers):
     naive_features(subset[:1], feature)  # librosa's first call compiles numba kernels: not timed
     naive_matrix, naive_seconds = timed(naive_features, subset, feature)
     cache = FeatureCache(cache_dir, feature)
-    _, cold_seconds = timed(extract_log_mels, train_files, feature, cache, workers, progress=False)
+    _, cold_seconds = timed(extract_log_mels, train_files, feature, cache, workers, progress=False,
+                            before=lambda: shutil.rmtree(cache_dir, ignore_errors=True))
     warm, warm_seconds = timed(extract_log_mels, train_files, feature, cache, workers,
                                progress=False)
     _, nocache_seconds = timed(extract_log_mels, train_files, feature, None, workers,
@@ -145,13 +171,15 @@ def training_memory_stage(work: Path, data_root: Path, cache_dir: Path) -> dict:
 def throughput_stage(train_files, feature, cache_dir, clips, epochs) -> dict:
     import keras
 
-    from anomaly_detection.training import MemoryFrameStore, split_training_vectors
+    from anomaly_detection.training import FileFrameStore, split_training_vectors
     from keras_model import get_model
 
+    # As 00_train.py: the frames are read from the feature-cache file batch by batch.
     cache = FeatureCache(cache_dir, feature)
-    log_mels = [clip.log_mel for clip in extract_log_mels(train_files[:clips], feature, cache,
-                                                          progress=False)]
-    store = MemoryFrameStore.from_clips(iter(log_mels), len(log_mels), feature.n_mels)
+    files = train_files[:clips]
+    extract_log_mels(files, feature, cache, progress=False)
+    entry = cache.entry(files)
+    store = FileFrameStore(entry.data_path, np.asarray(entry.offsets), feature.n_mels)
     fit = FitConfig(epochs=epochs, verbose=0)
     train, validation = split_training_vectors(store, feature.frames, fit, seed=0)
     array = np.concatenate([train.as_array(), validation.as_array()])
@@ -174,50 +202,76 @@ def throughput_stage(train_files, feature, cache_dir, clips, epochs) -> dict:
             "ratio_batchwise_vs_in_memory": batchwise / in_memory}
 
 
-def tflite_stage(test_files, feature, cache_dir, clips, work: Path) -> dict:
+def per_vector_scores(model_path: Path, clip_vectors: list[np.ndarray]) -> list[float]:
+    """The naive way: one invoke per vector on a default interpreter (int8 I/O quantized
+    per vector)."""
     from ai_edge_litert.interpreter import Interpreter
 
+    interpreter = Interpreter(model_path=str(model_path))
+    interpreter.allocate_tensors()
+    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    scores = []
+    for vectors in clip_vectors:
+        outputs = np.empty_like(vectors)
+        for row, vector in enumerate(vectors):
+            if source["dtype"] == np.int8:
+                scale, zero_point = source["quantization"]
+                vector = np.clip(np.round(vector / scale + zero_point), -128, 127).astype(np.int8)
+            interpreter.set_tensor(source["index"], vector[None, :])
+            interpreter.invoke()
+            output = interpreter.get_tensor(target["index"])[0]
+            if output.dtype == np.int8:
+                scale, zero_point = target["quantization"]
+                output = (output.astype(np.float32) - zero_point) * scale
+            outputs[row] = output
+        scores.append(anomaly_score(vectors, outputs))
+    return scores
+
+
+def tflite_stage(test_files, feature, cache_dir, clips, work: Path, workers: int) -> dict:
+    """03_tflite_test's model calls for every TFLite variant: per clip against per vector."""
     from anomaly_detection.tflite_convert import VARIANTS, convert_to_tflite, fold_batch_norm
     from anomaly_detection.tflite_infer import TFLiteModel
     from keras_model import get_model
 
-    model_path = work / "bench_float.tflite"
-    model_path.write_bytes(convert_to_tflite(fold_batch_norm(get_model(feature.vector_dim)),
-                                             VARIANTS[0]))
     cached = extract_log_mels(test_files[:clips], feature, FeatureCache(cache_dir, feature),
                               progress=False)
     uncached = extract_log_mels(test_files[:clips], feature, None, progress=False)
     vectors = [frame_stack(clip.log_mel, feature.frames) for clip in cached]
-    batched_model = TFLiteModel(model_path)
-    batched, batched_seconds = timed(
-        lambda: [anomaly_score(v, batched_model(v)) for v in vectors])
-
-    interpreter = Interpreter(model_path=str(model_path))
-    interpreter.allocate_tensors()
-    input_index = interpreter.get_input_details()[0]["index"]
-    output_index = interpreter.get_output_details()[0]["index"]
-
-    def per_vector(clip_vectors):
-        outputs = np.empty_like(clip_vectors)
-        for row, vector in enumerate(clip_vectors):
-            interpreter.set_tensor(input_index, vector[None, :])
-            interpreter.invoke()
-            outputs[row] = interpreter.get_tensor(output_index)[0]
-        return anomaly_score(clip_vectors, outputs)
-
-    single, single_seconds = timed(lambda: [per_vector(v) for v in vectors])
-    uncached_scores = [anomaly_score(v, batched_model(v)) for v in
-                       (frame_stack(clip.log_mel, feature.frames) for clip in uncached)]
-    batched, single, uncached_scores = map(np.asarray, (batched, single, uncached_scores))
+    uncached_vectors = [frame_stack(clip.log_mel, feature.frames) for clip in uncached]
+    folded = fold_batch_norm(get_model(feature.vector_dim))
+    calibration = np.concatenate(vectors[:20])
+    variants = {}
+    for variant in VARIANTS:
+        model_path = work / f"bench_model{variant.postfix}.tflite"
+        model_path.write_bytes(convert_to_tflite(folded, variant,
+                                                 calibration if variant.calibrate else None))
+        model = TFLiteModel(model_path, num_threads=workers)
+        batched, batched_seconds = timed(lambda: [anomaly_score(v, model(v)) for v in vectors])
+        single, single_seconds = timed(per_vector_scores, model_path, vectors)
+        uncached_scores = [anomaly_score(v, model(v)) for v in uncached_vectors]
+        batched, single, uncached_scores = map(np.asarray, (batched, single, uncached_scores))
+        variants[variant.postfix or "float"] = {
+            "per_clip_seconds": batched_seconds, "per_vector_seconds": single_seconds,
+            "ratio_per_clip_vs_per_vector": single_seconds / batched_seconds,
+            "max_relative_score_difference_batched_vs_per_vector":
+                float(np.max(np.abs(batched - single) / single)),
+            "max_relative_score_difference_cache_vs_no_cache":
+                float(np.max(np.abs(batched - uncached_scores) / uncached_scores)),
+        }
+    per_clip = sum(v["per_clip_seconds"] for v in variants.values())
+    per_vector = sum(v["per_vector_seconds"] for v in variants.values())
     return {
-        "clips": clips, "per_clip_seconds": batched_seconds, "per_vector_seconds": single_seconds,
-        "per_clip_clips_per_s": clips / batched_seconds,
-        "per_vector_clips_per_s": clips / single_seconds,
-        "ratio_per_clip_vs_per_vector": single_seconds / batched_seconds,
+        "clips": clips, "variants": variants, "workers": workers,
+        "per_clip_seconds": per_clip, "per_vector_seconds": per_vector,
+        "per_clip_clips_per_s": clips * len(variants) / per_clip,
+        "per_vector_clips_per_s": clips * len(variants) / per_vector,
+        "ratio_per_clip_vs_per_vector": per_vector / per_clip,
         "max_relative_score_difference_batched_vs_per_vector":
-            float(np.max(np.abs(batched - single) / single)),
+            max(v["max_relative_score_difference_batched_vs_per_vector"]
+                for v in variants.values()),
         "max_relative_score_difference_cache_vs_no_cache":
-            float(np.max(np.abs(batched - uncached_scores) / uncached_scores)),
+            max(v["max_relative_score_difference_cache_vs_no_cache"] for v in variants.values()),
     }
 
 
@@ -257,14 +311,15 @@ def main() -> int:
               "train_clips": len(train_files), "test_clips": len(test_files),
               "duration_s": args.duration}
     print("features ...")
-    report["features"] = feature_stage(train_files, feature, cache_dir, args.naive_clips,
-                                       args.workers)
+    report["features"] = in_fresh_process(feature_stage, train_files, feature, cache_dir,
+                                          args.naive_clips, args.workers)
     print("training throughput ...")
-    report["training_throughput"] = throughput_stage(train_files, feature, cache_dir,
-                                                     args.throughput_clips, args.throughput_epochs)
+    report["training_throughput"] = in_fresh_process(throughput_stage, train_files, feature,
+                                                     cache_dir, args.throughput_clips,
+                                                     args.throughput_epochs)
     print("TFLite testing ...")
-    report["tflite_testing"] = tflite_stage(test_files, feature, cache_dir, args.tflite_clips,
-                                            args.output)
+    report["tflite_testing"] = in_fresh_process(tflite_stage, test_files, feature, cache_dir,
+                                                args.tflite_clips, args.output, args.workers)
     print("training memory (00_train.py, 1 epoch, cold and warm cache) ...")
     report["training_memory"] = training_memory_stage(args.output, data_root, cache_dir)
     args.output.mkdir(parents=True, exist_ok=True)
@@ -272,6 +327,8 @@ def main() -> int:
 
     f, m, t, l = (report["features"], report["training_memory"], report["training_throughput"],
                   report["tflite_testing"])
+    per_variant = ", ".join(f"{name} x{values['ratio_per_clip_vs_per_vector']:.1f}"
+                            for name, values in l["variants"].items())
     print(f"""
 Pipeline benchmark: {len(train_files)} train + {len(test_files)} test clips of {args.duration:g} s, {os.cpu_count()} cores
 features   naive librosa, 1 process   {f['naive_clips_per_s']:8.1f} clips/s  ({f['naive_clips']} clips)
@@ -283,8 +340,9 @@ features   naive librosa, 1 process   {f['naive_clips_per_s']:8.1f} clips/s  ({f
 training   00_train.py peak RSS       {m['cold_cache_peak_rss_bytes'] / 1e9:8.2f} GB cold cache, {m['warm_cache_peak_rss_bytes'] / 1e9:.2f} GB warm (1 epoch)
            in-memory array fit        {t['in_memory_vectors_per_s']:8.0f} vectors/s
            batch-wise dataset fit     {t['batchwise_vectors_per_s']:8.0f} vectors/s  x{t['ratio_batchwise_vs_in_memory']:.2f}
-tflite     per-vector invokes         {l['per_vector_clips_per_s']:8.1f} clips/s
+tflite     per-vector invokes         {l['per_vector_clips_per_s']:8.1f} clips/s  (all {len(l['variants'])} variants)
            one invoke per clip        {l['per_clip_clips_per_s']:8.1f} clips/s  x{l['ratio_per_clip_vs_per_vector']:.1f}
+           per variant                {per_variant}
 agreement  batched vs per-vector      {l['max_relative_score_difference_batched_vs_per_vector']:.1e} relative
            cache vs no cache          {l['max_relative_score_difference_cache_vs_no_cache']:.1e} relative
 written    {args.output / 'benchmark.json'}""")

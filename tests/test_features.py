@@ -1,6 +1,7 @@
 """Log-mel features, frame stacking and the feature cache."""
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,8 +9,8 @@ import soundfile
 
 from anomaly_detection.config import FeatureConfig
 from anomaly_detection.extraction import FeatureCache, extract_log_mels, iter_log_mels
-from anomaly_detection.features import (file_to_vector_array, frame_stack,
-                                        load_audio, log_mel_spectrogram)
+from anomaly_detection.features import (file_to_vector_array, frame_stack, load_audio,
+                                        log_mel_spectrogram, mel_filter_bank)
 from anomaly_detection.errors import FeatureError
 
 
@@ -71,6 +72,60 @@ def test_multichannel_is_mixed_to_mono(tmp_path, clip):
                     subtype="FLOAT")
     mixed, _ = load_audio(stereo)
     np.testing.assert_allclose(mixed, 0.75 * signal, atol=1e-6)
+
+
+@pytest.mark.parametrize("sample_rate, n_fft, n_mels", [(16000, 1024, 128), (16000, 2048, 64),
+                                                       (22050, 512, 40), (44100, 4096, 256)])
+def test_mel_filter_bank_equals_librosa(sample_rate, n_fft, n_mels):
+    import librosa
+
+    expected = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, dtype=np.float32)
+    np.testing.assert_array_equal(mel_filter_bank(sample_rate, n_fft, n_mels).T, expected)
+
+
+def test_feature_extraction_does_not_import_librosa(clip):
+    import subprocess
+
+    code = ("import sys; from anomaly_detection.config import FeatureConfig; "
+            "from anomaly_detection.features import file_to_log_mel; "
+            f"file_to_log_mel({str(clip)!r}, FeatureConfig()); "
+            "print(sorted(name for name in sys.modules if name.split('.')[0] == 'librosa'))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1], check=True)
+    assert run.stdout.strip() == "[]"
+
+
+def soundfile_samples(path, start, stop):
+    with soundfile.SoundFile(path) as audio:
+        audio.seek(start)
+        return audio.read(stop - start, dtype="float32", always_2d=True).mean(axis=1,
+                                                                             dtype=np.float32)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_pcm16_is_read_exactly_as_libsndfile_reads_it(tmp_path, channels):
+    rng = np.random.default_rng(channels)
+    pcm = rng.integers(-32768, 32768, size=(5000, channels), dtype=np.int16)
+    pcm[:3] = [[-32768], [32767], [0]]  # the extremes
+    path = tmp_path / f"pcm16_{channels}.wav"
+    soundfile.write(path, pcm, 16000, subtype="PCM_16")
+    with open(path, "ab") as handle:  # a trailing chunk after the data must not matter
+        handle.write(b"LIST\x04\x00\x00\x00abcd")
+    for start, stop in [(0, 5000), (1234, 4321), (4990, 5000)]:
+        signal, rate = load_audio(path, start, stop)
+        assert rate == 16000 and signal.dtype == np.float32
+        np.testing.assert_array_equal(signal, soundfile_samples(path, start, stop))
+    whole, _ = load_audio(path, 100)
+    assert whole.shape == (4900,)
+
+
+def test_real_toycar_clips_read_exactly_as_libsndfile(tmp_path):
+    from conftest import reference_dir
+
+    for path in sorted(reference_dir().glob("*.wav")):
+        signal, rate = load_audio(path)
+        assert rate == 16000 and signal.size == soundfile.info(str(path)).frames
+        np.testing.assert_array_equal(signal, soundfile_samples(path, 0, signal.size))
 
 
 def test_cache_gives_identical_features_and_tracks_changes(tmp_path, tiny_data):
