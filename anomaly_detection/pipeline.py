@@ -127,8 +127,10 @@ def load_training_frames(type_dir: Path, config: Config, cache: FeatureCache | N
             # The cache keeps only error-free clip lists: store the usable ones as their own.
             logger.info("%s: caching the features of the %d usable clips", type_dir.name,
                         len(usable))
-            if any(clip.error for clip in iter_log_mels(usable, config.feature, cache,
-                                                        config.workers, progress=progress)):
+            again = iter_log_mels(usable, config.feature, cache, config.workers,
+                                  description=f"{type_dir.name} usable train features",
+                                  progress=progress)
+            if any(clip.error for clip in again):
                 raise TrainingError(f"{type_dir / 'train'}: clips changed during the run")
         store = _cache_file_store(cache, usable, n_mels)
     if store.n_clips == 0:

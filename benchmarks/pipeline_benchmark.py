@@ -79,19 +79,20 @@ REPEATS = 3
 
 
 def timed(function, *args, before=None, **kwargs):
-    """``(result, seconds)``: the best of ``REPEATS`` runs, ``before()`` called ahead of each.
+    """``(result, best seconds, all runs' seconds)`` of ``REPEATS`` runs, ``before()`` called
+    ahead of each.
 
     The best run is the one least disturbed by other load on the machine (as
     ``timeit`` reports); the baseline and this project get the same treatment.
     """
-    best = float("inf")
+    runs = []
     for _ in range(REPEATS):
         if before is not None:
             before()
         start = time.perf_counter()
         result = function(*args, **kwargs)
-        best = min(best, time.perf_counter() - start)
-    return result, best
+        runs.append(time.perf_counter() - start)
+    return result, min(runs), runs
 
 
 def warm_page_cache(files) -> None:
@@ -104,23 +105,27 @@ def feature_stage(train_files, feature, cache_dir, naive_clips, workers):
     warm_page_cache(train_files)
     subset = train_files[:naive_clips]
     naive_features(subset[:1], feature)  # librosa's first call compiles numba kernels: not timed
-    naive_matrix, naive_seconds = timed(naive_features, subset, feature)
+    naive_matrix, naive_seconds, naive_runs = timed(naive_features, subset, feature)
     cache = FeatureCache(cache_dir, feature)
-    _, cold_seconds = timed(extract_log_mels, train_files, feature, cache, workers, progress=False,
-                            before=lambda: shutil.rmtree(cache_dir, ignore_errors=True))
-    warm, warm_seconds = timed(extract_log_mels, train_files, feature, cache, workers,
-                               progress=False)
-    _, nocache_seconds = timed(extract_log_mels, train_files, feature, None, workers,
-                               progress=False)
+    def empty_cache() -> None:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+
+    _, cold_seconds, cold_runs = timed(extract_log_mels, train_files, feature, cache, workers,
+                                       progress=False, before=empty_cache)
+    warm, warm_seconds, _ = timed(extract_log_mels, train_files, feature, cache, workers,
+                                  progress=False)
+    _, nocache_seconds, nocache_runs = timed(extract_log_mels, train_files, feature, None,
+                                             workers, progress=False)
     ours_subset = np.concatenate([frame_stack(clip.log_mel, feature.frames)
                                   for clip in warm[:naive_clips]])
     n = len(train_files)
     return {
         "naive_clips": len(subset), "naive_seconds": naive_seconds,
-        "naive_clips_per_s": len(subset) / naive_seconds,
+        "naive_clips_per_s": len(subset) / naive_seconds, "naive_runs_seconds": naive_runs,
         "naive_matrix_bytes_all_clips": naive_matrix.nbytes / len(subset) * n,
         "clips": n, "workers": workers,
         "cold_cache_seconds": cold_seconds, "cold_cache_clips_per_s": n / cold_seconds,
+        "cold_cache_runs_seconds": cold_runs, "no_cache_runs_seconds": nocache_runs,
         "warm_cache_seconds": warm_seconds, "warm_cache_clips_per_s": n / warm_seconds,
         "no_cache_seconds": nocache_seconds, "no_cache_clips_per_s": n / nocache_seconds,
         "ratio_cold_vs_naive": (n / cold_seconds) / (len(subset) / naive_seconds),
@@ -247,8 +252,8 @@ def tflite_stage(test_files, feature, cache_dir, clips, work: Path, workers: int
         model_path.write_bytes(convert_to_tflite(folded, variant,
                                                  calibration if variant.calibrate else None))
         model = TFLiteModel(model_path, num_threads=workers)
-        batched, batched_seconds = timed(lambda: [anomaly_score(v, model(v)) for v in vectors])
-        single, single_seconds = timed(per_vector_scores, model_path, vectors)
+        batched, batched_seconds, _ = timed(lambda: [anomaly_score(v, model(v)) for v in vectors])
+        single, single_seconds, _ = timed(per_vector_scores, model_path, vectors)
         uncached_scores = [anomaly_score(v, model(v)) for v in uncached_vectors]
         batched, single, uncached_scores = map(np.asarray, (batched, single, uncached_scores))
         variants[variant.postfix or "float"] = {
