@@ -77,15 +77,15 @@ class FeatureCache:
 
     def entry_paths(self, files: Sequence[Path]) -> tuple[Path, Path] | None:
         """Index and data file of the entry for ``files`` (``None`` if a file is missing)."""
-        digest = hashlib.sha256(self._parameters.encode())
+        parts = [self._parameters]
         for clip in files:
             clip = os.path.abspath(clip)
             try:
                 status = os.stat(clip)
             except FileNotFoundError:
                 return None
-            digest.update(f"\0{clip}\0{status.st_size}\0{status.st_mtime_ns}".encode())
-        key = digest.hexdigest()
+            parts.append(f"\0{clip}\0{status.st_size}\0{status.st_mtime_ns}")
+        key = hashlib.sha256("".join(parts).encode()).hexdigest()
         return (self.directory / key[:2] / f"{key}.json",
                 self.directory / key[:2] / f"{key}.f32")
 
@@ -100,8 +100,9 @@ class FeatureCache:
             frames = np.memmap(entry.data_path, dtype=np.float32, mode="r",
                                shape=(entry.n_frames, self.n_mels)).view(np.ndarray)
         offsets = entry.offsets
-        return [ClipFeatures(Path(path), None if error else frames[begin:end], error)
-                for path, begin, end, error in zip(files, offsets[:-1], offsets[1:], entry.errors)]
+        paths = (path if isinstance(path, Path) else Path(path) for path in files)
+        return [ClipFeatures(path, None if error else frames[begin:end], error)
+                for path, begin, end, error in zip(paths, offsets[:-1], offsets[1:], entry.errors)]
 
     def entry(self, files: Sequence[Path]) -> CacheEntry | None:
         """The committed entry for ``files``, or ``None`` on a miss.
