@@ -17,7 +17,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import BinaryIO, Iterator, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -130,28 +130,66 @@ class FeatureCache:
         return CacheEntry(data_path, offsets, errors)
 
     @contextlib.contextmanager
-    def writer(self, files: Sequence[Path]) -> Iterator[Callable[[ClipFeatures], None]]:
-        """Context yielding ``add(clip)``; the entry is committed only if every clip was
-        added and none had an error (an interrupted run or a bad clip leaves no entry,
-        so problems are always reported from the files themselves)."""
+    def writer(self, files: Sequence[Path], slot_frames: int | None = None
+               ) -> Iterator[_EntryWriter | None]:
+        """Context yielding an :class:`_EntryWriter` for the entry of ``files`` (``None``
+        if a file is missing). The entry is committed only if every clip was added and
+        none had an error (an interrupted run or a bad clip leaves no entry, so problems
+        are always reported from the files themselves)."""
         paths = self.entry_paths(files)
         if paths is None:
-            yield lambda clip: None
+            yield None
             return
         index_path, data_path = paths
-        offsets, errors = [0], []
         with atomic_path(data_path) as temporary, open(temporary, "wb") as handle:
-            def add(clip: ClipFeatures) -> None:
-                if clip.log_mel is not None:
-                    handle.write(np.ascontiguousarray(clip.log_mel, dtype=np.float32).data)
-                offsets.append(offsets[-1] + (0 if clip.log_mel is None else len(clip.log_mel)))
-                errors.append(clip.error)
-
-            yield add
-        if len(errors) == len(files) and not any(errors):
-            write_text_atomic(index_path, json.dumps({"offsets": offsets, "errors": errors}))
+            entry = _EntryWriter(handle, slot_frames, self.n_mels)
+            yield entry
+        if len(entry.errors) == len(files) and entry.consistent and not any(entry.errors):
+            write_text_atomic(index_path, json.dumps({"offsets": entry.offsets,
+                                                      "errors": entry.errors}))
         else:
             data_path.unlink(missing_ok=True)
+
+
+class _EntryWriter:
+    """The data file of one cache entry being written, and its index.
+
+    Clips are added in list order (:meth:`add`). With ``slot_frames`` (a frame
+    crop: every usable clip has that many frames), worker threads write each
+    clip straight to its place in the file (:meth:`write_slot`), in parallel
+    and in any order; otherwise :meth:`add` appends the data.
+    """
+
+    def __init__(self, handle: BinaryIO, slot_frames: int | None, n_mels: int):
+        self._handle = handle
+        self._slot_frames = slot_frames
+        self._slot_bytes = (slot_frames or 0) * n_mels * np.dtype(np.float32).itemsize
+        self.offsets: list[int] = [0]
+        self.errors: list[str | None] = []
+        self.consistent = True  # False if a clip's frame count did not fit its slot
+
+    def _fits_slot(self, clip: ClipFeatures) -> bool:
+        return clip.log_mel is not None and len(clip.log_mel) == self._slot_frames
+
+    def write_slot(self, index: int, clip: ClipFeatures) -> None:
+        """Write clip number ``index`` at its place in the file (thread-safe)."""
+        if self._slot_frames is None or not self._fits_slot(clip):
+            return
+        data = memoryview(np.ascontiguousarray(clip.log_mel, dtype=np.float32)).cast("B")
+        offset = index * self._slot_bytes
+        while data:
+            written = os.pwrite(self._handle.fileno(), data, offset)
+            data, offset = data[written:], offset + written
+
+    def add(self, clip: ClipFeatures) -> None:
+        """Record the next clip of the list (appending its data when there are no slots)."""
+        if clip.log_mel is not None:
+            if self._slot_frames is None:
+                self._handle.write(np.ascontiguousarray(clip.log_mel, dtype=np.float32).data)
+            elif not self._fits_slot(clip):
+                self.consistent = False
+        self.offsets.append(self.offsets[-1] + (0 if clip.log_mel is None else len(clip.log_mel)))
+        self.errors.append(clip.error)
 
 
 def _clip_group(paths: Sequence[Path], feature: FeatureConfig,
@@ -196,8 +234,9 @@ def iter_log_mels(files: Sequence[Path], feature: FeatureConfig,
     Unreadable or unsuitable clips come back with ``log_mel=None`` and an
     ``error`` naming the file and the cause; so do clips whose sample rate
     differs from the majority of ``files`` (the mel filters depend on it).
-    Each worker task computes a few clips as one batch; the FFT and the array
-    arithmetic release the GIL, so the threads scale over cores.
+    Each worker task computes a few clips as one batch (the FFT and the array
+    arithmetic release the GIL, so the threads scale over cores) and, with a
+    frame crop, writes them to the cache file itself.
     """
     files = list(files)
     if cache is not None:
@@ -207,23 +246,33 @@ def iter_log_mels(files: Sequence[Path], feature: FeatureConfig,
             return
     expected = majority_sample_rate(files) if check_sample_rate else None
 
-    groups = [files[begin:begin + _CLIPS_PER_TASK]
-              for begin in range(0, len(files), _CLIPS_PER_TASK)]
-
-    def run(group: Sequence[Path]) -> list[ClipFeatures]:
-        return _clip_group(group, feature, expected)
-
+    # With a frame crop every usable clip has the same frame count: a fixed slot in the file.
+    slot_frames = None
+    if feature.frame_crop is not None:
+        slot_frames = feature.frame_crop[1] - feature.frame_crop[0]
     with contextlib.ExitStack() as stack:
         bar = stack.enter_context(tqdm(total=len(files), desc=description, unit="clip",
                                        disable=not progress, leave=False))
-        add = (stack.enter_context(cache.writer(files)) if cache is not None
-               else lambda clip: None)
+        entry = (stack.enter_context(cache.writer(files, slot_frames)) if cache is not None
+                 else None)
+
+        def run(first: int) -> list[ClipFeatures]:
+            results = _clip_group(files[first:first + _CLIPS_PER_TASK], feature, expected)
+            if entry is not None:
+                for index, clip in enumerate(results, first):
+                    entry.write_slot(index, clip)
+            return results
+
         mapper = map
         if workers > 1:
-            mapper = stack.enter_context(ThreadPoolExecutor(max_workers=workers)).map
-        for results in mapper(run, groups):
+            executor = ThreadPoolExecutor(max_workers=workers)
+            # On an early stop (Ctrl-C, a consumer that breaks off), drop the queued clips.
+            stack.callback(executor.shutdown, wait=True, cancel_futures=True)
+            mapper = executor.map
+        for results in mapper(run, range(0, len(files), _CLIPS_PER_TASK)):
             for result in results:
-                add(result)
+                if entry is not None:
+                    entry.add(result)
                 bar.update()
                 yield result
 

@@ -374,7 +374,8 @@ def _clip_frame_windows(path: Path, feature: FeatureConfig,
         raise FeatureError(f"clip has {available} log-mel frames ({n_samples} samples), "
                            f"the crop [{start}, {stop}) needs {stop}")
     end = (stop - 1) * feature.hop_length + feature.n_fft - pad
-    segment = np.pad(signal, (max(-first, 0), max(end - n_samples, 0)), mode="constant")
+    padding = (max(-first, 0), max(end - n_samples, 0))  # zeros beyond the clip's ends
+    segment = np.pad(signal, padding, mode="constant") if any(padding) else signal
     return _frame_windows(segment, stop - start, feature.n_fft, feature.hop_length), sample_rate
 
 

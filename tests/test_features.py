@@ -171,12 +171,14 @@ def test_interrupted_extraction_leaves_no_cache_entry(tmp_path, tiny_data):
     assert not list((tmp_path / "cache").rglob("*.*"))
 
 
-def test_lists_with_a_bad_clip_are_not_cached(tmp_path, tiny_data):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_lists_with_a_bad_clip_are_not_cached(tmp_path, tiny_data, workers):
     files = sorted((tiny_data / "dev_data" / "ToyCar" / "train").glob("*.wav"))[:2]
     bad = tmp_path / "normal_id_01_00000099.wav"
     bad.write_bytes(b"")
     cache = FeatureCache(tmp_path / "cache", FeatureConfig())
-    clips = extract_log_mels([*files, bad], FeatureConfig(), cache, progress=False)
+    clips = extract_log_mels([*files, bad], FeatureConfig(), cache, workers=workers,
+                             progress=False)
     assert clips[2].error == f"{bad}: empty file (0 bytes)"
     assert cache.load([*files, bad]) is None
     assert not list((tmp_path / "cache").rglob("*.*"))
@@ -189,3 +191,21 @@ def test_parallel_extraction_equals_serial(tiny_data):
     assert [clip.path for clip in parallel] == files
     for one, other in zip(serial, parallel):
         np.testing.assert_array_equal(one.log_mel, other.log_mel)
+
+
+@pytest.mark.parametrize("frame_crop", [(50, 250), None])
+def test_parallel_cache_writes_equal_serial_features(tmp_path, tiny_data, frame_crop):
+    # With a crop the workers write each clip into its slot of the cache file, in any
+    # order; without one the clips are appended in order. Both must store the same data.
+    feature = FeatureConfig(frame_crop=frame_crop)
+    files = sorted((tiny_data / "dev_data" / "ToyCar" / "test").glob("*.wav"))[:9]
+    cache = FeatureCache(tmp_path / "cache", feature)
+    cold = extract_log_mels(files, feature, cache, workers=2, progress=False)
+    entry = cache.entry(files)
+    assert entry is not None and not any(entry.errors)
+    stored = np.fromfile(entry.data_path, dtype=np.float32).reshape(-1, 128)
+    serial = extract_log_mels(files, feature, None, workers=1, progress=False)
+    np.testing.assert_array_equal(stored, np.concatenate([clip.log_mel for clip in serial]))
+    warm = extract_log_mels(files, feature, cache, workers=2, progress=False)
+    for one, two in zip(cold, warm):
+        np.testing.assert_array_equal(one.log_mel, two.log_mel)
