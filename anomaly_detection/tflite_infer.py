@@ -17,6 +17,13 @@ class TFLiteModel:
     clip, not per vector). Int8 input and output are quantized and dequantized
     with the tensors' own scale and zero point.
 
+    Parameters
+    ----------
+    path : Path
+    num_threads : int, optional
+        Interpreter threads (LiteRT's default when ``None``). With a whole clip
+        per invoke, two threads measured 1.5x faster than one on 2 cores.
+
     Raises
     ------
     ModelError
