@@ -173,7 +173,7 @@ class _EntryWriter:
 
     def write_slot(self, index: int, clip: ClipFeatures) -> None:
         """Write clip number ``index`` at its place in the file (thread-safe)."""
-        if self._slot_frames is None or not self._fits_slot(clip):
+        if not self._fits_slot(clip):  # also when there are no slots
             return
         data = memoryview(np.ascontiguousarray(clip.log_mel, dtype=np.float32)).cast("B")
         offset = index * self._slot_bytes

@@ -113,17 +113,26 @@ def load_training_frames(type_dir: Path, config: Config, cache: FeatureCache | N
                                 f"first: {problems[0]} (fix or remove them, or pass "
                                 "--skip-bad-clips)")
 
+    def no_usable_clips() -> TrainingError:
+        return TrainingError(f"{type_dir / 'train'}: no usable training clips")
+
     n_mels = config.feature.n_mels
     if cache is None:
         # Streamed into memory: the clips' frames are held once, never as a list and a copy.
-        store: FrameStore = MemoryFrameStore.from_clips(
-            (clip.log_mel for clip in usable_clips(files)), len(files), n_mels)
+        store = MemoryFrameStore.from_clips((clip.log_mel for clip in usable_clips(files)),
+                                            len(files), n_mels)
         check_problems()
-    else:
-        # Computed frames go to the cache file, and training reads them from there.
+        if store.n_clips == 0:
+            raise no_usable_clips()
+        return store
+    # Training reads the frames from the cache file; missing ones are computed into it first.
+    entry = cache.entry(files)
+    if entry is None:
         usable = [clip.path for clip in usable_clips(files)]
         check_problems()
-        if problems and usable:
+        if not usable:
+            raise no_usable_clips()
+        if problems:
             # The cache keeps only error-free clip lists: store the usable ones as their own.
             logger.info("%s: caching the features of the %d usable clips", type_dir.name,
                         len(usable))
@@ -132,20 +141,11 @@ def load_training_frames(type_dir: Path, config: Config, cache: FeatureCache | N
                                   progress=progress)
             if any(clip.error for clip in again):
                 raise TrainingError(f"{type_dir / 'train'}: clips changed during the run")
-        store = _cache_file_store(cache, usable, n_mels)
-    if store.n_clips == 0:
-        raise TrainingError(f"{type_dir / 'train'}: no usable training clips")
-    return store
-
-
-def _cache_file_store(cache: FeatureCache, files: Sequence[Path], n_mels: int) -> FrameStore:
-    """The frames of ``files`` read from their (just written or found) cache entry."""
-    if not files:
-        return MemoryFrameStore(np.empty((0, n_mels), dtype=np.float32), np.zeros(1))
-    entry = cache.entry(files)
-    if entry is None:
-        raise TrainingError(f"{cache.directory}: the feature-cache entry of {len(files)} "
-                            "training clips was not written (did clips change during the run?)")
+        entry = cache.entry(usable)
+        if entry is None:
+            raise TrainingError(f"{cache.directory}: the feature-cache entry of {len(usable)} "
+                                "training clips was not written (did clips change during the "
+                                "run?)")
     return FileFrameStore(entry.data_path, np.asarray(entry.offsets), n_mels)
 
 
