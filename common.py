@@ -8,7 +8,6 @@ so that code written against the reference keeps working::
 """
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -75,8 +74,6 @@ def yaml_load(path: str | Path = "baseline.yaml") -> Config:
 
 def save_csv(save_file_path: str | Path, save_data: Iterable[Sequence[object]]) -> None:
     """Write rows as CSV with ``\\n`` line endings (the reference's ``save_csv``)."""
-    from anomaly_detection.io_utils import atomic_path
+    from anomaly_detection.io_utils import write_csv_atomic
 
-    with atomic_path(Path(save_file_path)) as temporary:
-        with open(temporary, "w", newline="", encoding="utf-8") as handle:
-            csv.writer(handle, lineterminator="\n").writerows(save_data)
+    write_csv_atomic(Path(save_file_path), save_data)

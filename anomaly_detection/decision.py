@@ -20,7 +20,7 @@ import numpy as np
 
 from .dataset import machine_id_number
 from .features import frame_stack
-from .io_utils import write_text_atomic
+from .io_utils import write_csv_atomic, write_text_atomic
 from .scoring import IdScores, Predictor, TypeResult, anomaly_score
 from .training import FrameStore
 
@@ -118,11 +118,8 @@ def decision_metrics(labels: np.ndarray, decisions: np.ndarray) -> tuple[float, 
 
 def write_decision_csv(path: Path, id_scores: IdScores, threshold: float) -> None:
     """``file name,0|1`` per clip (1: score above the threshold), no header."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    for file, score in zip(id_scores.files, id_scores.scores):
-        writer.writerow([file.name, int(score > threshold)])
-    write_text_atomic(path, buffer.getvalue())
+    write_csv_atomic(path, ([file.name, int(score > threshold)]
+                            for file, score in zip(id_scores.files, id_scores.scores)))
 
 
 def decision_metrics_csv_text(results: Sequence[TypeResult],

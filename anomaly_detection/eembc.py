@@ -9,8 +9,6 @@ frames (2,560 bytes) moved one frame (512 bytes) at a time.
 """
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import Sequence
 
@@ -20,7 +18,7 @@ from .config import FeatureConfig
 from .dataset import ANOMALY, TestSet
 from .errors import PipelineError
 from .extraction import ClipFeatures
-from .io_utils import write_bytes_atomic, write_text_atomic
+from .io_utils import write_bytes_atomic, write_csv_atomic
 
 __all__ = ["select_clips", "sample_file_name", "write_samples"]
 
@@ -59,8 +57,6 @@ def write_samples(clips: Sequence[ClipFeatures], labels: Sequence[int], output: 
         write_bytes_atomic(output / name, np.ascontiguousarray(clip.log_mel, dtype="<f4").tobytes())
         rows.append([name, 2, int(label == ANOMALY), feature.frames * bytes_per_frame,
                      bytes_per_frame])
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
     labels_path = output / "y_labels.csv"
-    write_text_atomic(labels_path, buffer.getvalue())
+    write_csv_atomic(labels_path, rows)
     return labels_path

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator, Sequence
 
-__all__ = ["atomic_path", "write_bytes_atomic", "write_text_atomic"]
+__all__ = ["atomic_path", "write_bytes_atomic", "write_text_atomic", "write_csv_atomic"]
 
 
 @contextlib.contextmanager
@@ -50,3 +52,11 @@ def write_text_atomic(path: Path, text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     with atomic_path(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
+
+
+def write_csv_atomic(path: Path, rows: Iterable[Sequence[object]]) -> None:
+    """Write ``rows`` as CSV with ``\\n`` line endings to ``path`` atomically."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    with atomic_path(path) as temporary:
+        temporary.write_text(buffer.getvalue(), encoding="utf-8", newline="")

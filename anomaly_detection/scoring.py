@@ -21,7 +21,7 @@ from tqdm import tqdm
 from .dataset import TestSet, machine_id_number
 from .extraction import ClipFeatures
 from .features import frame_stack
-from .io_utils import write_text_atomic
+from .io_utils import write_csv_atomic, write_text_atomic
 from .metrics import MetricError, partial_roc_auc, roc_auc
 
 __all__ = ["Predictor", "anomaly_score", "IdScores", "score_test_set", "TypeResult",
@@ -96,11 +96,8 @@ def score_test_set(predict: Predictor, test_set: TestSet, clips: Sequence[ClipFe
 
 def write_anomaly_score_csv(path: Path, id_scores: IdScores) -> None:
     """``file name,score`` per clip, no header (the reference's format)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    for file, score in zip(id_scores.files, id_scores.scores):
-        writer.writerow([file.name, float(score)])
-    write_text_atomic(path, buffer.getvalue())
+    write_csv_atomic(path, ([file.name, float(score)]
+                            for file, score in zip(id_scores.files, id_scores.scores)))
 
 
 @dataclass
