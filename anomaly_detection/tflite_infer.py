@@ -7,7 +7,26 @@ import numpy as np
 
 from .errors import ModelError
 
-__all__ = ["TFLiteModel"]
+__all__ = ["TFLiteModel", "to_input_type", "to_float"]
+
+
+def to_input_type(values: np.ndarray, details: dict) -> np.ndarray:
+    """Float ``values`` in the input tensor's type (``details``: the interpreter's input
+    details); an int8 tensor is quantized with its own scale and zero point."""
+    values = np.asarray(values, dtype=np.float32)
+    if np.dtype(details["dtype"]) != np.int8:
+        return values
+    scale, zero_point = details["quantization"]
+    return np.clip(np.round(values / scale + zero_point), -128, 127).astype(np.int8)
+
+
+def to_float(output: np.ndarray, details: dict) -> np.ndarray:
+    """An output tensor as float32; an int8 tensor is dequantized with its own scale and
+    zero point."""
+    if output.dtype != np.int8:
+        return output
+    scale, zero_point = details["quantization"]
+    return (output.astype(np.float32) - zero_point) * scale
 
 
 class TFLiteModel:
@@ -44,10 +63,6 @@ class TFLiteModel:
         self._output = self._interpreter.get_output_details()[0]
         self._batch = -1
 
-    @property
-    def input_dtype(self) -> np.dtype:
-        return np.dtype(self._input["dtype"])
-
     def _resize(self, batch: int) -> None:
         if batch != self._batch:
             self._interpreter.resize_tensor_input(self._input["index"],
@@ -60,14 +75,6 @@ class TFLiteModel:
     def __call__(self, vectors: np.ndarray) -> np.ndarray:
         """Reconstructions of ``vectors`` (shape ``(n, dim)``), float32."""
         self._resize(len(vectors))
-        data = np.asarray(vectors, dtype=np.float32)
-        if self.input_dtype == np.int8:
-            scale, zero_point = self._input["quantization"]
-            data = np.clip(np.round(data / scale + zero_point), -128, 127).astype(np.int8)
-        self._interpreter.set_tensor(self._input["index"], data)
+        self._interpreter.set_tensor(self._input["index"], to_input_type(vectors, self._input))
         self._interpreter.invoke()
-        output = self._interpreter.get_tensor(self._output["index"])
-        if output.dtype == np.int8:
-            scale, zero_point = self._output["quantization"]
-            return (output.astype(np.float32) - zero_point) * scale
-        return output
+        return to_float(self._interpreter.get_tensor(self._output["index"]), self._output)

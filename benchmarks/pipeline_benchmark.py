@@ -212,6 +212,8 @@ def per_vector_scores(model_path: Path, clip_vectors: list[np.ndarray]) -> list[
     per vector)."""
     from ai_edge_litert.interpreter import Interpreter
 
+    from anomaly_detection.tflite_infer import to_float, to_input_type
+
     interpreter = Interpreter(model_path=str(model_path))
     interpreter.allocate_tensors()
     source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
@@ -219,16 +221,9 @@ def per_vector_scores(model_path: Path, clip_vectors: list[np.ndarray]) -> list[
     for vectors in clip_vectors:
         outputs = np.empty_like(vectors)
         for row, vector in enumerate(vectors):
-            if source["dtype"] == np.int8:
-                scale, zero_point = source["quantization"]
-                vector = np.clip(np.round(vector / scale + zero_point), -128, 127).astype(np.int8)
-            interpreter.set_tensor(source["index"], vector[None, :])
+            interpreter.set_tensor(source["index"], to_input_type(vector[None, :], source))
             interpreter.invoke()
-            output = interpreter.get_tensor(target["index"])[0]
-            if output.dtype == np.int8:
-                scale, zero_point = target["quantization"]
-                output = (output.astype(np.float32) - zero_point) * scale
-            outputs[row] = output
+            outputs[row] = to_float(interpreter.get_tensor(target["index"]), target)[0]
         scores.append(anomaly_score(vectors, outputs))
     return scores
 
