@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from . import __version__, interruption
+from . import __version__, allocator, interruption
 from .config import Config, load_config
 from .errors import PipelineError
 
@@ -80,6 +80,7 @@ def run_script(main: Callable[[argparse.Namespace, Config], int],
     setup_logging(config.log_file, level)
     args.progress = not args.quiet and sys.stderr.isatty()
     interruption.install_handler()
+    allocator.retain_freed_memory()
     logger.debug("%s %s", Path(sys.argv[0]).name, " ".join(sys.argv[1:]))
     try:
         return main(args, config)

@@ -141,8 +141,8 @@ class FeatureCache:
             yield None
             return
         index_path, data_path = paths
-        with atomic_path(data_path) as temporary, open(temporary, "wb") as handle:
-            entry = _EntryWriter(handle, slot_frames, self.n_mels)
+        with atomic_path(data_path) as temporary, open(temporary, "w+b") as handle:
+            entry = _EntryWriter(handle, slot_frames, self.n_mels, len(files))
             yield entry
         if len(entry.errors) == len(files) and entry.consistent and not any(entry.errors):
             write_text_atomic(index_path, json.dumps({"offsets": entry.offsets,
@@ -157,13 +157,19 @@ class _EntryWriter:
     Clips are added in list order (:meth:`add`). With ``slot_frames`` (a frame
     crop: every usable clip has that many frames), worker threads write each
     clip straight to its place in the file (:meth:`write_slot`), in parallel
-    and in any order; otherwise :meth:`add` appends the data.
+    and in any order, and the clip's log-mel is then read from the file's
+    memory map, as on a cache hit; otherwise :meth:`add` appends the data.
     """
 
-    def __init__(self, handle: BinaryIO, slot_frames: int | None, n_mels: int):
+    def __init__(self, handle: BinaryIO, slot_frames: int | None, n_mels: int, n_clips: int):
         self._handle = handle
         self._slot_frames = slot_frames
         self._slot_bytes = (slot_frames or 0) * n_mels * np.dtype(np.float32).itemsize
+        self._slots = None  # (n_clips, slot_frames, n_mels) read-only map of the file
+        if slot_frames and n_clips:
+            os.ftruncate(handle.fileno(), n_clips * self._slot_bytes)
+            self._slots = np.memmap(handle, dtype=np.float32, mode="r",
+                                    shape=(n_clips, slot_frames, n_mels)).view(np.ndarray)
         self.offsets: list[int] = [0]
         self.errors: list[str | None] = []
         self.consistent = True  # False if a clip's frame count did not fit its slot
@@ -171,15 +177,18 @@ class _EntryWriter:
     def _fits_slot(self, clip: ClipFeatures) -> bool:
         return clip.log_mel is not None and len(clip.log_mel) == self._slot_frames
 
-    def write_slot(self, index: int, clip: ClipFeatures) -> None:
-        """Write clip number ``index`` at its place in the file (thread-safe)."""
-        if not self._fits_slot(clip):  # also when there are no slots
-            return
+    def write_slot(self, index: int, clip: ClipFeatures) -> ClipFeatures:
+        """Write clip number ``index`` at its place in the file (thread-safe); returns the
+        clip with its log-mel as a view of the file (unchanged if it has no slot), so the
+        computed array can be freed."""
+        if self._slots is None or not self._fits_slot(clip):
+            return clip
         data = memoryview(np.ascontiguousarray(clip.log_mel, dtype=np.float32)).cast("B")
         offset = index * self._slot_bytes
         while data:
             written = os.pwrite(self._handle.fileno(), data, offset)
             data, offset = data[written:], offset + written
+        return ClipFeatures(clip.path, self._slots[index], clip.error)
 
     def add(self, clip: ClipFeatures) -> None:
         """Record the next clip of the list (appending its data when there are no slots)."""
@@ -236,7 +245,8 @@ def iter_log_mels(files: Sequence[Path], feature: FeatureConfig,
     differs from the majority of ``files`` (the mel filters depend on it).
     Each worker task computes a few clips as one batch (the FFT and the array
     arithmetic release the GIL, so the threads scale over cores) and, with a
-    frame crop, writes them to the cache file itself.
+    frame crop, writes them to the cache file itself; the clips then come back
+    as views of that file, as on a cache hit.
     """
     files = list(files)
     if cache is not None:
@@ -259,8 +269,8 @@ def iter_log_mels(files: Sequence[Path], feature: FeatureConfig,
         def run(first: int) -> list[ClipFeatures]:
             results = _clip_group(files[first:first + _CLIPS_PER_TASK], feature, expected)
             if entry is not None:
-                for index, clip in enumerate(results, first):
-                    entry.write_slot(index, clip)
+                results = [entry.write_slot(index, clip)
+                           for index, clip in enumerate(results, first)]
             return results
 
         mapper = map

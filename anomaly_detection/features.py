@@ -6,8 +6,9 @@ zero padding, periodic Hann window, Slaney mel filters) followed by
 FFT for the frames of one or more clips, and the Slaney mel filter bank (built
 here with librosa's arithmetic) applied as a sparse matrix. It matches
 ``librosa.feature.melspectrogram`` to well within 1e-3 dB, is several times
-faster, and does not import librosa. 16-bit PCM WAV files are read directly;
-other formats through libsndfile.
+faster, and does not import librosa. 16-bit PCM WAV files are read directly
+(one open, one read of the samples under the kept frames) and windowed from
+their int16 samples; other formats are read through libsndfile.
 
 Shapes: a log-mel spectrogram is ``(n_frames, n_mels)``, frame-major (one row
 per STFT frame); a frame stack is ``(n_vectors, n_mels * frames)`` with
@@ -15,12 +16,14 @@ per STFT frame); a frame stack is ``(n_vectors, n_mels * frames)`` with
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import struct
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Iterator, Sequence
 
 import numpy as np
 import scipy.fft
@@ -36,6 +39,7 @@ __all__ = ["AudioError", "FeatureError", "load_audio", "audio_info", "audio_samp
            "file_to_vector_array"]
 
 EPSILON = sys.float_info.epsilon  # float64 machine epsilon, as the reference
+_PCM16_SCALE = 1.0 / 32768.0  # int16 sample -> float in [-1, 1), as libsndfile
 
 
 @dataclass(frozen=True)
@@ -66,89 +70,120 @@ class _WavLayout:
         return self.data_bytes // (2 * self.channels)
 
 
-def _wav_layout(path: Path, file_size: int) -> _WavLayout | None:
-    """The header of a RIFF/WAVE file; ``None`` for other files or headers without ``fmt ``
-    before ``data`` (those are left to libsndfile)."""
-    with open(path, "rb") as handle:
-        header = handle.read(12)
-        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+_HEADER_BYTES = 512  # read at once: covers the chunks before ``data`` in common WAV files
+
+
+def _wav_layout(handle: BinaryIO, file_size: int) -> _WavLayout | None:
+    """The header of a RIFF/WAVE file open at its start; ``None`` for other files or headers
+    without ``fmt `` before ``data`` (those are left to libsndfile)."""
+    head = handle.read(_HEADER_BYTES)
+
+    def read_at(offset: int, count: int) -> bytes:
+        if offset + count <= len(head):
+            return head[offset:offset + count]
+        handle.seek(offset)
+        return handle.read(count)
+
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    fmt = None
+    position = 12
+    while True:
+        chunk = read_at(position, 8)
+        if len(chunk) < 8:
             return None
-        fmt = None
-        while True:
-            chunk = handle.read(8)
-            if len(chunk) < 8:
+        size = int.from_bytes(chunk[4:], "little")
+        position += 8
+        if chunk[:4] == b"data":
+            if fmt is None:
                 return None
-            size = int.from_bytes(chunk[4:], "little")
-            if chunk[:4] == b"data":
-                if fmt is None:
-                    return None
-                offset = handle.tell()
-                return _WavLayout(fmt[0], fmt[1], fmt[2], fmt[5], offset, size,
-                                  file_size - offset)
-            if chunk[:4] == b"fmt " and size >= 16:
-                fields = handle.read(16)
-                if len(fields) < 16:
-                    return None
-                fmt = struct.unpack("<HHIIHH", fields)
-                size -= 16
-            handle.seek(size + (size & 1), 1)
+            return _WavLayout(fmt[0], fmt[1], fmt[2], fmt[5], position, size,
+                              file_size - position)
+        if chunk[:4] == b"fmt " and size >= 16:
+            fields = read_at(position, 16)
+            if len(fields) < 16:
+                return None
+            fmt = struct.unpack("<HHIIHH", fields)
+        position += size + (size & 1)
 
 
-def _read_pcm16(path: Path, layout: _WavLayout, start: int, stop: int) -> np.ndarray:
-    """Samples ``[start, stop)`` of a 16-bit PCM WAV as float32, shape (n, channels).
-
-    The same numbers as libsndfile's float read: ``sample / 32768``.
-    """
-    frame_bytes = 2 * layout.channels
-    count = max(stop - start, 0) * layout.channels
-    samples = np.fromfile(path, dtype="<i2", count=count,
-                          offset=layout.data_offset + start * frame_bytes)
-    return (samples.astype(np.float32) * np.float32(1.0 / 32768.0)).reshape(-1, layout.channels)
+def _as_path(path: str | Path) -> Path:
+    """``path`` as a Path, without parsing it again when it is one (per-clip overhead)."""
+    return path if isinstance(path, Path) else Path(path)
 
 
-def _read(path: Path, start: int = 0, stop: int | None = None,
-          expected_sample_rate: int | None = None) -> tuple[np.ndarray, int, int]:
-    """Samples ``[start, stop)`` (clipped to the file) as float32 mono, the sample rate
-    and the file's total sample count.
-
-    16-bit PCM WAV files (the DCASE data) are read directly from the data chunk;
-    other formats through libsndfile.
-    """
-    path = Path(path)
+@contextlib.contextmanager
+def _open_audio(path: Path) -> Iterator[tuple[BinaryIO, int]]:
+    """The file opened for reading (unbuffered) and its size in bytes; a missing or
+    unreadable file raises :class:`AudioError`."""
     try:
-        size = path.stat().st_size
+        handle = open(path, "rb", buffering=0)
     except FileNotFoundError:
         raise AudioError(f"{path}: file not found") from None
-    if size == 0:
-        raise AudioError(f"{path}: empty file (0 bytes)")
-    layout = _wav_layout(path, size)
-    if layout is not None and layout.truncated:
-        raise AudioError(f"{path}: truncated WAV file ({layout.present_bytes} of "
-                         f"{layout.data_bytes} data bytes present)")
+    except OSError as error:
+        raise AudioError(f"{path}: cannot be read ({error.strerror})") from None
+    with handle:
+        yield handle, os.fstat(handle.fileno()).st_size
 
-    def check_rate(sample_rate: int) -> None:
-        if expected_sample_rate is not None and sample_rate != expected_sample_rate:
-            raise FeatureError(f"sample rate {sample_rate} Hz differs from the "
-                               f"{expected_sample_rate} Hz of the other clips")
 
-    if layout is not None and layout.plain_pcm16:
-        check_rate(layout.sample_rate)
-        total, sample_rate = layout.n_samples, layout.sample_rate
-        stop = total if stop is None else min(stop, total)
-        expected = max(stop - start, 0)
-        signal = _read_pcm16(path, layout, start, stop)
-    else:
-        try:
-            with soundfile.SoundFile(path) as audio:
-                total, sample_rate = audio.frames, audio.samplerate
-                check_rate(sample_rate)
-                stop = total if stop is None else min(stop, total)
-                expected = max(stop - start, 0)
-                if start:
-                    audio.seek(start)
-                signal = audio.read(expected, dtype="float32", always_2d=True)
-        except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
-            raise AudioError(f"{path}: not a readable audio file ({error})") from None
+def _read_pcm16(handle: BinaryIO, layout: _WavLayout, start: int, stop: int) -> np.ndarray:
+    """Samples ``[start, stop)`` of a 16-bit PCM WAV as int16, shape (n, channels); fewer
+    rows if the file ends early."""
+    samples = np.empty((max(stop - start, 0), layout.channels), dtype="<i2")
+    buffer = memoryview(samples).cast("B")
+    handle.seek(layout.data_offset + start * 2 * layout.channels)
+    filled = 0
+    while filled < len(buffer):
+        count = handle.readinto(buffer[filled:])
+        if not count:
+            break
+        filled += count
+    return samples[:filled // (2 * layout.channels)]
+
+
+def _read_samples(path: Path, start: int = 0, stop: int | None = None,
+                  expected_sample_rate: int | None = None) -> tuple[np.ndarray, int, int]:
+    """Samples ``[start, stop)`` (clipped to the file) as mono, the sample rate and the
+    file's total sample count.
+
+    Mono 16-bit PCM WAV files (the DCASE data) are read directly from the data
+    chunk and returned as int16 (``sample / 32768`` is libsndfile's float
+    value); every other file as float32 in [-1, 1], through libsndfile.
+    """
+    path = _as_path(path)
+    with _open_audio(path) as (handle, size):
+        if size == 0:
+            raise AudioError(f"{path}: empty file (0 bytes)")
+        layout = _wav_layout(handle, size)
+        if layout is not None and layout.truncated:
+            raise AudioError(f"{path}: truncated WAV file ({layout.present_bytes} of "
+                             f"{layout.data_bytes} data bytes present)")
+
+        def check_rate(sample_rate: int) -> None:
+            if expected_sample_rate is not None and sample_rate != expected_sample_rate:
+                raise FeatureError(f"sample rate {sample_rate} Hz differs from the "
+                                   f"{expected_sample_rate} Hz of the other clips")
+
+        if layout is not None and layout.plain_pcm16:
+            check_rate(layout.sample_rate)
+            total, sample_rate = layout.n_samples, layout.sample_rate
+            stop = total if stop is None else min(stop, total)
+            expected = max(stop - start, 0)
+            signal = _read_pcm16(handle, layout, start, stop)
+            if signal.shape[1] > 1:
+                signal = signal.astype(np.float32) * np.float32(_PCM16_SCALE)
+        else:
+            try:
+                with soundfile.SoundFile(path) as audio:
+                    total, sample_rate = audio.frames, audio.samplerate
+                    check_rate(sample_rate)
+                    stop = total if stop is None else min(stop, total)
+                    expected = max(stop - start, 0)
+                    if start:
+                        audio.seek(start)
+                    signal = audio.read(expected, dtype="float32", always_2d=True)
+            except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
+                raise AudioError(f"{path}: not a readable audio file ({error})") from None
     if signal.shape[0] < expected:
         raise AudioError(f"{path}: truncated audio data ({signal.shape[0]} of {expected} "
                          "samples readable)")
@@ -156,6 +191,13 @@ def _read(path: Path, start: int = 0, stop: int | None = None,
         raise AudioError(f"{path}: no audio samples")
     signal = signal.mean(axis=1, dtype=np.float32) if signal.shape[1] > 1 else signal[:, 0]
     return np.ascontiguousarray(signal), int(sample_rate), int(total)
+
+
+def _to_float(samples: np.ndarray) -> np.ndarray:
+    """:func:`_read_samples`' samples as float32 in [-1, 1]."""
+    if samples.dtype.kind == "i":  # int16 PCM
+        return samples.astype(np.float32) * np.float32(_PCM16_SCALE)
+    return samples
 
 
 def load_audio(path: Path, start: int = 0, stop: int | None = None) -> tuple[np.ndarray, int]:
@@ -175,19 +217,17 @@ def load_audio(path: Path, start: int = 0, stop: int | None = None) -> tuple[np.
     AudioError
         Naming the file and the cause (missing, empty, truncated, not audio).
     """
-    signal, sample_rate, _ = _read(path, start, stop)
-    return signal, sample_rate
+    samples, sample_rate, _ = _read_samples(path, start, stop)
+    return _to_float(samples), sample_rate
 
 
 def audio_info(path: Path) -> tuple[int, int]:
     """Number of samples (per channel) and sample rate in Hz, from the file header."""
-    path = Path(path)
-    try:
-        layout = _wav_layout(path, path.stat().st_size)
-    except OSError as error:
-        raise AudioError(f"{path}: cannot be read ({error.strerror})") from None
-    if layout is not None and layout.plain_pcm16:
-        return layout.n_samples, layout.sample_rate
+    path = _as_path(path)
+    with _open_audio(path) as (handle, size):
+        layout = _wav_layout(handle, size)
+        if layout is not None and layout.plain_pcm16:
+            return layout.n_samples, layout.sample_rate
     try:
         info = soundfile.info(str(path))
     except (soundfile.LibsndfileError, RuntimeError) as error:
@@ -270,8 +310,23 @@ def _hann_window(n_fft: int) -> np.ndarray:
 
 def _frame_windows(padded: np.ndarray, n_frames: int, n_fft: int, hop_length: int
                    ) -> np.ndarray:
-    """Frames ``padded[t * hop:t * hop + n_fft]``, t < n_frames, as a (n_frames, n_fft) view."""
-    return np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length][:n_frames]
+    """Frames ``padded[t * hop:t * hop + n_fft]``, t < n_frames, as a read-only
+    (n_frames, n_fft) view of the contiguous 1-D ``padded``."""
+    step = padded.itemsize
+    windows = np.ndarray((n_frames, n_fft), dtype=padded.dtype, buffer=padded,
+                         strides=(hop_length * step, step))
+    windows.flags.writeable = False
+    return windows
+
+
+@functools.lru_cache(maxsize=8)
+def _sample_window(n_fft: int, pcm16: bool) -> np.ndarray:
+    """The Hann window times the scale of the samples (``2 ** -15`` for int16 PCM):
+    multiplying int16 samples by it gives exactly the windowed float samples, as the
+    scale is a power of two."""
+    window = _hann_window(n_fft) * np.float32(_PCM16_SCALE if pcm16 else 1.0)
+    window.setflags(write=False)
+    return window
 
 
 def _log_mels_of_windows(clip_windows: Sequence[np.ndarray], sample_rate: int, n_mels: int,
@@ -281,7 +336,7 @@ def _log_mels_of_windows(clip_windows: Sequence[np.ndarray], sample_rate: int, n
     Parameters
     ----------
     clip_windows : sequence of np.ndarray, each (n_frames_i, n_fft)
-        Unwindowed frames of each clip.
+        Unwindowed frames of each clip: float32 in [-1, 1], or int16 PCM samples.
 
     Returns
     -------
@@ -293,7 +348,8 @@ def _log_mels_of_windows(clip_windows: Sequence[np.ndarray], sample_rate: int, n
     bounds = np.cumsum([0, *(len(windows) for windows in clip_windows)])
     windowed = np.empty((bounds[-1], n_fft), dtype=np.float32)
     for windows, begin, end in zip(clip_windows, bounds[:-1], bounds[1:]):
-        np.multiply(windows, _hann_window(n_fft), out=windowed[begin:end])
+        pcm16 = windows.dtype.kind == "i"
+        np.multiply(windows, _sample_window(n_fft, pcm16), out=windowed[begin:end])
     spectrum = scipy.fft.rfft(windowed, axis=1, overwrite_x=True)
     if power == 2.0:
         magnitude = spectrum.real ** 2 + spectrum.imag ** 2
@@ -360,13 +416,15 @@ def frame_stack(log_mel: np.ndarray, frames: int) -> np.ndarray:
 
 def _clip_frame_windows(path: Path, feature: FeatureConfig,
                         expected_sample_rate: int | None) -> tuple[np.ndarray, int]:
-    """The frames of a WAV file kept by the crop, unwindowed: ``(n_frames, n_fft)`` and the
-    sample rate. Only the samples under those frames are read."""
+    """The frames of a WAV file kept by the crop, unwindowed: ``(n_frames, n_fft)`` (int16
+    or float32, see :func:`_read_samples`) and the sample rate. Only the samples under
+    those frames are read."""
     start, stop = feature.frame_crop or (0, None)
     pad = feature.n_fft // 2
     first = start * feature.hop_length - pad  # first sample of frame `start` (may be < 0)
     last = None if stop is None else (stop - 1) * feature.hop_length + feature.n_fft - pad
-    signal, sample_rate, n_samples = _read(path, max(first, 0), last, expected_sample_rate)
+    signal, sample_rate, n_samples = _read_samples(path, max(first, 0), last,
+                                                   expected_sample_rate)
     available = 1 + n_samples // feature.hop_length
     if stop is None:
         stop = available

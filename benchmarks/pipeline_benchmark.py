@@ -7,8 +7,10 @@
 Stages, each measured in its own fresh process, in this run, on the same synthetic clips:
 
 - features: the naive baseline (librosa per clip in one process, stacked into a
-  float64 matrix, as the reference's ``list_to_vector_array``) on a subset,
-  against this project's extraction with a cold cache, a warm cache, and no cache;
+  float64 matrix, as the reference's ``list_to_vector_array``) on a subset, in a
+  process as the reference's (the C allocator as it is), against this project's
+  extraction with a cold cache, a warm cache, and no cache, in a process set up
+  as the scripts set theirs up (``allocator.retain_freed_memory``);
 - training: ``00_train.py`` on all training clips (1 epoch) in a subprocess,
   peak resident memory; and the batch-wise dataset's throughput against
   ``model.fit`` on an in-memory array of the same vectors;
@@ -41,6 +43,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
+from anomaly_detection.allocator import retain_freed_memory  # noqa: E402
 from anomaly_detection.config import FeatureConfig, FitConfig  # noqa: E402
 from anomaly_detection.extraction import FeatureCache, extract_log_mels  # noqa: E402
 from anomaly_detection.features import frame_stack  # noqa: E402
@@ -101,37 +104,45 @@ def warm_page_cache(files) -> None:
         path.read_bytes()
 
 
-def feature_stage(train_files, feature, cache_dir, naive_clips, workers):
+def naive_stage(files, feature) -> dict:
+    """The naive feature baseline in a process of its own, as the reference runs (the
+    allocator as it is), and how far its vectors are from this project's."""
+    warm_page_cache(files)
+    naive_features(files[:1], feature)  # librosa's first call compiles numba kernels: not timed
+    naive_matrix, naive_seconds, naive_runs = timed(naive_features, files, feature)
+    ours = extract_log_mels(files, feature, None, progress=False)
+    ours_matrix = np.concatenate([frame_stack(clip.log_mel, feature.frames) for clip in ours])
+    return {
+        "naive_clips": len(files), "naive_seconds": naive_seconds,
+        "naive_clips_per_s": len(files) / naive_seconds, "naive_runs_seconds": naive_runs,
+        "naive_matrix_bytes_per_clip": naive_matrix.nbytes / len(files),
+        "max_abs_difference_vs_naive_db": float(np.max(np.abs(ours_matrix - naive_matrix))),
+    }
+
+
+def feature_stage(train_files, feature, cache_dir, workers):
+    """This project's extraction, in a process set up as the scripts set theirs up."""
+    allocator_set = retain_freed_memory()
     warm_page_cache(train_files)
-    subset = train_files[:naive_clips]
-    naive_features(subset[:1], feature)  # librosa's first call compiles numba kernels: not timed
-    naive_matrix, naive_seconds, naive_runs = timed(naive_features, subset, feature)
     cache = FeatureCache(cache_dir, feature)
+
     def empty_cache() -> None:
         shutil.rmtree(cache_dir, ignore_errors=True)
 
     _, cold_seconds, cold_runs = timed(extract_log_mels, train_files, feature, cache, workers,
                                        progress=False, before=empty_cache)
-    warm, warm_seconds, _ = timed(extract_log_mels, train_files, feature, cache, workers,
-                                  progress=False)
+    _, warm_seconds, _ = timed(extract_log_mels, train_files, feature, cache, workers,
+                               progress=False)
     _, nocache_seconds, nocache_runs = timed(extract_log_mels, train_files, feature, None,
                                              workers, progress=False)
-    ours_subset = np.concatenate([frame_stack(clip.log_mel, feature.frames)
-                                  for clip in warm[:naive_clips]])
     n = len(train_files)
     return {
-        "naive_clips": len(subset), "naive_seconds": naive_seconds,
-        "naive_clips_per_s": len(subset) / naive_seconds, "naive_runs_seconds": naive_runs,
-        "naive_matrix_bytes_all_clips": naive_matrix.nbytes / len(subset) * n,
-        "clips": n, "workers": workers,
+        "clips": n, "workers": workers, "allocator_retains_freed_memory": allocator_set,
         "cold_cache_seconds": cold_seconds, "cold_cache_clips_per_s": n / cold_seconds,
         "cold_cache_runs_seconds": cold_runs, "no_cache_runs_seconds": nocache_runs,
         "warm_cache_seconds": warm_seconds, "warm_cache_clips_per_s": n / warm_seconds,
         "no_cache_seconds": nocache_seconds, "no_cache_clips_per_s": n / nocache_seconds,
-        "ratio_cold_vs_naive": (n / cold_seconds) / (len(subset) / naive_seconds),
         "ratio_warm_vs_recompute": nocache_seconds / warm_seconds,
-        "ratio_warm_vs_naive": (n / warm_seconds) / (len(subset) / naive_seconds),
-        "max_abs_difference_vs_naive_db": float(np.max(np.abs(ours_subset - naive_matrix))),
     }
 
 
@@ -179,6 +190,7 @@ def throughput_stage(train_files, feature, cache_dir, clips, epochs) -> dict:
     from anomaly_detection.training import FileFrameStore, split_training_vectors
     from keras_model import get_model
 
+    retain_freed_memory()  # as the scripts do at start-up
     # As 00_train.py: the frames are read from the feature-cache file batch by batch.
     cache = FeatureCache(cache_dir, feature)
     files = train_files[:clips]
@@ -234,6 +246,7 @@ def tflite_stage(test_files, feature, cache_dir, clips, work: Path, workers: int
     from anomaly_detection.tflite_infer import TFLiteModel
     from keras_model import get_model
 
+    retain_freed_memory()  # as the scripts do at start-up
     cached = extract_log_mels(test_files[:clips], feature, FeatureCache(cache_dir, feature),
                               progress=False)
     uncached = extract_log_mels(test_files[:clips], feature, None, progress=False)
@@ -311,8 +324,15 @@ def main() -> int:
               "train_clips": len(train_files), "test_clips": len(test_files),
               "duration_s": args.duration}
     print("features ...")
-    report["features"] = in_fresh_process(feature_stage, train_files, feature, cache_dir,
-                                          args.naive_clips, args.workers)
+    naive = in_fresh_process(naive_stage, train_files[:args.naive_clips], feature)
+    ours = in_fresh_process(feature_stage, train_files, feature, cache_dir, args.workers)
+    naive_rate = naive["naive_clips_per_s"]
+    report["features"] = {
+        **naive, **ours,
+        "naive_matrix_bytes_all_clips": naive["naive_matrix_bytes_per_clip"] * len(train_files),
+        "ratio_cold_vs_naive": ours["cold_cache_clips_per_s"] / naive_rate,
+        "ratio_warm_vs_naive": ours["warm_cache_clips_per_s"] / naive_rate,
+    }
     print("training throughput ...")
     report["training_throughput"] = in_fresh_process(throughput_stage, train_files, feature,
                                                      cache_dir, args.throughput_clips,

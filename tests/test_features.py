@@ -1,5 +1,8 @@
 """Log-mel features, frame stacking and the feature cache."""
+import mmap
 import os
+import struct
+import subprocess
 import sys
 from pathlib import Path
 
@@ -9,8 +12,8 @@ import soundfile
 
 from anomaly_detection.config import FeatureConfig
 from anomaly_detection.extraction import FeatureCache, extract_log_mels, iter_log_mels
-from anomaly_detection.features import (file_to_vector_array, frame_stack, load_audio,
-                                        log_mel_spectrogram, mel_filter_bank)
+from anomaly_detection.features import (file_to_log_mel, file_to_vector_array, frame_stack,
+                                        load_audio, log_mel_spectrogram, mel_filter_bank)
 from anomaly_detection.errors import FeatureError
 
 
@@ -128,6 +131,53 @@ def test_real_toycar_clips_read_exactly_as_libsndfile(tmp_path):
         np.testing.assert_array_equal(signal, soundfile_samples(path, 0, signal.size))
 
 
+def test_a_long_chunk_before_the_data_is_followed(tmp_path):
+    # The header is read in one piece of 512 bytes; chunks reaching past it are still found.
+    pcm = np.arange(-1000, 1000, 7, dtype=np.int16)
+    fmt = struct.pack("<4sIHHIIHH", b"fmt ", 16, 1, 1, 16000, 32000, 2, 16)
+    junk = b"JUNK" + struct.pack("<I", 1001) + bytes(1002)  # odd size, padded to even
+    data = b"data" + struct.pack("<I", pcm.nbytes) + pcm.tobytes()
+    path = tmp_path / "junk.wav"
+    path.write_bytes(b"RIFF" + struct.pack("<I", 4 + len(fmt + junk + data)) + b"WAVE"
+                     + fmt + junk + data)
+    signal, rate = load_audio(path)
+    assert rate == 16000
+    np.testing.assert_array_equal(signal, pcm / np.float32(32768))
+    np.testing.assert_array_equal(signal, soundfile_samples(path, 0, pcm.size))
+
+
+def test_pcm16_samples_give_exactly_the_float_samples_log_mel(clip):
+    # Clips are windowed straight from their int16 samples with a window scaled by 2**-15;
+    # the scale is a power of two, so the values equal those of the float signal.
+    signal, sample_rate = load_audio(clip)
+    np.testing.assert_array_equal(file_to_log_mel(clip, FeatureConfig(frame_crop=None)),
+                                  log_mel_spectrogram(signal, sample_rate))
+
+
+def test_retaining_freed_memory_is_applied_on_linux():
+    run = subprocess.run([sys.executable, "-c", "from anomaly_detection.allocator import "
+                          "retain_freed_memory; print(retain_freed_memory())"],
+                         capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert run.stdout.strip() == str(sys.platform.startswith("linux"))
+
+
+def test_cold_cache_results_are_views_of_the_cache_file(tmp_path, tiny_data):
+    # With a crop the computed log-mels are written to the cache file and handed on as views
+    # of it (as on a cache hit), so a long clip list is not held twice in memory.
+    files = sorted((tiny_data / "dev_data" / "ToyCar" / "train").glob("*.wav"))[:5]
+    feature = FeatureConfig()
+    cold = extract_log_mels(files, feature, FeatureCache(tmp_path / "cache", feature),
+                            workers=2, progress=False)
+    uncached = extract_log_mels(files, feature, None, progress=False)
+    for one, other in zip(cold, uncached):
+        base = one.log_mel
+        while isinstance(base, np.ndarray):
+            base = base.base
+        assert isinstance(base, mmap.mmap) and not one.log_mel.flags.writeable
+        np.testing.assert_array_equal(one.log_mel, other.log_mel)
+
+
 def test_cache_gives_identical_features_and_tracks_changes(tmp_path, tiny_data):
     feature = FeatureConfig()
     sources = sorted((tiny_data / "dev_data" / "ToyCar" / "train").glob("*.wav"))[:4]
@@ -180,6 +230,9 @@ def test_lists_with_a_bad_clip_are_not_cached(tmp_path, tiny_data, workers):
     clips = extract_log_mels([*files, bad], FeatureConfig(), cache, workers=workers,
                              progress=False)
     assert clips[2].error == f"{bad}: empty file (0 bytes)"
+    # The good clips' features stay readable although no entry was kept.
+    for clip, alone in zip(clips, extract_log_mels(files, FeatureConfig(), progress=False)):
+        np.testing.assert_array_equal(clip.log_mel, alone.log_mel)
     assert cache.load([*files, bad]) is None
     assert not list((tmp_path / "cache").rglob("*.*"))
 
