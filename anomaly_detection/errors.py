@@ -1,7 +1,7 @@
 """Errors of the pipeline. Each message is one line naming the file or key and the cause."""
 
 __all__ = ["PipelineError", "ConfigError", "DatasetError", "AudioError", "FeatureError",
-           "ModelError", "ConversionError", "TrainingError", "MetricError"]
+           "CacheError", "ModelError", "ConversionError", "TrainingError", "MetricError"]
 
 
 class PipelineError(Exception):
@@ -22,6 +22,10 @@ class AudioError(PipelineError):
 
 class FeatureError(PipelineError):
     """A clip is unsuitable for the configured features (e.g. too short)."""
+
+
+class CacheError(PipelineError):
+    """The feature cache cannot be written (a full disk, a read-only folder)."""
 
 
 class ModelError(PipelineError):

@@ -115,7 +115,7 @@ def _as_path(path: str | Path) -> Path:
 @contextlib.contextmanager
 def _open_audio(path: Path) -> Iterator[tuple[BinaryIO, int]]:
     """The file opened for reading (unbuffered) and its size in bytes; a missing or
-    unreadable file raises :class:`AudioError`."""
+    unreadable file, or one whose reading fails, raises :class:`AudioError`."""
     try:
         handle = open(path, "rb", buffering=0)
     except FileNotFoundError:
@@ -123,7 +123,10 @@ def _open_audio(path: Path) -> Iterator[tuple[BinaryIO, int]]:
     except OSError as error:
         raise AudioError(f"{path}: cannot be read ({error.strerror})") from None
     with handle:
-        yield handle, os.fstat(handle.fileno()).st_size
+        try:
+            yield handle, os.fstat(handle.fileno()).st_size
+        except OSError as error:  # a failing disk or network share
+            raise AudioError(f"{path}: cannot be read ({error.strerror or error})") from None
 
 
 def _read_pcm16(handle: BinaryIO, layout: _WavLayout, start: int, stop: int) -> np.ndarray:

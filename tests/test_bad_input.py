@@ -8,8 +8,9 @@ import soundfile
 
 from anomaly_detection.config import FeatureConfig
 from anomaly_detection.dataset import list_test_sets, list_train_files
-from anomaly_detection.errors import AudioError, DatasetError, FeatureError, ModelError
-from anomaly_detection.extraction import extract_log_mels
+from anomaly_detection.errors import (AudioError, CacheError, DatasetError, FeatureError,
+                                      ModelError)
+from anomaly_detection.extraction import FeatureCache, extract_log_mels
 from anomaly_detection.features import file_to_log_mel, load_audio
 from anomaly_detection.tflite_infer import TFLiteModel
 from conftest import run_script, write_config
@@ -141,6 +142,22 @@ def test_lambda_layers_are_refused(tmp_path):
     keras.Model(inputs, outputs).save(path)
     with pytest.raises(ModelError, match="lambda.hdf5: model contains a Lambda layer"):
         load_model(path)
+
+
+def test_unwritable_cache_is_a_clear_error(tmp_path, tiny_data):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the cache folder should be")
+    files = sorted((tiny_data / "dev_data" / "ToyCar" / "train").glob("*.wav"))[:2]
+    cache = FeatureCache(blocker / "cache", FeatureConfig())
+    with pytest.raises(CacheError, match=r"not_a_folder/cache: cannot write the feature cache "
+                                         r"\(Not a directory\); .* or pass --no-cache"):
+        extract_log_mels(files, FeatureConfig(), cache, progress=False)
+    config = write_config(tmp_path, tiny_data, cache_directory=str(blocker / "cache"))
+    run = run_script("00_train.py", "-d", "-q", "--config", str(config), cwd=tmp_path)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert "cannot write the feature cache (Not a directory)" in run.stderr
+    assert run_script("00_train.py", "-d", "-q", "--no-cache", "--config", str(config),
+                      cwd=tmp_path).returncode == 0
 
 
 @pytest.fixture()
