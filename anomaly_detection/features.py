@@ -173,8 +173,8 @@ def _read_samples(path: Path, start: int = 0, stop: int | None = None,
             stop = total if stop is None else min(stop, total)
             expected = max(stop - start, 0)
             signal = _read_pcm16(handle, layout, start, stop)
-            if signal.shape[1] > 1:
-                signal = signal.astype(np.float32) * np.float32(_PCM16_SCALE)
+            if signal.shape[1] > 1:  # mixed to mono below, in float
+                signal = _to_float(signal)
         else:
             try:
                 with soundfile.SoundFile(path) as audio:
