@@ -25,7 +25,7 @@ from tqdm import tqdm
 from .config import FeatureConfig
 from .errors import CacheError
 from .features import AudioError, FeatureError, audio_sample_rate, files_to_log_mels
-from .io_utils import atomic_path, write_text_atomic
+from .io_utils import as_path, atomic_path, write_text_atomic
 
 __all__ = ["FeatureCache", "CacheEntry", "ClipFeatures", "iter_log_mels", "extract_log_mels",
            "majority_sample_rate"]
@@ -101,9 +101,8 @@ class FeatureCache:
             frames = np.memmap(entry.data_path, dtype=np.float32, mode="r",
                                shape=(entry.n_frames, self.n_mels)).view(np.ndarray)
         offsets = entry.offsets
-        paths = (path if isinstance(path, Path) else Path(path) for path in files)
-        return [ClipFeatures(path, None if error else frames[begin:end], error)
-                for path, begin, end, error in zip(paths, offsets[:-1], offsets[1:], entry.errors)]
+        return [ClipFeatures(as_path(path), None if error else frames[begin:end], error)
+                for path, begin, end, error in zip(files, offsets[:-1], offsets[1:], entry.errors)]
 
     def entry(self, files: Sequence[Path]) -> CacheEntry | None:
         """The committed entry for ``files``, or ``None`` on a miss.

@@ -32,6 +32,7 @@ import soundfile
 
 from .config import FeatureConfig
 from .errors import AudioError, FeatureError
+from .io_utils import as_path
 
 __all__ = ["AudioError", "FeatureError", "load_audio", "audio_info", "audio_sample_rate",
            "hz_to_mel", "mel_to_hz", "mel_filter_bank", "log_mel_spectrogram", "frame_stack", "file_to_log_mel",
@@ -107,11 +108,6 @@ def _wav_layout(handle: BinaryIO, file_size: int) -> _WavLayout | None:
         position += size + (size & 1)
 
 
-def _as_path(path: str | Path) -> Path:
-    """``path`` as a Path, without parsing it again when it is one (per-clip overhead)."""
-    return path if isinstance(path, Path) else Path(path)
-
-
 @contextlib.contextmanager
 def _open_audio(path: Path) -> Iterator[tuple[BinaryIO, int]]:
     """The file opened for reading (unbuffered) and its size in bytes; a missing or
@@ -153,7 +149,7 @@ def _read_samples(path: Path, start: int = 0, stop: int | None = None,
     chunk and returned as int16 (``sample / 32768`` is libsndfile's float
     value); every other file as float32 in [-1, 1], through libsndfile.
     """
-    path = _as_path(path)
+    path = as_path(path)
     with _open_audio(path) as (handle, size):
         if size == 0:
             raise AudioError(f"{path}: empty file (0 bytes)")
@@ -226,7 +222,7 @@ def load_audio(path: Path, start: int = 0, stop: int | None = None) -> tuple[np.
 
 def audio_info(path: Path) -> tuple[int, int]:
     """Number of samples (per channel) and sample rate in Hz, from the file header."""
-    path = _as_path(path)
+    path = as_path(path)
     with _open_audio(path) as (handle, size):
         layout = _wav_layout(handle, size)
         if layout is not None and layout.plain_pcm16:

@@ -1,4 +1,5 @@
-"""Atomic file writing: outputs appear complete under their final name or not at all."""
+"""File helpers: atomic writing (outputs appear complete under their final name or not at
+all) and cheap path conversion."""
 from __future__ import annotations
 
 import contextlib
@@ -9,7 +10,13 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-__all__ = ["atomic_path", "write_bytes_atomic", "write_text_atomic", "write_csv_atomic"]
+__all__ = ["as_path", "atomic_path", "write_bytes_atomic", "write_text_atomic",
+           "write_csv_atomic"]
+
+
+def as_path(path: str | Path) -> Path:
+    """``path`` as a Path, without parsing it again when it is one (a per-clip cost)."""
+    return path if isinstance(path, Path) else Path(path)
 
 
 @contextlib.contextmanager
