@@ -35,9 +35,8 @@ from .errors import AudioError, FeatureError
 from .io_utils import as_path
 
 __all__ = ["AudioError", "FeatureError", "load_audio", "audio_info", "audio_sample_rate",
-           "hz_to_mel", "mel_to_hz", "mel_filter_bank", "log_mel_spectrogram", "frame_stack", "file_to_log_mel",
-           "files_to_log_mels",
-           "file_to_vector_array"]
+           "hz_to_mel", "mel_to_hz", "mel_filter_bank", "log_mel_spectrogram", "frame_stack",
+           "file_to_log_mel", "files_to_log_mels", "file_to_vector_array"]
 
 EPSILON = sys.float_info.epsilon  # float64 machine epsilon, as the reference
 _PCM16_SCALE = 1.0 / 32768.0  # int16 sample -> float in [-1, 1), as libsndfile

@@ -3,10 +3,11 @@
 The reference stacks all training vectors into one float64 matrix (7,000 ToyCar
 clips: 7 GB). Here each clip's log-mel frames are kept once, in float32, one
 clip after the other (in the feature-cache file, or in memory without the
-cache); the ``frames``-stacked vectors are gathered batch by batch. Ordering, shuffling and the validation split follow ``model.fit(x,
-validation_split=...)`` on the stacked matrix: vectors ordered by clip (sorted
-file names) then by position, the last ``validation_split`` fraction held out
-before shuffling, the training part reshuffled every epoch.
+cache); the ``frames``-stacked vectors are gathered batch by batch. Ordering,
+shuffling and the validation split follow ``model.fit(x, validation_split=...)``
+on the stacked matrix: vectors ordered by clip (sorted file names) then by
+position, the last ``validation_split`` fraction held out before shuffling, the
+training part reshuffled every epoch.
 """
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ from .interruption import ensure_handler, raise_if_requested
 from .io_utils import atomic_path
 from .errors import TrainingError
 
-__all__ = ["FrameStore", "MemoryFrameStore", "FileFrameStore", "StackedVectors", "split_training_vectors", "train_autoencoder",
-           "plot_training_history", "TrainingError"]
+__all__ = ["FrameStore", "MemoryFrameStore", "FileFrameStore", "StackedVectors",
+           "split_training_vectors", "train_autoencoder", "plot_training_history",
+           "TrainingError"]
 
 logger = logging.getLogger(__name__)
 
