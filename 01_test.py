@@ -7,52 +7,60 @@
 Clips that cannot be read are excluded (never scored 0) and listed; the run
 then exits with status 1 unless ``--skip-bad-clips`` is given.
 """
+
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: no CUDA probes
 
 import common
 import keras_model
+from anomaly_detection.report import format_result_table
+from anomaly_detection.scoring import keras_predictor
+from anomaly_detection.variants import KERAS
 
 logger = logging.getLogger("01_test")
 
 
-def parse_arguments() -> argparse.ArgumentParser:
-    parser = common.build_parser("Compute anomaly scores (and AUC/pAUC) with the Keras models.")
-    parser.add_argument("--skip-bad-clips", action="store_true",
-                        help="exit 0 even if some test clips could not be read")
-    return parser
+def build_parser() -> argparse.ArgumentParser:
+    return common.build_parser(
+        "Compute anomaly scores (and AUC/pAUC) with the Keras models.",
+        skip_bad_clips="exit 0 even if some clips could not be read (they are left out)",
+    )
 
 
-def main(args: argparse.Namespace, config: common.Config) -> int:
-    cache = common.feature_cache(config, enabled=not args.no_cache)
+def main(args: argparse.Namespace, run: common.RunContext) -> int:
     results, thresholds = [], {}
-    for type_dir in common.machine_type_dirs(config, args.dev, args.machine_types):
+    for type_dir in run.type_dirs():
         machine_type = type_dir.name
         logger.info("== %s: testing", machine_type)
-        model_file = common.model_path(config, machine_type)
-        model = keras_model.load_model(model_file)
-        predict = common.keras_predictor(model)
-        training_frames = common.training_frames_loader(type_dir, config, cache, args.progress)
-        threshold = common.decision_threshold(model_file, predict, type_dir, config,
-                                              training_frames)
+        model = keras_model.load_model(run.layout.model_file(KERAS, machine_type))
+        predict = keras_predictor(model)
+        threshold = run.stored_or_fitted_threshold(
+            KERAS, machine_type, predict, run.training_frames_loader(type_dir)
+        )
 
-        test_features = common.load_test_features(type_dir, args.dev, config, cache, args.progress)
-        result = common.evaluate_machine_type(predict, machine_type, test_features, config,
-                                              progress=args.progress)
+        test_features = run.test_features(type_dir)
+        result = run.score(KERAS, machine_type, predict, test_features)
 
-        common.report_machine_type(result, threshold, config, prefix="", dev_mode=args.dev)
-        common.record_model(config, "", machine_type, model_file,
-                            parameters=model.count_params(),
-                            seconds_per_clip=result.seconds_per_clip())
+        run.report_type(KERAS, result, threshold)
+        run.record_model(
+            KERAS,
+            machine_type,
+            parameters=model.count_params(),
+            seconds_per_clip=result.seconds_per_clip(),
+        )
         results.append(result)
         thresholds[machine_type] = threshold.threshold
-    common.write_results(results, thresholds, config, prefix="", dev_mode=args.dev)
-    if args.dev:
-        print(common.format_result_table(results, "Keras model"))
-    return common.finish_with_exclusions(results, args.skip_bad_clips)
+    run.write_results(KERAS, results, thresholds)
+    run.write_summary()
+    if run.dev_mode:
+        print(format_result_table(results, "Keras model"))
+    return run.exit_status(results)
 
 
 if __name__ == "__main__":
-    raise SystemExit(common.run_script(main, parse_arguments()))
+    raise SystemExit(common.run_script(main, build_parser()))

@@ -14,59 +14,82 @@ Writes, beside ``model/model_<type>.hdf5``:
 
 Full-integer variants are calibrated on vectors of the type's training clips.
 """
+
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: no CUDA probes
 
 import common
 import keras_model
+from anomaly_detection.frame_store import sample_vectors
+from anomaly_detection.io_utils import write_bytes_atomic
+from anomaly_detection.tflite_convert import (
+    check_folding,
+    convert_to_tflite,
+    fold_batch_norm,
+    write_c_array,
+)
+from anomaly_detection.variants import KERAS, TFLITE_VARIANTS
 
 logger = logging.getLogger("02_convert")
 
 
-def parse_arguments() -> argparse.ArgumentParser:
-    parser = common.build_parser("Convert the Keras models to TFLite (float and int8).")
-    parser.add_argument("--calibration-clips", type=int, default=200, metavar="N",
-                        help="training clips used for int8 calibration (default %(default)s)")
-    parser.add_argument("--calibration-vectors", type=int, default=20000, metavar="N",
-                        help="vectors drawn from them (default %(default)s)")
-    parser.add_argument("--skip-bad-clips", action="store_true",
-                        help="leave out unreadable calibration clips instead of stopping")
+def build_parser() -> argparse.ArgumentParser:
+    parser = common.build_parser(
+        "Convert the Keras models to TFLite (float and int8).",
+        skip_bad_clips="leave out unreadable calibration clips instead of stopping",
+    )
+    parser.add_argument(
+        "--calibration-clips",
+        type=int,
+        default=200,
+        metavar="N",
+        help="training clips used for int8 calibration (default %(default)s)",
+    )
+    parser.add_argument(
+        "--calibration-vectors",
+        type=int,
+        default=20000,
+        metavar="N",
+        help="vectors drawn from them (default %(default)s)",
+    )
     return parser
 
 
-def main(args: argparse.Namespace, config: common.Config) -> int:
+def main(args: argparse.Namespace, run: common.RunContext) -> int:
     if args.calibration_clips < 1 or args.calibration_vectors < 1:
         raise common.PipelineError("--calibration-clips and --calibration-vectors must be >= 1")
-    cache = common.feature_cache(config, enabled=not args.no_cache)
-    for type_dir in common.machine_type_dirs(config, args.dev, args.machine_types):
+    for type_dir in run.type_dirs():
         machine_type = type_dir.name
         logger.info("== %s: converting", machine_type)
-        model = keras_model.load_model(common.model_path(config, machine_type))
+        model = keras_model.load_model(run.layout.model_file(KERAS, machine_type))
 
-        frames = common.load_training_frames(type_dir, config, cache, args.skip_bad_clips,
-                                             args.progress, max_clips=args.calibration_clips)
-        calibration = common.calibration_vectors(frames, config.feature.frames,
-                                                 args.calibration_vectors)
-        folded = common.fold_batch_norm(model)
-        common.check_folding(model, folded, calibration)
+        frames = run.training_frames(type_dir, max_clips=args.calibration_clips)
+        calibration = sample_vectors(
+            frames, frames=run.config.feature.frames, max_vectors=args.calibration_vectors
+        )
+        folded = fold_batch_norm(model)
+        check_folding(model, folded, calibration)
 
-        for variant in common.TFLITE_VARIANTS:
-            flatbuffer = common.convert_to_tflite(folded, variant, calibration)
-            path = common.tflite_path(config, machine_type, variant.postfix)
-            common.write_bytes_atomic(path, flatbuffer)
-            common.record_model(config, f"tflite{variant.postfix}_", machine_type, path,
-                                parameters=folded.count_params())
-            logger.info("%s: %s (%s, %d bytes)", machine_type, path, variant.description,
-                        len(flatbuffer))
+        for variant in TFLITE_VARIANTS:
+            flatbuffer = convert_to_tflite(folded, variant, representative=calibration)
+            path = run.layout.model_file(variant, machine_type)
+            write_bytes_atomic(path, flatbuffer)
+            run.record_model(variant, machine_type, parameters=folded.count_params())
+            logger.info(
+                "%s: %s (%s, %d bytes)", machine_type, path, variant.description, len(flatbuffer)
+            )
             if variant.int8_io:
-                header = common.write_c_array(flatbuffer, path.with_suffix(".cc"),
-                                              variable=path.name.replace(".", "_"))
-                logger.info("%s: C source %s and %s", machine_type, path.with_suffix(".cc"),
-                            header)
+                header = write_c_array(
+                    flatbuffer, path.with_suffix(".cc"), variable=path.name.replace(".", "_")
+                )
+                logger.info("%s: C source %s and %s", machine_type, path.with_suffix(".cc"), header)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(common.run_script(main, parse_arguments()))
+    raise SystemExit(common.run_script(main, build_parser()))

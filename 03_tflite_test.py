@@ -8,55 +8,58 @@ For each variant ``<postfix>`` (``''``, ``_quant``, ``_quant_fullint``,
 ``result/tflite<postfix>_anomaly_score_<type>_id_XX.csv`` and, in development
 mode, ``result/tflite<postfix>_result.csv``.
 """
+
 from __future__ import annotations
 
 import argparse
 import logging
 
 import common
+from anomaly_detection.report import auc_table
+from anomaly_detection.scoring import TypeResult
+from anomaly_detection.tflite_infer import TFLiteModel
+from anomaly_detection.variants import TFLITE_VARIANTS
 
 logger = logging.getLogger("03_tflite_test")
 
 
-def parse_arguments() -> argparse.ArgumentParser:
-    parser = common.build_parser("Compute anomaly scores (and AUC/pAUC) with the TFLite models.")
-    parser.add_argument("--skip-bad-clips", action="store_true",
-                        help="exit 0 even if some test clips could not be read")
-    return parser
+def build_parser() -> argparse.ArgumentParser:
+    return common.build_parser(
+        "Compute anomaly scores (and AUC/pAUC) with the TFLite models.",
+        skip_bad_clips="exit 0 even if some clips could not be read (they are left out)",
+    )
 
 
-def main(args: argparse.Namespace, config: common.Config) -> int:
-    cache = common.feature_cache(config, enabled=not args.no_cache)
-    prefixes = [f"tflite{variant.postfix}_" for variant in common.TFLITE_VARIANTS]
-    results = {prefix: [] for prefix in prefixes}
-    thresholds = {prefix: {} for prefix in prefixes}
-    for type_dir in common.machine_type_dirs(config, args.dev, args.machine_types):
+def main(args: argparse.Namespace, run: common.RunContext) -> int:
+    results: dict[str, list[TypeResult]] = {variant.label: [] for variant in TFLITE_VARIANTS}
+    thresholds: dict[str, dict[str, float]] = {variant.label: {} for variant in TFLITE_VARIANTS}
+    for type_dir in run.type_dirs():
         machine_type = type_dir.name
         logger.info("== %s: testing the TFLite models", machine_type)
-        test_features = common.load_test_features(type_dir, args.dev, config, cache, args.progress)
-        training_frames = common.training_frames_loader(type_dir, config, cache, args.progress)
-        for variant, prefix in zip(common.TFLITE_VARIANTS, prefixes):
-            model_file = common.tflite_path(config, machine_type, variant.postfix)
-            model = common.TFLiteModel(model_file, num_threads=config.workers)
-            threshold = common.decision_threshold(model_file, model, type_dir, config,
-                                                  training_frames)
-            result = common.evaluate_machine_type(model, machine_type, test_features, config,
-                                                  prefix=prefix, progress=args.progress)
-            common.report_machine_type(result, threshold, config, prefix, dev_mode=args.dev)
-            common.record_model(config, prefix, machine_type, model_file,
-                                seconds_per_clip=result.seconds_per_clip())
-            results[prefix].append(result)
-            thresholds[prefix][machine_type] = threshold.threshold
-    for prefix in prefixes:
-        summary = common.write_results(results[prefix], thresholds[prefix], config, prefix,
-                                       args.dev)
-    if args.dev:
+        test_features = run.test_features(type_dir)
+        training_frames = run.training_frames_loader(type_dir)
+        for variant in TFLITE_VARIANTS:
+            model = TFLiteModel(
+                run.layout.model_file(variant, machine_type), num_threads=run.config.workers
+            )
+            threshold = run.stored_or_fitted_threshold(
+                variant, machine_type, model, training_frames
+            )
+            result = run.score(variant, machine_type, model, test_features)
+            run.report_type(variant, result, threshold)
+            run.record_model(variant, machine_type, seconds_per_clip=result.seconds_per_clip())
+            results[variant.label].append(result)
+            thresholds[variant.label][machine_type] = threshold.threshold
+    for variant in TFLITE_VARIANTS:
+        run.write_results(variant, results[variant.label], thresholds[variant.label])
+    summary = run.write_summary()
+    if run.dev_mode:
         print("AUC / pAUC of the Keras and TFLite models")
-        print(common.auc_table(config.result_directory, config.result_file))
+        print(auc_table(run.layout))
     logger.info("summary with model sizes, timings and plots: %s", summary)
     # Every variant sees the same clips: report the exclusions once.
-    return common.finish_with_exclusions(results[prefixes[0]], args.skip_bad_clips)
+    return run.exit_status(results[TFLITE_VARIANTS[0].label])
 
 
 if __name__ == "__main__":
-    raise SystemExit(common.run_script(main, parse_arguments()))
+    raise SystemExit(common.run_script(main, build_parser()))

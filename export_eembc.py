@@ -6,6 +6,7 @@
 Each sample is a clip's cropped log-mel spectrogram (raw float32, frame-major),
 as the MLPerf Tiny benchmark feeds the device.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,32 +14,48 @@ import logging
 from pathlib import Path
 
 import common
+from anomaly_detection.dataset import list_test_sets
+from anomaly_detection.eembc import select_clips, write_samples
+from anomaly_detection.extraction import extract_log_mels
 
 logger = logging.getLogger("export_eembc")
 
 
-def parse_arguments() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = common.build_parser("Export test clips as EEMBC EnergyRunner samples.")
-    parser.add_argument("--every", type=int, default=1, metavar="N",
-                        help="every Nth test clip of each machine ID (default 1: all)")
-    parser.add_argument("--output", type=Path, default=Path("eembc_samples"),
-                        help="output folder, one subfolder per machine type "
-                             "(default: %(default)s)")
+    parser.add_argument(
+        "--every",
+        type=int,
+        default=1,
+        metavar="N",
+        help="every Nth test clip of each machine ID (default 1: all)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path("eembc_samples"),
+        help="output folder, one subfolder per machine type (default: %(default)s)",
+    )
     return parser
 
 
-def main(args: argparse.Namespace, config: common.Config) -> int:
-    cache = common.feature_cache(config, enabled=not args.no_cache)
-    for type_dir in common.machine_type_dirs(config, args.dev, args.machine_types):
-        selected = common.select_eembc_clips(common.list_test_sets(type_dir, args.dev),
-                                             args.every)
-        clips = common.extract_log_mels([path for path, _ in selected], config.feature, cache,
-                                        config.workers, progress=args.progress)
-        labels_file = common.write_eembc_samples(clips, [label for _, label in selected],
-                                                 args.output / type_dir.name, config.feature)
+def main(args: argparse.Namespace, run: common.RunContext) -> int:
+    feature = run.config.feature
+    for type_dir in run.type_dirs():
+        selected = select_clips(list_test_sets(type_dir, run.dev_mode), args.every)
+        clips = extract_log_mels(
+            [path for path, _ in selected],
+            feature,
+            cache=run.cache,
+            workers=run.config.workers,
+            progress=run.progress,
+        )
+        labels_file = write_samples(
+            clips, [label for _, label in selected], args.output / type_dir.name, feature
+        )
         logger.info("%s: %d samples and %s", type_dir.name, len(selected), labels_file)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(common.run_script(main, parse_arguments()))
+    raise SystemExit(common.run_script(main, build_parser()))

@@ -4,6 +4,7 @@
 -> [Dense(128) BatchNorm ReLU] x4 -> Dense(input_dim)``: 269,992 parameters
 (of which 4,384 non-trainable BatchNorm statistics) for ``input_dim = 640``.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import h5py
 import keras
+
 from anomaly_detection.errors import ModelError
 from anomaly_detection.io_utils import atomic_path
 
@@ -74,8 +76,10 @@ def load_model(path: str | Path) -> keras.Model:
     try:
         if path.suffix in (".h5", ".hdf5"):
             if "Lambda" in _h5_layer_classes(path):
-                raise ModelError(f"{path}: model contains a Lambda layer (arbitrary Python "
-                                 "code); refusing to load it")
+                raise ModelError(
+                    f"{path}: model contains a Lambda layer (arbitrary Python "
+                    "code); refusing to load it"
+                )
             return keras.models.load_model(path, compile=False)
         return keras.models.load_model(path, compile=False, safe_mode=True)
     except ModelError:

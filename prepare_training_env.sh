@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # Create (or reuse) the Python virtual environment and install the pinned requirements.
-# Idempotent: a second run with unchanged requirements.txt installs nothing.
-# Usage: ./prepare_training_env.sh            (environment in ./.venv)
+# Idempotent: a second run with unchanged requirements installs nothing.
+# Usage: ./prepare_training_env.sh            runtime packages (requirements.txt) in ./.venv
+#        ./prepare_training_env.sh --test     also the test and check tools (requirements-test.txt)
 #        VENV_DIR=/path ./prepare_training_env.sh
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV_DIR="${VENV_DIR:-.venv}"
 PYTHON="${PYTHON:-python3}"
+requirements=requirements.txt
+if [ "${1:-}" = "--test" ]; then
+    requirements=requirements-test.txt
+elif [ -n "${1:-}" ]; then
+    echo "prepare_training_env.sh: unknown option '$1' (use --test or nothing)" >&2
+    exit 2
+fi
 
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
     echo "prepare_training_env.sh: '$PYTHON' not found; install Python 3.10 or newer" >&2
@@ -17,13 +25,17 @@ if [ ! -x "$VENV_DIR/bin/python" ]; then
     "$PYTHON" -m venv "$VENV_DIR"
 fi
 stamp="$VENV_DIR/.requirements.sha256"
-wanted=$(sha256sum requirements.txt | cut -d' ' -f1)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
+runtime_state="runtime $(sha256sum < requirements.txt | cut -d' ' -f1)"
+test_state="test $(cat requirements.txt requirements-test.txt | sha256sum | cut -d' ' -f1)"
+wanted="$runtime_state"
+[ "$requirements" = requirements-test.txt ] && wanted="$test_state"
+# A test environment also satisfies a runtime one (the test requirements include the runtime ones).
+if [ -f "$stamp" ] && { [ "$(cat "$stamp")" = "$wanted" ] || [ "$(cat "$stamp")" = "$test_state" ]; }; then
     echo "Environment $VENV_DIR is up to date"
     exit 0
 fi
-echo "Installing requirements into $VENV_DIR (first time: a few minutes)"
+echo "Installing $requirements into $VENV_DIR (first time: a few minutes)"
 "$VENV_DIR/bin/python" -m pip install --quiet --upgrade pip
-"$VENV_DIR/bin/python" -m pip install --quiet -r requirements.txt
+"$VENV_DIR/bin/python" -m pip install --quiet -r "$requirements"
 echo "$wanted" > "$stamp"
 echo "Environment ready: source $VENV_DIR/bin/activate"

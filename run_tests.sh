@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# Set up the environment and run the test suite.
-# Extra arguments go to pytest, e.g. ./run_tests.sh -k features -x
+# Set up the environment (runtime and test packages), check lint, format and types, run the
+# test suite. Extra arguments go to pytest, e.g. ./run_tests.sh -k features -x
 set -euo pipefail
 cd "$(dirname "$0")"
-./prepare_training_env.sh
+./prepare_training_env.sh --test
 VENV_DIR="${VENV_DIR:-.venv}"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+echo "== ruff check"
+"$VENV_DIR/bin/ruff" check .
+echo "== ruff format --check"
+"$VENV_DIR/bin/ruff" format --check .
+echo "== mypy"
+"$VENV_DIR/bin/mypy"
+echo "== pytest"
 exec "$VENV_DIR/bin/python" -m pytest tests "$@"

@@ -10,6 +10,7 @@ that doubles the extraction time: on the 2-core benchmark machine two threads
 went from 1,200 to 2,300 clips per second with freed memory kept for reuse.
 The scripts call :func:`retain_freed_memory` once at start-up.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -24,8 +25,7 @@ _M_TRIM_THRESHOLD = -1  # mallopt parameters, <malloc.h>
 _M_MMAP_THRESHOLD = -3
 
 
-def retain_freed_memory(mmap_threshold: int = 16 * 2**20,
-                        trim_threshold: int = 64 * 2**20) -> bool:
+def retain_freed_memory(mmap_threshold: int = 16 * 2**20, trim_threshold: int = 64 * 2**20) -> bool:
     """Keep freed memory in the process for reuse instead of returning it per block.
 
     Parameters
@@ -50,8 +50,14 @@ def retain_freed_memory(mmap_threshold: int = 16 * 2**20,
         logger.debug("not glibc: memory allocator left unchanged")
         return False
     libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    applied = (libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold) == 1
-               and libc.mallopt(_M_TRIM_THRESHOLD, trim_threshold) == 1)
-    logger.debug("malloc: mmap threshold %d, trim threshold %d bytes (%s)", mmap_threshold,
-                 trim_threshold, "applied" if applied else "refused")
+    applied = (
+        libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold) == 1
+        and libc.mallopt(_M_TRIM_THRESHOLD, trim_threshold) == 1
+    )
+    logger.debug(
+        "malloc: mmap threshold %d, trim threshold %d bytes (%s)",
+        mmap_threshold,
+        trim_threshold,
+        "applied" if applied else "refused",
+    )
     return applied

@@ -1,15 +1,17 @@
 """Command-line handling shared by the four scripts: options, logging, exit codes."""
+
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from . import __version__, allocator, interruption
-from .config import Config, load_config
+from .config import load_config
 from .errors import PipelineError
+from .run import RunContext
 
 __all__ = ["build_parser", "setup_logging", "run_script", "EXIT_INTERRUPTED"]
 
@@ -18,27 +20,58 @@ EXIT_INTERRUPTED = 130
 logger = logging.getLogger("anomaly_detection")
 
 
-def build_parser(description: str) -> argparse.ArgumentParser:
-    """The options common to every script; scripts add their own."""
+def build_parser(description: str, *, skip_bad_clips: str | None = None) -> argparse.ArgumentParser:
+    """The options common to every script; scripts add their own.
+
+    Parameters
+    ----------
+    description : str
+    skip_bad_clips : str, optional
+        Help text of the script's ``--skip-bad-clips`` option (none if ``None``).
+    """
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("-v", "--version", action="version",
-                        version=f"MLPerf Tiny anomaly detection (DCASE 2020 Task 2 baseline) "
-                                f"{__version__}")
+    parser.add_argument(
+        "-v",
+        "--version",
+        action="version",
+        version=f"MLPerf Tiny anomaly detection (DCASE 2020 Task 2 baseline) {__version__}",
+    )
     mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("-d", "--dev", action="store_true",
-                      help="development mode: dev_directory, labelled test clips, AUC/pAUC")
-    mode.add_argument("-e", "--eval", action="store_true",
-                      help="evaluation mode: eval_directory, unlabelled test clips, scores only")
-    parser.add_argument("--config", type=Path, default=Path("baseline.yaml"),
-                        help="YAML configuration (default: %(default)s)")
-    parser.add_argument("--machine-type", nargs="+", metavar="TYPE", dest="machine_types",
-                        help="only these machine types (folder names, e.g. ToyCar fan)")
-    parser.add_argument("--no-cache", action="store_true",
-                        help="neither read nor write the feature cache")
+    mode.add_argument(
+        "-d",
+        "--dev",
+        action="store_true",
+        help="development mode: dev_directory, labelled test clips, AUC/pAUC",
+    )
+    mode.add_argument(
+        "-e",
+        "--eval",
+        action="store_true",
+        help="evaluation mode: eval_directory, unlabelled test clips, scores only",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path("baseline.yaml"),
+        help="YAML configuration (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--machine-type",
+        nargs="+",
+        metavar="TYPE",
+        dest="machine_types",
+        help="only these machine types (folder names, e.g. ToyCar fan)",
+    )
+    parser.add_argument(
+        "--no-cache", action="store_true", help="neither read nor write the feature cache"
+    )
     verbosity = parser.add_mutually_exclusive_group()
-    verbosity.add_argument("-q", "--quiet", action="store_true",
-                           help="warnings and errors only, no progress bars")
+    verbosity.add_argument(
+        "-q", "--quiet", action="store_true", help="warnings and errors only, no progress bars"
+    )
     verbosity.add_argument("--verbose", action="store_true", help="debug messages")
+    if skip_bad_clips is not None:
+        parser.add_argument("--skip-bad-clips", action="store_true", help=skip_bad_clips)
     return parser
 
 
@@ -56,16 +89,21 @@ def setup_logging(log_file: Path | None, level: int) -> None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         to_file = logging.FileHandler(log_file, encoding="utf-8")
         to_file.setLevel(logging.DEBUG)
-        to_file.setFormatter(logging.Formatter("%(asctime)s - %(levelname)s - %(name)s - "
-                                               "%(message)s"))
+        to_file.setFormatter(
+            logging.Formatter("%(asctime)s - %(levelname)s - %(name)s - %(message)s")
+        )
         root.addHandler(to_file)
     for noisy in ("tensorflow", "absl", "h5py", "matplotlib", "PIL", "numba"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def run_script(main: Callable[[argparse.Namespace, Config], int],
-               parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
-    """Parse options, load the configuration, run ``main``; map failures to exit codes.
+def run_script(
+    main: Callable[[argparse.Namespace, RunContext], int],
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None = None,
+) -> int:
+    """Parse options, load the configuration, build the run context, run ``main``; map
+    failures to exit codes.
 
     Known problems (:class:`PipelineError`) print one line and exit 1; Ctrl-C
     prints a message and exits 130; completed outputs are never left half-written.
@@ -83,11 +121,13 @@ def run_script(main: Callable[[argparse.Namespace, Config], int],
     allocator.retain_freed_memory()
     logger.debug("%s %s", Path(sys.argv[0]).name, " ".join(sys.argv[1:]))
     try:
-        return main(args, config)
+        return main(args, RunContext.from_arguments(args, config))
     except PipelineError as error:
         logger.error("%s", error)
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        logger.error("interrupted by the user; finished outputs are complete, "
-                     "unfinished ones were not written")
+        logger.error(
+            "interrupted by the user; finished outputs are complete, "
+            "unfinished ones were not written"
+        )
         return EXIT_INTERRUPTED

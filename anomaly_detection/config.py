@@ -5,18 +5,21 @@ silently falls back to a default. Keys this project adds are optional and
 default to the documented values. All problems are collected and reported at
 once, before any work starts.
 """
+
 from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
+
 from .errors import ConfigError
 
-__all__ = ["ConfigError", "FeatureConfig", "FitConfig", "Config", "load_config", "parse_config"]
+__all__ = ["FeatureConfig", "FitConfig", "Config", "load_config", "load_raw_config", "parse_config"]
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,13 @@ class FeatureConfig:
 
     def log_mel_key(self) -> dict[str, object]:
         """Parameters that determine a clip's (cropped) log-mel spectrogram."""
-        return {"n_mels": self.n_mels, "n_fft": self.n_fft, "hop_length": self.hop_length,
-                "power": self.power, "frame_crop": self.frame_crop}
+        return {
+            "n_mels": self.n_mels,
+            "n_fft": self.n_fft,
+            "hop_length": self.hop_length,
+            "power": self.power,
+            "frame_crop": self.frame_crop,
+        }
 
 
 @dataclass(frozen=True)
@@ -153,41 +161,68 @@ _KEYS: tuple[_Key, ...] = (
 _SECTIONS = {"feature", "fit", "fit.compile"}
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _as_int(value: Any) -> tuple[Any, str | None]:
+    return (value, None) if _is_int(value) else (None, f"must be an integer, got {value!r}")
+
+
+def _as_float(value: Any) -> tuple[Any, str | None]:
+    if _is_int(value) or isinstance(value, float):
+        return float(value), None
+    return None, f"must be a number, got {value!r}"
+
+
+def _as_bool(value: Any) -> tuple[Any, str | None]:
+    if isinstance(value, bool):
+        return value, None
+    return None, f"must be true or false, got {value!r}"
+
+
+def _as_str(value: Any) -> tuple[Any, str | None]:
+    if isinstance(value, str) and value:
+        return value, None
+    return None, f"must be a non-empty string, got {value!r}"
+
+
+def _as_path(value: Any) -> tuple[Any, str | None]:
+    if isinstance(value, str) and value:
+        return Path(value), None
+    return None, f"must be a path, got {value!r}"
+
+
+def _as_crop(value: Any) -> tuple[Any, str | None]:
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(map(_is_int, value))
+        and 0 <= value[0] < value[1]
+    ):
+        return (value[0], value[1]), None
+    return None, f"must be null or [start, stop] with 0 <= start < stop, got {value!r}"
+
+
+# kind -> (converter of a raw YAML value to (value, None) or (None, problem), null allowed)
+_KINDS: dict[str, tuple[Callable[[Any], tuple[Any, str | None]], bool]] = {
+    "int": (_as_int, False),
+    "optional_int": (_as_int, True),
+    "float": (_as_float, False),
+    "bool": (_as_bool, False),
+    "str": (_as_str, False),
+    "path": (_as_path, False),
+    "optional_path": (_as_path, True),
+    "crop": (_as_crop, True),
+}
+
+
 def _coerce(kind: str, value: Any) -> tuple[Any, str | None]:
     """Return ``(value, None)`` or ``(None, problem)`` for a raw YAML value."""
-    if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            return None, f"must be an integer, got {value!r}"
-        return value, None
-    if kind == "optional_int":
-        return (None, None) if value is None else _coerce("int", value)
-    if kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return None, f"must be a number, got {value!r}"
-        return float(value), None
-    if kind == "bool":
-        if not isinstance(value, bool):
-            return None, f"must be true or false, got {value!r}"
-        return value, None
-    if kind == "str":
-        if not isinstance(value, str) or not value:
-            return None, f"must be a non-empty string, got {value!r}"
-        return value, None
-    if kind == "path":
-        if not isinstance(value, str) or not value:
-            return None, f"must be a path, got {value!r}"
-        return Path(value), None
-    if kind == "optional_path":
-        return (None, None) if value is None else _coerce("path", value)
-    if kind == "crop":
-        if value is None:
-            return None, None
-        if (isinstance(value, (list, tuple)) and len(value) == 2
-                and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-                and 0 <= value[0] < value[1]):
-            return (value[0], value[1]), None
-        return None, f"must be null or [start, stop] with 0 <= start < stop, got {value!r}"
-    raise AssertionError(f"unknown kind {kind}")
+    convert, nullable = _KINDS[kind]
+    if value is None and nullable:
+        return None, None
+    return convert(value)
 
 
 def _flatten(raw: dict, prefix: str = "") -> dict[str, Any]:
@@ -242,34 +277,26 @@ def parse_config(raw: Any, source: str | Path = "<config>") -> Config:
     crop = values.get("feature.frame_crop")
     frames = values.get("feature.frames")
     if crop is not None and frames is not None and frames > crop[1] - crop[0]:
-        problems.append(f"'feature.frames' ({frames}) is larger than the cropped clip "
-                        f"({crop[1] - crop[0]} frames from 'feature.frame_crop')")
+        problems.append(
+            f"'feature.frames' ({frames}) is larger than the cropped clip "
+            f"({crop[1] - crop[0]} frames from 'feature.frame_crop')"
+        )
     if problems:
         raise ConfigError(f"{source}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
 
+    top_level = {key: value for key, value in values.items() if "." not in key}
     return Config(
-        dev_directory=values["dev_directory"],
-        eval_directory=values["eval_directory"],
-        model_directory=values["model_directory"],
-        result_directory=values["result_directory"],
-        result_file=values["result_file"],
-        max_fpr=values["max_fpr"],
-        feature=FeatureConfig(
-            n_mels=values["feature.n_mels"], frames=values["feature.frames"],
-            n_fft=values["feature.n_fft"], hop_length=values["feature.hop_length"],
-            power=values["feature.power"], frame_crop=values["feature.frame_crop"]),
-        fit=FitConfig(
-            optimizer=values["fit.compile.optimizer"], loss=values["fit.compile.loss"],
-            epochs=values["fit.epochs"], batch_size=values["fit.batch_size"],
-            shuffle=values["fit.shuffle"], validation_split=values["fit.validation_split"],
-            verbose=values["fit.verbose"]),
-        cache_directory=values["cache_directory"],
-        n_workers=values["n_workers"],
-        decision_percentile=values["decision_percentile"],
-        seed=values["seed"],
-        log_file=values["log_file"],
+        **top_level,
+        feature=FeatureConfig(**_section(values, "feature.")),
+        fit=FitConfig(**_section(values, "fit.")),
         source=Path(source),
     )
+
+
+def _section(values: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The values of the keys under ``prefix``, by their last name (``fit.compile.loss``:
+    ``loss``), which is the field name of the section's dataclass."""
+    return {key.rsplit(".", 1)[1]: value for key, value in values.items() if key.startswith(prefix)}
 
 
 def load_config(path: str | Path) -> Config:
@@ -281,6 +308,19 @@ def load_config(path: str | Path) -> Config:
         If the file is missing, is not valid YAML, or fails validation.
     """
     path = Path(path)
+    return parse_config(_read_yaml(path), source=path)
+
+
+def load_raw_config(path: str | Path) -> dict[str, Any]:
+    """The YAML mapping of a configuration file, as written, after validating it as
+    :func:`load_config` does (the reference's ``yaml_load``)."""
+    path = Path(path)
+    raw = _read_yaml(path)
+    parse_config(raw, source=path)
+    return raw
+
+
+def _read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -291,4 +331,4 @@ def load_config(path: str | Path) -> Config:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
-    return parse_config(raw, source=path)
+    return raw

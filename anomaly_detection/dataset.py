@@ -10,17 +10,28 @@
 Test files whose names match neither pattern are ignored with a warning,
 never guessed at.
 """
+
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+
 from .errors import DatasetError
 
-__all__ = ["DatasetError", "TestSet", "NORMAL", "ANOMALY", "select_machine_type_dirs",
-           "list_train_files", "list_test_sets", "parse_test_name", "machine_id_number"]
+__all__ = [
+    "DatasetError",
+    "TestSet",
+    "NORMAL",
+    "ANOMALY",
+    "select_machine_type_dirs",
+    "list_train_files",
+    "list_test_sets",
+    "parse_test_name",
+    "machine_id_number",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +58,9 @@ def machine_id_number(machine_id: str) -> str:
     return machine_id.split("_", 1)[1]
 
 
-def select_machine_type_dirs(data_dir: Path, machine_types: Sequence[str] | None = None
-                             ) -> list[Path]:
+def select_machine_type_dirs(
+    data_dir: Path, machine_types: Sequence[str] | None = None
+) -> list[Path]:
     """The machine-type folders under ``data_dir``, sorted by name.
 
     Parameters
@@ -59,15 +71,19 @@ def select_machine_type_dirs(data_dir: Path, machine_types: Sequence[str] | None
         Only these types (each must exist); all when ``None``.
     """
     if not data_dir.is_dir():
-        raise DatasetError(f"{data_dir}: data folder not found (run ./get_dataset.sh, "
-                           "or set dev_directory/eval_directory in the YAML)")
+        raise DatasetError(
+            f"{data_dir}: data folder not found (run ./get_dataset.sh, "
+            "or set dev_directory/eval_directory in the YAML)"
+        )
     found = sorted(path for path in data_dir.iterdir() if path.is_dir())
     if machine_types:
         by_name = {path.name: path for path in found}
         missing = [name for name in machine_types if name not in by_name]
         if missing:
-            raise DatasetError(f"{data_dir}: no folder for machine type(s) {', '.join(missing)}; "
-                               f"found: {', '.join(by_name) or 'none'}")
+            raise DatasetError(
+                f"{data_dir}: no folder for machine type(s) {', '.join(missing)}; "
+                f"found: {', '.join(by_name) or 'none'}"
+            )
         found = [by_name[name] for name in machine_types]
     if not found:
         raise DatasetError(f"{data_dir}: no machine-type folders (expected e.g. {data_dir}/ToyCar)")
@@ -121,13 +137,18 @@ def list_test_sets(type_dir: Path, dev_mode: bool) -> list[TestSet]:
         by_id.setdefault(machine_id, []).append((label if label is not None else 0, path))
     if ignored:
         expected = "normal_id_XX_*.wav or anomaly_id_XX_*.wav" if dev_mode else "id_XX_*.wav"
-        logger.warning("%s: ignored %d file(s) whose names do not match %s: %s",
-                       test_dir, len(ignored), expected, ", ".join(ignored[:5])
-                       + (" ..." if len(ignored) > 5 else ""))
+        logger.warning(
+            "%s: ignored %d file(s) whose names do not match %s: %s",
+            test_dir,
+            len(ignored),
+            expected,
+            ", ".join(ignored[:5]) + (" ..." if len(ignored) > 5 else ""),
+        )
     if not by_id:
-        raise DatasetError(f"{test_dir}: no test clips named like "
-                           + ("normal_id_XX_*.wav / anomaly_id_XX_*.wav" if dev_mode
-                              else "id_XX_*.wav"))
+        raise DatasetError(
+            f"{test_dir}: no test clips named like "
+            + ("normal_id_XX_*.wav / anomaly_id_XX_*.wav" if dev_mode else "id_XX_*.wav")
+        )
     test_sets = []
     for machine_id in sorted(by_id):
         entries = sorted(by_id[machine_id], key=lambda entry: (entry[0], entry[1].name))

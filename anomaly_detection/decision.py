@@ -6,27 +6,35 @@ stored beside the model file as ``<model file>.threshold.json`` together with
 the model file's size and modification time, so a retrained model never uses a
 stale threshold.
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from .dataset import machine_id_number
 from .features import frame_stack
+from .frame_store import FrameStore
 from .io_utils import write_csv_atomic, write_text_atomic
 from .scoring import IdScores, Predictor, TypeResult, anomaly_score
-from .training import FrameStore
 
-__all__ = ["Threshold", "threshold_path", "fit_threshold", "load_threshold", "save_threshold",
-           "training_scores", "decision_metrics", "write_decision_csv",
-           "decision_metrics_csv_text"]
+__all__ = [
+    "Threshold",
+    "fit_threshold",
+    "load_threshold",
+    "save_threshold",
+    "training_scores",
+    "decision_metrics",
+    "write_decision_csv",
+    "decision_metrics_csv_text",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +51,6 @@ class Threshold:
     n_clips: int
     model_size: int = 0
     model_mtime_ns: int = 0
-
-
-def threshold_path(model_file: Path) -> Path:
-    """``model/model_ToyCar.hdf5`` -> ``model/model_ToyCar.hdf5.threshold.json``."""
-    return model_file.with_name(model_file.name + ".threshold.json")
 
 
 def training_scores(predict: Predictor, store: FrameStore, frames: int) -> np.ndarray:
@@ -73,20 +76,19 @@ def fit_threshold(scores: np.ndarray, percentile: float) -> Threshold:
     return Threshold(threshold, percentile, float(shape), float(loc), float(scale), scores.size)
 
 
-def save_threshold(model_file: Path, threshold: Threshold) -> Path:
-    """Write the threshold beside ``model_file``, tagged with the model file's state."""
+def save_threshold(path: Path, threshold: Threshold, *, model_file: Path) -> None:
+    """Write ``threshold`` to ``path``, tagged with the state of ``model_file`` (its size
+    and modification time), so that a changed model never reuses it."""
     status = model_file.stat()
-    tagged = Threshold(**{**asdict(threshold), "model_size": status.st_size,
-                          "model_mtime_ns": status.st_mtime_ns})
-    path = threshold_path(model_file)
+    tagged = Threshold(
+        **{**asdict(threshold), "model_size": status.st_size, "model_mtime_ns": status.st_mtime_ns}
+    )
     write_text_atomic(path, json.dumps(asdict(tagged), indent=2) + "\n")
-    return path
 
 
-def load_threshold(model_file: Path, percentile: float) -> Threshold | None:
-    """The stored threshold of ``model_file``, or ``None`` if absent, stale or for another
-    percentile."""
-    path = threshold_path(model_file)
+def load_threshold(path: Path, *, model_file: Path, percentile: float) -> Threshold | None:
+    """The threshold stored in ``path``, or ``None`` if absent, unreadable, fitted to
+    another state of ``model_file`` or for another percentile."""
     if not path.is_file():
         return None
     try:
@@ -118,12 +120,16 @@ def decision_metrics(labels: np.ndarray, decisions: np.ndarray) -> tuple[float, 
 
 def write_decision_csv(path: Path, id_scores: IdScores, threshold: float) -> None:
     """``file name,0|1`` per clip (1: score above the threshold), no header."""
-    write_csv_atomic(path, ([file.name, int(score > threshold)]
-                            for file, score in zip(id_scores.files, id_scores.scores)))
+    write_csv_atomic(
+        path,
+        (
+            [file.name, int(score > threshold)]
+            for file, score in zip(id_scores.files, id_scores.scores, strict=True)
+        ),
+    )
 
 
-def decision_metrics_csv_text(results: Sequence[TypeResult],
-                              thresholds: dict[str, float]) -> str:
+def decision_metrics_csv_text(results: Sequence[TypeResult], thresholds: dict[str, float]) -> str:
     """``machine_type,id,threshold,precision,recall,F1`` per ID and an ``Average`` per type."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -132,11 +138,15 @@ def decision_metrics_csv_text(results: Sequence[TypeResult],
         threshold = thresholds[result.machine_type]
         rows = []
         for ids in result.ids:
+            if ids.labels is None:  # evaluation mode: no labels, no metrics
+                continue
             metrics = decision_metrics(ids.labels, (ids.scores > threshold).astype(int))
             rows.append(metrics)
-            writer.writerow([result.machine_type, machine_id_number(ids.machine_id), threshold,
-                             *metrics])
+            writer.writerow(
+                [result.machine_type, machine_id_number(ids.machine_id), threshold, *metrics]
+            )
         if rows:
-            writer.writerow([result.machine_type, "Average", threshold,
-                             *np.mean(np.asarray(rows), axis=0)])
+            writer.writerow(
+                [result.machine_type, "Average", threshold, *np.mean(np.asarray(rows), axis=0)]
+            )
     return buffer.getvalue()

@@ -10,6 +10,7 @@ MLPerf Tiny trains on the ToyCar development set plus the additional training
 data, both unpacked into ``dev_data/``; ``--eval`` also fetches the evaluation
 test set and the additional training data into ``eval_data/``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,12 +20,20 @@ import sys
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
-__all__ = ["Archive", "MACHINE_TYPES", "archives_for", "download", "verify_md5", "safe_extract",
-           "main", "DownloadError"]
+__all__ = [
+    "Archive",
+    "MACHINE_TYPES",
+    "archives_for",
+    "download",
+    "verify_md5",
+    "safe_extract",
+    "main",
+    "DownloadError",
+]
 
 MACHINE_TYPES = ("ToyCar", "ToyConveyor", "fan", "pump", "slider", "valve")
 ZENODO = "https://zenodo.org/record"
@@ -68,14 +77,22 @@ def archives_for(machine_types: Sequence[str], evaluation: bool) -> list[Archive
     """The archives of the MLPerf Tiny recipe for ``machine_types``."""
     archives = []
     for machine_type in machine_types:
-        archives.append(Archive(f"dev_data_{machine_type}.zip", _RECORDS["dev_data"],
-                                ("dev_data",)))
-        archives.append(Archive(f"eval_data_train_{machine_type}.zip",
-                                _RECORDS["eval_data_train"],
-                                ("dev_data", "eval_data") if evaluation else ("dev_data",)))
+        archives.append(
+            Archive(f"dev_data_{machine_type}.zip", _RECORDS["dev_data"], ("dev_data",))
+        )
+        archives.append(
+            Archive(
+                f"eval_data_train_{machine_type}.zip",
+                _RECORDS["eval_data_train"],
+                ("dev_data", "eval_data") if evaluation else ("dev_data",),
+            )
+        )
         if evaluation:
-            archives.append(Archive(f"eval_data_test_{machine_type}.zip",
-                                    _RECORDS["eval_data_test"], ("eval_data",)))
+            archives.append(
+                Archive(
+                    f"eval_data_test_{machine_type}.zip", _RECORDS["eval_data_test"], ("eval_data",)
+                )
+            )
     return archives
 
 
@@ -93,8 +110,10 @@ def verify_md5(path: Path, expected: str) -> None:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     if digest.hexdigest() != expected.lower():
-        raise DownloadError(f"{path}: MD5 {digest.hexdigest()} does not match the published "
-                            f"{expected}; the file is corrupt or incomplete (delete it and retry)")
+        raise DownloadError(
+            f"{path}: MD5 {digest.hexdigest()} does not match the published "
+            f"{expected}; the file is corrupt or incomplete (delete it and retry)"
+        )
 
 
 def _remote_size(url: str, timeout: float) -> int | None:
@@ -123,17 +142,21 @@ def download(url: str, destination: Path, timeout: float = 60.0) -> Path:
         free = shutil.disk_usage(destination.parent).free
         needed = 2 * size - have
         if free < needed:
-            raise DownloadError(f"{destination.parent}: {free / 1e9:.1f} GB free, "
-                                f"{needed / 1e9:.1f} GB needed for {destination.name} and its "
-                                "content")
+            raise DownloadError(
+                f"{destination.parent}: {free / 1e9:.1f} GB free, "
+                f"{needed / 1e9:.1f} GB needed for {destination.name} and its "
+                "content"
+            )
     request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             resumed = have > 0 and response.status == 206
             mode = "ab" if resumed else "wb"
             if have and not resumed:
-                print(f"  server ignored the resume request; downloading {destination.name} "
-                      "from the start")
+                print(
+                    f"  server ignored the resume request; downloading {destination.name} "
+                    "from the start"
+                )
             with open(partial, mode) as handle:
                 shutil.copyfileobj(response, handle, 1 << 20)
     except urllib.error.HTTPError as error:
@@ -159,9 +182,13 @@ def safe_extract(archive: Path, target: Path) -> int:
             members = bundle.infolist()
             for member in members:
                 destination = (target / member.filename).resolve()
-                if member.filename.startswith(("/", "\\")) or not destination.is_relative_to(target):
-                    raise DownloadError(f"{archive}: member '{member.filename}' would be written "
-                                        f"outside {target}; refusing to unpack")
+                if member.filename.startswith(("/", "\\")) or not destination.is_relative_to(
+                    target
+                ):
+                    raise DownloadError(
+                        f"{archive}: member '{member.filename}' would be written "
+                        f"outside {target}; refusing to unpack"
+                    )
             bundle.extractall(target)
             return len(members)
     except zipfile.BadZipFile as error:
@@ -179,24 +206,48 @@ def _read_checksums(path: Path) -> dict[str, str]:
     return checksums
 
 
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="get_dataset.sh",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add = parser.add_argument
+    types = ", ".join(MACHINE_TYPES)
+    add(
+        "--machine-types",
+        nargs="+",
+        default=["ToyCar"],
+        choices=MACHINE_TYPES,
+        metavar="TYPE",
+        help=f"any of {types}",
+    )
+    add(
+        "--eval",
+        action="store_true",
+        help="also the evaluation test set (and additional training data) into eval_data/",
+    )
+    add("--base-url", help="mirror holding the .zip files side by side")
+    add(
+        "--checksums",
+        type=Path,
+        metavar="FILE",
+        help="file of '<md5> <archive name>' lines overriding the published ones",
+    )
+    add("--download-dir", type=Path, default=Path("downloads"), help="where archives are kept")
+    add(
+        "--output",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="folder receiving dev_data/ and eval_data/",
+    )
+    add("--keep-archives", action="store_true", help="keep the .zip files after unpacking")
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="get_dataset.sh", description=__doc__.split("\n")[0])
-    parser.add_argument("--machine-types", nargs="+", default=["ToyCar"],
-                        choices=MACHINE_TYPES, metavar="TYPE",
-                        help=f"any of {', '.join(MACHINE_TYPES)} (default: ToyCar)")
-    parser.add_argument("--eval", action="store_true",
-                        help="also the evaluation test set (and additional training data) "
-                             "into eval_data/")
-    parser.add_argument("--base-url", help="mirror holding the .zip files side by side")
-    parser.add_argument("--checksums", type=Path,
-                        help="file of '<md5> <archive name>' lines overriding the published ones")
-    parser.add_argument("--download-dir", type=Path, default=Path("downloads"),
-                        help="where archives are kept (default: %(default)s)")
-    parser.add_argument("--output", type=Path, default=Path("."),
-                        help="folder receiving dev_data/ and eval_data/ (default: .)")
-    parser.add_argument("--keep-archives", action="store_true",
-                        help="keep the .zip files after unpacking")
-    args = parser.parse_args(argv)
+    args = _build_parser().parse_args(argv)
     checksums = dict(PUBLISHED_MD5)
     try:
         if args.checksums:

@@ -7,20 +7,21 @@ spectrogram as raw little-endian float32, frame-major (``n_frames x n_mels``;
 per sample: 2 classes, label 0 normal / 1 anomaly, a window of ``frames``
 frames (2,560 bytes) moved one frame (512 bytes) at a time.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from .config import FeatureConfig
 from .dataset import ANOMALY, TestSet
 from .errors import PipelineError
-from .extraction import ClipFeatures
+from .features import ClipFeatures
 from .io_utils import write_bytes_atomic, write_csv_atomic
 
-__all__ = ["select_clips", "sample_file_name", "write_samples"]
+__all__ = ["select_clips", "sample_file_name", "write_sample", "write_samples"]
 
 
 def select_clips(test_sets: Sequence[TestSet], every: int = 1) -> list[tuple[Path, int]]:
@@ -30,7 +31,7 @@ def select_clips(test_sets: Sequence[TestSet], every: int = 1) -> list[tuple[Pat
     selected = []
     for test_set in test_sets:
         labels = test_set.labels or (0,) * len(test_set.files)
-        selected += list(zip(test_set.files, labels))[::every]
+        selected += list(zip(test_set.files, labels, strict=True))[::every]
     return selected
 
 
@@ -39,8 +40,15 @@ def sample_file_name(clip: Path) -> str:
     return f"{clip.stem}_hist_librosa.bin"
 
 
-def write_samples(clips: Sequence[ClipFeatures], labels: Sequence[int], output: Path,
-                  feature: FeatureConfig) -> Path:
+def write_sample(path: Path, values: np.ndarray) -> None:
+    """Write ``values`` as raw little-endian float32 in C order (a log-mel spectrogram
+    ``(n_frames, n_mels)`` is frame-major), atomically."""
+    write_bytes_atomic(path, np.ascontiguousarray(values, dtype="<f4").tobytes())
+
+
+def write_samples(
+    clips: Sequence[ClipFeatures], labels: Sequence[int], output: Path, feature: FeatureConfig
+) -> Path:
     """Write one ``.bin`` per readable clip and ``y_labels.csv``; return the CSV path.
 
     Raises
@@ -50,13 +58,12 @@ def write_samples(clips: Sequence[ClipFeatures], labels: Sequence[int], output: 
     """
     bytes_per_frame = feature.n_mels * 4
     rows = []
-    for clip, label in zip(clips, labels):
-        if clip.error is not None:
-            raise PipelineError(clip.error)
+    for clip, label in zip(clips, labels, strict=True):
         name = sample_file_name(clip.path)
-        write_bytes_atomic(output / name, np.ascontiguousarray(clip.log_mel, dtype="<f4").tobytes())
-        rows.append([name, 2, int(label == ANOMALY), feature.frames * bytes_per_frame,
-                     bytes_per_frame])
+        write_sample(output / name, clip.usable_log_mel())
+        rows.append(
+            [name, 2, int(label == ANOMALY), feature.frames * bytes_per_frame, bytes_per_frame]
+        )
     labels_path = output / "y_labels.csv"
     write_csv_atomic(labels_path, rows)
     return labels_path

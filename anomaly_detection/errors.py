@@ -1,7 +1,17 @@
 """Errors of the pipeline. Each message is one line naming the file or key and the cause."""
 
-__all__ = ["PipelineError", "ConfigError", "DatasetError", "AudioError", "FeatureError",
-           "CacheError", "ModelError", "ConversionError", "TrainingError", "MetricError"]
+__all__ = [
+    "PipelineError",
+    "ConfigError",
+    "DatasetError",
+    "AudioError",
+    "FeatureError",
+    "CacheError",
+    "ModelError",
+    "ConversionError",
+    "TrainingError",
+    "MetricError",
+]
 
 
 class PipelineError(Exception):

@@ -6,6 +6,7 @@ returns normally and an interrupted model would be saved as complete. The
 handler installed here also records the interruption, and training checks the
 record after every batch and after ``fit``.
 """
+
 from __future__ import annotations
 
 import signal
@@ -29,8 +30,10 @@ def install_handler() -> None:
 
 def ensure_handler() -> None:
     """Re-install the handler if something replaced it (keeps a recorded interruption)."""
-    if (threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is not _on_sigint):
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is not _on_sigint
+    ):
         signal.signal(signal.SIGINT, _on_sigint)
 
 

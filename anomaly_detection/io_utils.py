@@ -1,5 +1,6 @@
 """File helpers: atomic writing (outputs appear complete under their final name or not at
 all) and cheap path conversion."""
+
 from __future__ import annotations
 
 import contextlib
@@ -7,11 +8,10 @@ import csv
 import io
 import os
 import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
-__all__ = ["as_path", "atomic_path", "write_bytes_atomic", "write_text_atomic",
-           "write_csv_atomic"]
+__all__ = ["as_path", "atomic_path", "write_bytes_atomic", "write_text_atomic", "write_csv_atomic"]
 
 
 def as_path(path: str | Path) -> Path:
@@ -30,8 +30,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}",
-                                         dir=path.parent)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent
+    )
     os.close(handle)
     temporary_path = Path(temporary)
     try:

@@ -4,9 +4,11 @@ The partial AUC up to ``max_fpr`` is McClish-standardised, as
 ``sklearn.metrics.roc_auc_score(..., max_fpr=...)`` (which the reference calls):
 0.5 for a random detector, 1.0 for a perfect one.
 """
+
 from __future__ import annotations
 
 import numpy as np
+
 from .errors import MetricError
 
 __all__ = ["MetricError", "roc_curve", "roc_auc", "partial_roc_auc"]
@@ -16,14 +18,17 @@ def _check(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarr
     labels = np.asarray(labels)
     scores = np.asarray(scores, dtype=np.float64)
     if labels.shape != scores.shape or labels.ndim != 1:
-        raise MetricError(f"labels {labels.shape} and scores {scores.shape} must be equal-length 1-D")
+        raise MetricError(
+            f"labels {labels.shape} and scores {scores.shape} must be equal-length 1-D"
+        )
     n_anomalies = int(np.sum(labels == 1))
     n_normals = int(np.sum(labels == 0))
     if n_anomalies + n_normals != labels.size:
         raise MetricError("labels must be 0 (normal) or 1 (anomaly)")
     if n_anomalies == 0 or n_normals == 0:
-        raise MetricError(f"AUC needs both classes, got {n_normals} normal and "
-                          f"{n_anomalies} anomalous clips")
+        raise MetricError(
+            f"AUC needs both classes, got {n_normals} normal and {n_anomalies} anomalous clips"
+        )
     if not np.all(np.isfinite(scores)):
         raise MetricError("scores must be finite")
     return labels, scores
@@ -73,8 +78,8 @@ def partial_roc_auc(labels: np.ndarray, scores: np.ndarray, max_fpr: float) -> f
     if max_fpr == 1:
         return float(np.trapezoid(tpr, fpr))
     stop = np.searchsorted(fpr, max_fpr, side="right")
-    tpr_at_max = np.interp(max_fpr, fpr[stop - 1:stop + 1], tpr[stop - 1:stop + 1])
+    tpr_at_max = np.interp(max_fpr, fpr[stop - 1 : stop + 1], tpr[stop - 1 : stop + 1])
     area = np.trapezoid(np.r_[tpr[:stop], tpr_at_max], np.r_[fpr[:stop], max_fpr])
-    min_area = 0.5 * max_fpr ** 2
+    min_area = 0.5 * max_fpr**2
     max_area = max_fpr
     return float(0.5 * (1 + (area - min_area) / (max_area - min_area)))

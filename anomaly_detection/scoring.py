@@ -4,6 +4,7 @@ A clip's anomaly score is the mean, over its stacked feature vectors, of each
 vector's mean squared reconstruction error. A clip that cannot be read is
 excluded and reported, never given a score.
 """
+
 from __future__ import annotations
 
 import csv
@@ -11,21 +12,30 @@ import io
 import logging
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
 from .dataset import TestSet, machine_id_number
-from .extraction import ClipFeatures
-from .features import frame_stack
+from .features import ClipFeatures, frame_stack
 from .io_utils import write_csv_atomic, write_text_atomic
 from .metrics import MetricError, partial_roc_auc, roc_auc
 
-__all__ = ["Predictor", "anomaly_score", "IdScores", "score_test_set", "TypeResult",
-           "write_anomaly_score_csv", "result_csv_text", "write_result_csv"]
+__all__ = [
+    "Predictor",
+    "keras_predictor",
+    "anomaly_score",
+    "IdScores",
+    "score_test_set",
+    "TypeResult",
+    "write_anomaly_score_csv",
+    "result_csv_text",
+    "write_result_csv",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +69,25 @@ class IdScores:
     metric_problem: str | None = None
 
 
-def score_test_set(predict: Predictor, test_set: TestSet, clips: Sequence[ClipFeatures],
-                   frames: int, max_fpr: float, description: str = "scoring",
-                   progress: bool = True) -> IdScores:
+def keras_predictor(model: Any) -> Predictor:
+    """A Keras model as a :data:`Predictor` (one compiled call per clip)."""
+
+    def predict(vectors: np.ndarray) -> np.ndarray:
+        return np.asarray(model.predict_on_batch(vectors))
+
+    return predict
+
+
+def score_test_set(
+    predict: Predictor,
+    test_set: TestSet,
+    clips: Sequence[ClipFeatures],
+    *,
+    frames: int,
+    max_fpr: float,
+    description: str = "scoring",
+    progress: bool = True,
+) -> IdScores:
     """Score every readable clip of ``test_set`` with one ``predict`` call per clip.
 
     In development mode AUC and pAUC are computed over the scored clips; an ID
@@ -70,10 +96,15 @@ def score_test_set(predict: Predictor, test_set: TestSet, clips: Sequence[ClipFe
     files, scores, labels, excluded = [], [], [], []
     predict_seconds = 0.0
     clip_labels = test_set.labels or (None,) * len(clips)
-    for clip, label in tqdm(list(zip(clips, clip_labels)), desc=description, unit="clip",
-                            disable=not progress, leave=False):
+    for clip, label in tqdm(
+        list(zip(clips, clip_labels, strict=True)),
+        desc=description,
+        unit="clip",
+        disable=not progress,
+        leave=False,
+    ):
         if clip.error is not None:
-            excluded.append((clip.path, clip.error))
+            excluded.append((clip.path, str(clip.error)))
             continue
         vectors = frame_stack(clip.log_mel, frames)
         start = time.perf_counter()
@@ -82,9 +113,14 @@ def score_test_set(predict: Predictor, test_set: TestSet, clips: Sequence[ClipFe
         scores.append(anomaly_score(vectors, reconstruction))
         files.append(clip.path)
         labels.append(label)
-    result = IdScores(test_set.machine_id, files, np.asarray(scores, dtype=np.float64),
-                      np.asarray(labels, dtype=np.int64) if test_set.labels is not None else None,
-                      excluded, predict_seconds)
+    result = IdScores(
+        test_set.machine_id,
+        files,
+        np.asarray(scores, dtype=np.float64),
+        np.asarray(labels, dtype=np.int64) if test_set.labels is not None else None,
+        excluded,
+        predict_seconds,
+    )
     if result.labels is not None:
         try:
             result.auc = roc_auc(result.labels, result.scores)
@@ -96,8 +132,13 @@ def score_test_set(predict: Predictor, test_set: TestSet, clips: Sequence[ClipFe
 
 def write_anomaly_score_csv(path: Path, id_scores: IdScores) -> None:
     """``file name,score`` per clip, no header (the reference's format)."""
-    write_csv_atomic(path, ([file.name, float(score)]
-                            for file, score in zip(id_scores.files, id_scores.scores)))
+    write_csv_atomic(
+        path,
+        (
+            [file.name, float(score)]
+            for file, score in zip(id_scores.files, id_scores.scores, strict=True)
+        ),
+    )
 
 
 @dataclass

@@ -6,6 +6,7 @@ Folding: an inference-mode ``BatchNormalization`` after a ``Dense`` computes
 ``s = gamma / sqrt(var + eps)``. Both the kernel and the bias are folded, so the
 folded model reproduces the Keras model (the reference's folding drops ``b``).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -13,58 +14,42 @@ import io
 import logging
 import re
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import keras
 import numpy as np
 
-from .io_utils import write_text_atomic
 from .errors import ConversionError
+from .io_utils import write_text_atomic
+from .variants import ModelVariant
 
-__all__ = ["ConversionError", "Variant", "VARIANTS", "fold_batch_norm", "check_folding",
-           "convert_to_tflite", "c_array_source", "write_c_array"]
+__all__ = [
+    "fold_batch_norm",
+    "check_folding",
+    "convert_to_tflite",
+    "c_array_source",
+    "write_c_array",
+]
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Variant:
-    """One TFLite model variant, named by its file-name postfix."""
-
-    postfix: str
-    description: str
-    quantize: bool = False  # dynamic-range or full-integer optimisation
-    calibrate: bool = False  # needs a representative dataset (full integer)
-    int8_ops_only: bool = False  # TFLITE_BUILTINS_INT8 only (for TFLite Micro)
-    int8_io: bool = False  # int8 input and output tensors
-
-
-VARIANTS: tuple[Variant, ...] = (
-    Variant("", "float32"),
-    Variant("_quant", "dynamic-range int8 weights", quantize=True),
-    Variant("_quant_fullint", "full integer, float I/O", quantize=True, calibrate=True),
-    Variant("_quant_fullint_micro", "full integer, int8 ops only, float I/O",
-            quantize=True, calibrate=True, int8_ops_only=True),
-    Variant("_quant_fullint_micro_intio", "full integer, int8 ops only, int8 I/O",
-            quantize=True, calibrate=True, int8_ops_only=True, int8_io=True),
-)
-
-
-def _fold(dense: keras.layers.Dense, batch_norm: keras.layers.BatchNormalization | None
-          ) -> tuple[np.ndarray, np.ndarray]:
+def _fold(
+    dense: keras.layers.Dense, batch_norm: keras.layers.BatchNormalization | None
+) -> tuple[np.ndarray, np.ndarray]:
     kernel = np.asarray(dense.kernel, dtype=np.float64)
-    bias = (np.asarray(dense.bias, dtype=np.float64) if dense.use_bias
-            else np.zeros(kernel.shape[1]))
+    bias = np.asarray(dense.bias, dtype=np.float64) if dense.use_bias else np.zeros(kernel.shape[1])
     if batch_norm is None:
         return kernel, bias
     mean = np.asarray(batch_norm.moving_mean, dtype=np.float64)
     variance = np.asarray(batch_norm.moving_variance, dtype=np.float64)
-    gamma = (np.asarray(batch_norm.gamma, dtype=np.float64) if batch_norm.scale
-             else np.ones_like(mean))
-    beta = (np.asarray(batch_norm.beta, dtype=np.float64) if batch_norm.center
-            else np.zeros_like(mean))
+    gamma = (
+        np.asarray(batch_norm.gamma, dtype=np.float64) if batch_norm.scale else np.ones_like(mean)
+    )
+    beta = (
+        np.asarray(batch_norm.beta, dtype=np.float64) if batch_norm.center else np.zeros_like(mean)
+    )
     scale = gamma / np.sqrt(variance + batch_norm.epsilon)
     return kernel * scale, (bias - mean) * scale + beta
 
@@ -82,14 +67,17 @@ def fold_batch_norm(model: keras.Model) -> keras.Model:
     while index < len(layers):
         dense = layers[index]
         if not isinstance(dense, keras.layers.Dense):
-            raise ConversionError(f"cannot fold layer '{dense.name}' ({type(dense).__name__}): "
-                                  "expected Dense")
+            raise ConversionError(
+                f"cannot fold layer '{dense.name}' ({type(dense).__name__}): expected Dense"
+            )
         index += 1
         batch_norm = None
         if index < len(layers) and isinstance(layers[index], keras.layers.BatchNormalization):
             if dense.activation is not keras.activations.linear:
-                raise ConversionError(f"cannot fold BatchNorm after '{dense.name}': the Dense "
-                                      "layer has a non-linear activation")
+                raise ConversionError(
+                    f"cannot fold BatchNorm after '{dense.name}': the Dense "
+                    "layer has a non-linear activation"
+                )
             batch_norm = layers[index]
             index += 1
         activation = dense.activation.__name__ if batch_norm is None else "linear"
@@ -110,8 +98,9 @@ def fold_batch_norm(model: keras.Model) -> keras.Model:
     return keras.Model(inputs, hidden, name=f"{model.name}_folded")
 
 
-def check_folding(model: keras.Model, folded: keras.Model, vectors: np.ndarray,
-                  tolerance: float = 1e-3) -> float:
+def check_folding(
+    model: keras.Model, folded: keras.Model, vectors: np.ndarray, tolerance: float = 1e-3
+) -> float:
     """Compare the folded model with the original on ``vectors``.
 
     Returns
@@ -129,20 +118,28 @@ def check_folding(model: keras.Model, folded: keras.Model, vectors: np.ndarray,
     actual = np.asarray(folded.predict_on_batch(sample), dtype=np.float64)
     difference = float(np.max(np.abs(actual - expected)) / max(np.max(np.abs(expected)), 1e-12))
     if difference > tolerance:
-        raise ConversionError(f"BatchNorm folding changed the outputs by {difference:.2e} "
-                              f"(relative), more than {tolerance:.0e}")
+        raise ConversionError(
+            f"BatchNorm folding changed the outputs by {difference:.2e} "
+            f"(relative), more than {tolerance:.0e}"
+        )
     logger.debug("folded model matches the original within %.2e (relative)", difference)
     return difference
 
 
-def convert_to_tflite(model: keras.Model, variant: Variant,
-                      representative: np.ndarray | None = None, batch_size: int = 64) -> bytes:
+def convert_to_tflite(
+    model: keras.Model,
+    variant: ModelVariant,
+    *,
+    representative: np.ndarray | None = None,
+    batch_size: int = 64,
+) -> bytes:
     """Convert a (folded) Keras model to a TFLite flatbuffer.
 
     Parameters
     ----------
     model : keras.Model
-    variant : Variant
+    variant : ModelVariant
+        A TFLite variant of :data:`~anomaly_detection.variants.TFLITE_VARIANTS`.
     representative : np.ndarray, shape (n_vectors, dim), optional
         Calibration vectors for full-integer variants (normal training data).
     batch_size : int
@@ -155,12 +152,12 @@ def convert_to_tflite(model: keras.Model, variant: Variant,
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if variant.calibrate:
         if representative is None or len(representative) == 0:
-            raise ConversionError(f"variant '{variant.postfix}' needs calibration vectors")
+            raise ConversionError(f"variant '{variant.label}' needs calibration vectors")
         calibration = np.asarray(representative, dtype=np.float32)
 
         def samples() -> Iterator[list[np.ndarray]]:
             for start in range(0, len(calibration), batch_size):
-                yield [calibration[start:start + batch_size]]
+                yield [calibration[start : start + batch_size]]
 
         converter.representative_dataset = samples
     if variant.int8_ops_only:
@@ -176,8 +173,7 @@ def convert_to_tflite(model: keras.Model, variant: Variant,
             warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
             flatbuffer = converter.convert()
     except Exception as error:  # the converter raises many unrelated types
-        raise ConversionError(f"TFLite conversion '{variant.postfix or 'float'}' failed: "
-                              f"{error}") from error
+        raise ConversionError(f"TFLite conversion '{variant.label}' failed: {error}") from error
     logger.debug("converter output: %s", captured.getvalue()[:2000])
     return bytes(flatbuffer)
 
@@ -194,18 +190,22 @@ def c_array_source(flatbuffer: bytes, variable: str, header_name: str) -> tuple[
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", variable):
         raise ConversionError(f"'{variable}' is not a valid C identifier")
     guard = re.sub(r"[^A-Za-z0-9]", "_", header_name).upper() + "_"
-    header = (f"// Generated by 02_convert.py: TFLite model as a C array.\n"
-              f"#ifndef {guard}\n#define {guard}\n\n"
-              f"extern const unsigned char {variable}[];\n"
-              f"extern const unsigned int {variable}_len;\n\n#endif  // {guard}\n")
+    header = (
+        f"// Generated by 02_convert.py: TFLite model as a C array.\n"
+        f"#ifndef {guard}\n#define {guard}\n\n"
+        f"extern const unsigned char {variable}[];\n"
+        f"extern const unsigned int {variable}_len;\n\n#endif  // {guard}\n"
+    )
     rows = []
     for start in range(0, len(flatbuffer), 12):
-        chunk = flatbuffer[start:start + 12]
+        chunk = flatbuffer[start : start + 12]
         rows.append("  " + ", ".join(f"0x{byte:02x}" for byte in chunk) + ",")
-    source = (f"// Generated by 02_convert.py: TFLite model as a C array.\n"
-              f"#include \"{header_name}\"\n\n"
-              f"alignas(16) const unsigned char {variable}[] = {{\n" + "\n".join(rows) + "\n};\n"
-              f"const unsigned int {variable}_len = {len(flatbuffer)};\n")
+    source = (
+        f"// Generated by 02_convert.py: TFLite model as a C array.\n"
+        f'#include "{header_name}"\n\n'
+        f"alignas(16) const unsigned char {variable}[] = {{\n" + "\n".join(rows) + "\n};\n"
+        f"const unsigned int {variable}_len = {len(flatbuffer)};\n"
+    )
     return source, header
 
 

@@ -1,4 +1,5 @@
 """Running TFLite models with LiteRT (``ai_edge_litert``), one invoke per clip."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -65,8 +66,9 @@ class TFLiteModel:
 
     def _resize(self, batch: int) -> None:
         if batch != self._batch:
-            self._interpreter.resize_tensor_input(self._input["index"],
-                                                  [batch, int(self._input["shape"][1])])
+            self._interpreter.resize_tensor_input(
+                self._input["index"], [batch, int(self._input["shape"][1])]
+            )
             self._interpreter.allocate_tensors()
             self._input = self._interpreter.get_input_details()[0]
             self._output = self._interpreter.get_output_details()[0]

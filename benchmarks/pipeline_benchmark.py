@@ -21,6 +21,7 @@ Stages, each measured in its own fresh process, in this run, on the same synthet
 Every timing is the best of three runs (the least disturbed by other load; the
 baseline gets the same treatment). Prints a table and writes ``<output>/benchmark.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,8 @@ import yaml  # noqa: E402
 
 from anomaly_detection.allocator import retain_freed_memory  # noqa: E402
 from anomaly_detection.config import FeatureConfig, FitConfig  # noqa: E402
-from anomaly_detection.extraction import FeatureCache, extract_log_mels  # noqa: E402
+from anomaly_detection.extraction import extract_log_mels  # noqa: E402
+from anomaly_detection.feature_cache import FeatureCache  # noqa: E402
 from anomaly_detection.features import frame_stack  # noqa: E402
 from anomaly_detection.scoring import anomaly_score  # noqa: E402
 from anomaly_detection.synthetic import SyntheticSpec, write_dataset  # noqa: E402
@@ -58,14 +60,21 @@ def naive_features(files: list[Path], feature: FeatureConfig) -> np.ndarray:
     vectors = []
     for path in files:
         signal, sample_rate = librosa.load(path, sr=None, mono=False)
-        mel = librosa.feature.melspectrogram(y=signal, sr=sample_rate, n_fft=feature.n_fft,
-                                             hop_length=feature.hop_length, n_mels=feature.n_mels,
-                                             power=feature.power)
+        mel = librosa.feature.melspectrogram(
+            y=signal,
+            sr=sample_rate,
+            n_fft=feature.n_fft,
+            hop_length=feature.hop_length,
+            n_mels=feature.n_mels,
+            power=feature.power,
+        )
         log_mel = (20.0 / feature.power * np.log10(mel + sys.float_info.epsilon))[:, 50:250]
         n_vectors = log_mel.shape[1] - feature.frames + 1
         array = np.zeros((n_vectors, feature.vector_dim))
         for t in range(feature.frames):
-            array[:, feature.n_mels * t:feature.n_mels * (t + 1)] = log_mel[:, t:t + n_vectors].T
+            array[:, feature.n_mels * t : feature.n_mels * (t + 1)] = log_mel[
+                :, t : t + n_vectors
+            ].T
         vectors.append(array)
     return np.concatenate(vectors)
 
@@ -113,11 +122,15 @@ def naive_stage(files, feature, retain_memory: bool = False) -> dict:
     warm_page_cache(files)
     naive_features(files[:1], feature)  # librosa's first call compiles numba kernels: not timed
     naive_matrix, naive_seconds, naive_runs = timed(naive_features, files, feature)
-    ours = extract_log_mels(files, feature, None, progress=False)
-    ours_matrix = np.concatenate([frame_stack(clip.log_mel, feature.frames) for clip in ours])
+    ours = extract_log_mels(files, feature, progress=False)
+    ours_matrix = np.concatenate(
+        [frame_stack(clip.usable_log_mel(), feature.frames) for clip in ours]
+    )
     return {
-        "naive_clips": len(files), "naive_seconds": naive_seconds,
-        "naive_clips_per_s": len(files) / naive_seconds, "naive_runs_seconds": naive_runs,
+        "naive_clips": len(files),
+        "naive_seconds": naive_seconds,
+        "naive_clips_per_s": len(files) / naive_seconds,
+        "naive_runs_seconds": naive_runs,
         "naive_matrix_bytes_per_clip": naive_matrix.nbytes / len(files),
         "max_abs_difference_vs_naive_db": float(np.max(np.abs(ours_matrix - naive_matrix))),
     }
@@ -132,28 +145,48 @@ def feature_stage(train_files, feature, cache_dir, workers):
     def empty_cache() -> None:
         shutil.rmtree(cache_dir, ignore_errors=True)
 
-    _, cold_seconds, cold_runs = timed(extract_log_mels, train_files, feature, cache, workers,
-                                       progress=False, before=empty_cache)
-    _, warm_seconds, _ = timed(extract_log_mels, train_files, feature, cache, workers,
-                               progress=False)
-    _, nocache_seconds, nocache_runs = timed(extract_log_mels, train_files, feature, None,
-                                             workers, progress=False)
+    _, cold_seconds, cold_runs = timed(
+        extract_log_mels,
+        train_files,
+        feature,
+        cache=cache,
+        workers=workers,
+        progress=False,
+        before=empty_cache,
+    )
+    _, warm_seconds, _ = timed(
+        extract_log_mels, train_files, feature, cache=cache, workers=workers, progress=False
+    )
+    _, nocache_seconds, nocache_runs = timed(
+        extract_log_mels, train_files, feature, workers=workers, progress=False
+    )
     n = len(train_files)
     return {
-        "clips": n, "workers": workers, "allocator_retains_freed_memory": allocator_set,
-        "cold_cache_seconds": cold_seconds, "cold_cache_clips_per_s": n / cold_seconds,
-        "cold_cache_runs_seconds": cold_runs, "no_cache_runs_seconds": nocache_runs,
-        "warm_cache_seconds": warm_seconds, "warm_cache_clips_per_s": n / warm_seconds,
-        "no_cache_seconds": nocache_seconds, "no_cache_clips_per_s": n / nocache_seconds,
+        "clips": n,
+        "workers": workers,
+        "allocator_retains_freed_memory": allocator_set,
+        "cold_cache_seconds": cold_seconds,
+        "cold_cache_clips_per_s": n / cold_seconds,
+        "cold_cache_runs_seconds": cold_runs,
+        "no_cache_runs_seconds": nocache_runs,
+        "warm_cache_seconds": warm_seconds,
+        "warm_cache_clips_per_s": n / warm_seconds,
+        "no_cache_seconds": nocache_seconds,
+        "no_cache_clips_per_s": n / nocache_seconds,
         "ratio_warm_vs_recompute": nocache_seconds / warm_seconds,
     }
 
 
 def training_memory_stage(work: Path, data_root: Path, cache_dir: Path) -> dict:
     config = yaml.safe_load((REPO / "baseline.yaml").read_text())
-    config.update(dev_directory=str(data_root / "dev_data"), model_directory=str(work / "model"),
-                  result_directory=str(work / "result"), cache_directory=str(cache_dir),
-                  log_file=str(work / "baseline.log"), seed=0)
+    config.update(
+        dev_directory=str(data_root / "dev_data"),
+        model_directory=str(work / "model"),
+        result_directory=str(work / "result"),
+        cache_directory=str(cache_dir),
+        log_file=str(work / "baseline.log"),
+        seed=0,
+    )
     config["fit"].update(epochs=1, verbose=0)
     config_path = work / "bench_train.yaml"
     config_path.write_text(yaml.safe_dump(config))
@@ -164,62 +197,99 @@ def training_memory_stage(work: Path, data_root: Path, cache_dir: Path) -> dict:
         log = work / f"bench_train_{cache_state}.log"
         start = time.perf_counter()
         with open(log, "w") as stderr:
-            process = subprocess.Popen([sys.executable, str(REPO / "00_train.py"), "-d",
-                                        "--retrain", "-q", "--config", str(config_path)],
-                                       cwd=work, stdout=subprocess.DEVNULL, stderr=stderr)
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(REPO / "00_train.py"),
+                    "-d",
+                    "--retrain",
+                    "-q",
+                    "--config",
+                    str(config_path),
+                ],
+                cwd=work,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
             peak_kib = 0
             # VmHWM is the peak of this process's own memory since exec; getrusage/wait4
             # would also count what the child inherited through fork from this process.
             while process.poll() is None:
                 try:
                     status = Path(f"/proc/{process.pid}/status").read_text()
-                    peak_kib = max(peak_kib, int(re.search(r"VmHWM:\s+(\d+)", status).group(1)))
-                except (OSError, AttributeError):
-                    pass
+                except OSError:  # the process has just ended
+                    continue
+                if match := re.search(r"VmHWM:\s+(\d+)", status):
+                    peak_kib = max(peak_kib, int(match.group(1)))
                 time.sleep(0.05)
         seconds = time.perf_counter() - start
         if process.returncode != 0:
             raise RuntimeError(f"00_train.py failed:\n{log.read_text()[-3000:]}")
         results[f"{cache_state}_cache_seconds_1_epoch_with_startup"] = seconds
         results[f"{cache_state}_cache_peak_rss_bytes"] = peak_kib * 1024
-    results["peak_rss_bytes"] = max(results["cold_cache_peak_rss_bytes"],
-                                    results["warm_cache_peak_rss_bytes"])
+    results["peak_rss_bytes"] = max(
+        results["cold_cache_peak_rss_bytes"], results["warm_cache_peak_rss_bytes"]
+    )
     return results
 
 
 def throughput_stage(train_files, feature, cache_dir, clips, epochs) -> dict:
     import keras
 
-    from anomaly_detection.training import FileFrameStore, split_training_vectors
+    from anomaly_detection.training import split_training_vectors
     from keras_model import get_model
 
     retain_freed_memory()  # as the scripts do at start-up
     # As 00_train.py: the frames are read from the feature-cache file batch by batch.
     cache = FeatureCache(cache_dir, feature)
     files = train_files[:clips]
-    extract_log_mels(files, feature, cache, progress=False)
+    extract_log_mels(files, feature, cache=cache, progress=False)
     entry = cache.entry(files)
-    store = FileFrameStore(entry.data_path, np.asarray(entry.offsets), feature.n_mels)
+    assert entry is not None
+    store = entry.frame_store()
     fit = FitConfig(epochs=epochs, verbose=0)
-    train, validation = split_training_vectors(store, feature.frames, fit, seed=0)
+    train, validation = split_training_vectors(store, frames=feature.frames, fit=fit, seed=0)
+    assert validation is not None
     array = np.concatenate([train.as_array(), validation.as_array()])
     results = {}
-    for name in ("in_memory_array", "batchwise_dataset", "in_memory_array_2", "batchwise_dataset_2"):
+    for name in (
+        "in_memory_array",
+        "batchwise_dataset",
+        "in_memory_array_2",
+        "batchwise_dataset_2",
+    ):
         keras.utils.set_random_seed(0)
         model = get_model(feature.vector_dim)
         model.compile(optimizer="adam", loss="mean_squared_error")
         start = time.perf_counter()
         if name.startswith("in_memory"):
-            model.fit(array, array, epochs=epochs, batch_size=512, shuffle=True,
-                      validation_split=0.1, verbose=0)
+            model.fit(
+                array,
+                array,
+                epochs=epochs,
+                batch_size=512,
+                shuffle=True,
+                validation_split=0.1,
+                verbose=0,
+            )
         else:
             model.fit(train, validation_data=validation, epochs=epochs, verbose=0)
         results[name] = len(array) * epochs / (time.perf_counter() - start)
     in_memory = max(results["in_memory_array"], results["in_memory_array_2"])
     batchwise = max(results["batchwise_dataset"], results["batchwise_dataset_2"])
-    return {"clips": clips, "vectors": len(array), "epochs": epochs,
-            "in_memory_vectors_per_s": in_memory, "batchwise_vectors_per_s": batchwise,
-            "ratio_batchwise_vs_in_memory": batchwise / in_memory}
+    return {
+        "clips": clips,
+        "vectors": len(array),
+        "epochs": epochs,
+        "in_memory_vectors_per_s": in_memory,
+        "batchwise_vectors_per_s": batchwise,
+        "ratio_batchwise_vs_in_memory": batchwise / in_memory,
+    }
+
+
+def clip_scores(model, clip_vectors: list[np.ndarray]) -> list[float]:
+    """Anomaly score of each clip with one model call per clip (as 03_tflite_test.py)."""
+    return [anomaly_score(vectors, model(vectors)) for vectors in clip_vectors]
 
 
 def per_vector_scores(model_path: Path, clip_vectors: list[np.ndarray]) -> list[float]:
@@ -245,49 +315,61 @@ def per_vector_scores(model_path: Path, clip_vectors: list[np.ndarray]) -> list[
 
 def tflite_stage(test_files, feature, cache_dir, clips, work: Path, workers: int) -> dict:
     """03_tflite_test's model calls for every TFLite variant: per clip against per vector."""
-    from anomaly_detection.tflite_convert import VARIANTS, convert_to_tflite, fold_batch_norm
+    from anomaly_detection.tflite_convert import convert_to_tflite, fold_batch_norm
     from anomaly_detection.tflite_infer import TFLiteModel
+    from anomaly_detection.variants import TFLITE_VARIANTS
     from keras_model import get_model
 
     retain_freed_memory()  # as the scripts do at start-up
-    cached = extract_log_mels(test_files[:clips], feature, FeatureCache(cache_dir, feature),
-                              progress=False)
-    uncached = extract_log_mels(test_files[:clips], feature, None, progress=False)
-    vectors = [frame_stack(clip.log_mel, feature.frames) for clip in cached]
-    uncached_vectors = [frame_stack(clip.log_mel, feature.frames) for clip in uncached]
+    cached = extract_log_mels(
+        test_files[:clips], feature, cache=FeatureCache(cache_dir, feature), progress=False
+    )
+    uncached = extract_log_mels(test_files[:clips], feature, progress=False)
+    vectors = [frame_stack(clip.usable_log_mel(), feature.frames) for clip in cached]
+    uncached_vectors = [frame_stack(clip.usable_log_mel(), feature.frames) for clip in uncached]
     folded = fold_batch_norm(get_model(feature.vector_dim))
     calibration = np.concatenate(vectors[:20])
     variants = {}
-    for variant in VARIANTS:
+    for variant in TFLITE_VARIANTS:
         model_path = work / f"bench_model{variant.postfix}.tflite"
-        model_path.write_bytes(convert_to_tflite(folded, variant,
-                                                 calibration if variant.calibrate else None))
+        model_path.write_bytes(
+            convert_to_tflite(
+                folded, variant, representative=calibration if variant.calibrate else None
+            )
+        )
         model = TFLiteModel(model_path, num_threads=workers)
-        batched, batched_seconds, _ = timed(lambda: [anomaly_score(v, model(v)) for v in vectors])
-        single, single_seconds, _ = timed(per_vector_scores, model_path, vectors)
-        uncached_scores = [anomaly_score(v, model(v)) for v in uncached_vectors]
-        batched, single, uncached_scores = map(np.asarray, (batched, single, uncached_scores))
+        batched_list, batched_seconds, _ = timed(clip_scores, model, vectors)
+        single_list, single_seconds, _ = timed(per_vector_scores, model_path, vectors)
+        batched, single = np.asarray(batched_list), np.asarray(single_list)
+        uncached_scores = np.asarray(clip_scores(model, uncached_vectors))
         variants[variant.postfix or "float"] = {
-            "per_clip_seconds": batched_seconds, "per_vector_seconds": single_seconds,
+            "per_clip_seconds": batched_seconds,
+            "per_vector_seconds": single_seconds,
             "ratio_per_clip_vs_per_vector": single_seconds / batched_seconds,
-            "max_relative_score_difference_batched_vs_per_vector":
-                float(np.max(np.abs(batched - single) / single)),
-            "max_relative_score_difference_cache_vs_no_cache":
-                float(np.max(np.abs(batched - uncached_scores) / uncached_scores)),
+            "max_relative_score_difference_batched_vs_per_vector": float(
+                np.max(np.abs(batched - single) / single)
+            ),
+            "max_relative_score_difference_cache_vs_no_cache": float(
+                np.max(np.abs(batched - uncached_scores) / uncached_scores)
+            ),
         }
     per_clip = sum(v["per_clip_seconds"] for v in variants.values())
     per_vector = sum(v["per_vector_seconds"] for v in variants.values())
     return {
-        "clips": clips, "variants": variants, "workers": workers,
-        "per_clip_seconds": per_clip, "per_vector_seconds": per_vector,
+        "clips": clips,
+        "variants": variants,
+        "workers": workers,
+        "per_clip_seconds": per_clip,
+        "per_vector_seconds": per_vector,
         "per_clip_clips_per_s": clips * len(variants) / per_clip,
         "per_vector_clips_per_s": clips * len(variants) / per_vector,
         "ratio_per_clip_vs_per_vector": per_vector / per_clip,
-        "max_relative_score_difference_batched_vs_per_vector":
-            max(v["max_relative_score_difference_batched_vs_per_vector"]
-                for v in variants.values()),
-        "max_relative_score_difference_cache_vs_no_cache":
-            max(v["max_relative_score_difference_cache_vs_no_cache"] for v in variants.values()),
+        "max_relative_score_difference_batched_vs_per_vector": max(
+            v["max_relative_score_difference_batched_vs_per_vector"] for v in variants.values()
+        ),
+        "max_relative_score_difference_cache_vs_no_cache": max(
+            v["max_relative_score_difference_cache_vs_no_cache"] for v in variants.values()
+        ),
     }
 
 
@@ -296,8 +378,12 @@ def main() -> int:
     parser.add_argument("--train-clips", type=int, default=7000)
     parser.add_argument("--test-clips", type=int, default=2459)
     parser.add_argument("--duration", type=float, default=11.0)
-    parser.add_argument("--naive-clips", type=int, default=300,
-                        help="clips for the naive feature baseline (default %(default)s)")
+    parser.add_argument(
+        "--naive-clips",
+        type=int,
+        default=300,
+        help="clips for the naive feature baseline (default %(default)s)",
+    )
     parser.add_argument("--throughput-clips", type=int, default=1000)
     parser.add_argument("--throughput-epochs", type=int, default=2)
     parser.add_argument("--tflite-clips", type=int, default=200)
@@ -306,34 +392,45 @@ def main() -> int:
     args = parser.parse_args()
 
     ids = (1, 2, 3, 4)
-    spec = SyntheticSpec(machine_types=("ToyCar",), dev_ids=ids,
-                         train_clips=-(-args.train_clips // len(ids)),
-                         test_normal_clips=-(-args.test_clips // (2 * len(ids))),
-                         test_anomaly_clips=-(-args.test_clips // (2 * len(ids))),
-                         duration=args.duration, seed=1)
+    spec = SyntheticSpec(
+        machine_types=("ToyCar",),
+        dev_ids=ids,
+        train_clips=-(-args.train_clips // len(ids)),
+        test_normal_clips=-(-args.test_clips // (2 * len(ids))),
+        test_anomaly_clips=-(-args.test_clips // (2 * len(ids))),
+        duration=args.duration,
+        seed=1,
+    )
     data_root = args.output / f"data_{args.train_clips}_{args.test_clips}_{args.duration:g}s"
     print(f"Synthetic data in {data_root} (generated once, reused)")
     write_dataset(data_root, spec, dev=True, workers=args.workers)
     train_files = sorted((data_root / "dev_data" / "ToyCar" / "train").glob("*.wav"))
-    train_files = train_files[:args.train_clips]
+    train_files = train_files[: args.train_clips]
     test_files = sorted((data_root / "dev_data" / "ToyCar" / "test").glob("*.wav"))
-    test_files = test_files[:args.test_clips]
+    test_files = test_files[: args.test_clips]
     cache_dir = args.output / "cache"
     if cache_dir.exists():
         shutil.rmtree(cache_dir)
     feature = FeatureConfig()
-    report = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                          "python": platform.python_version()},
-              "train_clips": len(train_files), "test_clips": len(test_files),
-              "duration_s": args.duration}
+    report = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "train_clips": len(train_files),
+        "test_clips": len(test_files),
+        "duration_s": args.duration,
+    }
     print("features ...")
-    naive = in_fresh_process(naive_stage, train_files[:args.naive_clips], feature)
+    naive = in_fresh_process(naive_stage, train_files[: args.naive_clips], feature)
     ours = in_fresh_process(feature_stage, train_files, feature, cache_dir, args.workers)
     # The same baseline with this project's allocator setting: what the setting alone gives.
-    retained = in_fresh_process(naive_stage, train_files[:args.naive_clips], feature, True)
+    retained = in_fresh_process(naive_stage, train_files[: args.naive_clips], feature, True)
     naive_rate = naive["naive_clips_per_s"]
     report["features"] = {
-        **naive, **ours,
+        **naive,
+        **ours,
         "naive_retained_memory_clips_per_s": retained["naive_clips_per_s"],
         "naive_retained_memory_runs_seconds": retained["naive_runs_seconds"],
         "naive_matrix_bytes_all_clips": naive["naive_matrix_bytes_per_clip"] * len(train_files),
@@ -341,39 +438,51 @@ def main() -> int:
         "ratio_warm_vs_naive": ours["warm_cache_clips_per_s"] / naive_rate,
     }
     print("training throughput ...")
-    report["training_throughput"] = in_fresh_process(throughput_stage, train_files, feature,
-                                                     cache_dir, args.throughput_clips,
-                                                     args.throughput_epochs)
+    report["training_throughput"] = in_fresh_process(
+        throughput_stage,
+        train_files,
+        feature,
+        cache_dir,
+        args.throughput_clips,
+        args.throughput_epochs,
+    )
     print("TFLite testing ...")
-    report["tflite_testing"] = in_fresh_process(tflite_stage, test_files, feature, cache_dir,
-                                                args.tflite_clips, args.output, args.workers)
+    report["tflite_testing"] = in_fresh_process(
+        tflite_stage, test_files, feature, cache_dir, args.tflite_clips, args.output, args.workers
+    )
     print("training memory (00_train.py, 1 epoch, cold and warm cache) ...")
     report["training_memory"] = training_memory_stage(args.output, data_root, cache_dir)
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "benchmark.json").write_text(json.dumps(report, indent=2))
 
-    f, m, t, l = (report["features"], report["training_memory"], report["training_throughput"],
-                  report["tflite_testing"])
-    per_variant = ", ".join(f"{name} x{values['ratio_per_clip_vs_per_vector']:.1f}"
-                            for name, values in l["variants"].items())
+    f, m, t, lite = (
+        report["features"],
+        report["training_memory"],
+        report["training_throughput"],
+        report["tflite_testing"],
+    )
+    per_variant = ", ".join(
+        f"{name} x{values['ratio_per_clip_vs_per_vector']:.1f}"
+        for name, values in lite["variants"].items()
+    )
     print(f"""
 Pipeline benchmark: {len(train_files)} train + {len(test_files)} test clips of {args.duration:g} s, {os.cpu_count()} cores
-features   naive librosa, 1 process   {f['naive_clips_per_s']:8.1f} clips/s  ({f['naive_clips']} clips)
-           same, freed memory kept    {f['naive_retained_memory_clips_per_s']:8.1f} clips/s
-           ours, cold cache           {f['cold_cache_clips_per_s']:8.1f} clips/s  x{f['ratio_cold_vs_naive']:.1f} naive
-           ours, no cache             {f['no_cache_clips_per_s']:8.1f} clips/s
-           ours, warm cache           {f['warm_cache_clips_per_s']:8.1f} clips/s  x{f['ratio_warm_vs_recompute']:.1f} recomputing
-           max |ours - naive|         {f['max_abs_difference_vs_naive_db']:.2e} dB
-           naive float64 matrix       {f['naive_matrix_bytes_all_clips'] / 1e9:8.2f} GB for all clips
-training   00_train.py peak RSS       {m['cold_cache_peak_rss_bytes'] / 1e9:8.2f} GB cold cache, {m['warm_cache_peak_rss_bytes'] / 1e9:.2f} GB warm (1 epoch)
-           in-memory array fit        {t['in_memory_vectors_per_s']:8.0f} vectors/s
-           batch-wise dataset fit     {t['batchwise_vectors_per_s']:8.0f} vectors/s  x{t['ratio_batchwise_vs_in_memory']:.2f}
-tflite     per-vector invokes         {l['per_vector_clips_per_s']:8.1f} clips/s  (all {len(l['variants'])} variants)
-           one invoke per clip        {l['per_clip_clips_per_s']:8.1f} clips/s  x{l['ratio_per_clip_vs_per_vector']:.1f}
+features   naive librosa, 1 process   {f["naive_clips_per_s"]:8.1f} clips/s  ({f["naive_clips"]} clips)
+           same, freed memory kept    {f["naive_retained_memory_clips_per_s"]:8.1f} clips/s
+           ours, cold cache           {f["cold_cache_clips_per_s"]:8.1f} clips/s  x{f["ratio_cold_vs_naive"]:.1f} naive
+           ours, no cache             {f["no_cache_clips_per_s"]:8.1f} clips/s
+           ours, warm cache           {f["warm_cache_clips_per_s"]:8.1f} clips/s  x{f["ratio_warm_vs_recompute"]:.1f} recomputing
+           max |ours - naive|         {f["max_abs_difference_vs_naive_db"]:.2e} dB
+           naive float64 matrix       {f["naive_matrix_bytes_all_clips"] / 1e9:8.2f} GB for all clips
+training   00_train.py peak RSS       {m["cold_cache_peak_rss_bytes"] / 1e9:8.2f} GB cold cache, {m["warm_cache_peak_rss_bytes"] / 1e9:.2f} GB warm (1 epoch)
+           in-memory array fit        {t["in_memory_vectors_per_s"]:8.0f} vectors/s
+           batch-wise dataset fit     {t["batchwise_vectors_per_s"]:8.0f} vectors/s  x{t["ratio_batchwise_vs_in_memory"]:.2f}
+tflite     per-vector invokes         {lite["per_vector_clips_per_s"]:8.1f} clips/s  (all {len(lite["variants"])} variants)
+           one invoke per clip        {lite["per_clip_clips_per_s"]:8.1f} clips/s  x{lite["ratio_per_clip_vs_per_vector"]:.1f}
            per variant                {per_variant}
-agreement  batched vs per-vector      {l['max_relative_score_difference_batched_vs_per_vector']:.1e} relative
-           cache vs no cache          {l['max_relative_score_difference_cache_vs_no_cache']:.1e} relative
-written    {args.output / 'benchmark.json'}""")
+agreement  batched vs per-vector      {lite["max_relative_score_difference_batched_vs_per_vector"]:.1e} relative
+           cache vs no cache          {lite["max_relative_score_difference_cache_vs_no_cache"]:.1e} relative
+written    {args.output / "benchmark.json"}""")
     return 0
 
 

@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny synthetic dataset, configurations, and script runs."""
+
 from __future__ import annotations
 
 import os
@@ -14,19 +15,30 @@ sys.path.insert(0, str(REPO))
 
 from anomaly_detection.synthetic import SyntheticSpec, write_dataset  # noqa: E402
 
-TINY_SPEC = SyntheticSpec(machine_types=("ToyCar",), dev_ids=(1, 2), eval_ids=(5,),
-                          train_clips=10, test_normal_clips=5, test_anomaly_clips=5,
-                          duration=9.0, seed=3)
+TINY_SPEC = SyntheticSpec(
+    machine_types=("ToyCar",),
+    dev_ids=(1, 2),
+    eval_ids=(5,),
+    train_clips=10,
+    test_normal_clips=5,
+    test_anomaly_clips=5,
+    duration=9.0,
+    seed=3,
+)
 
 
 def base_config(work: Path, data_root: Path, **overrides) -> dict:
     """The default ``baseline.yaml`` with paths under ``work`` / ``data_root`` and 2 epochs."""
     config = yaml.safe_load((REPO / "baseline.yaml").read_text())
-    config.update(dev_directory=str(data_root / "dev_data"),
-                  eval_directory=str(data_root / "eval_data"),
-                  model_directory=str(work / "model"), result_directory=str(work / "result"),
-                  cache_directory=str(work / "cache"), log_file=str(work / "baseline.log"),
-                  seed=0)
+    config.update(
+        dev_directory=str(data_root / "dev_data"),
+        eval_directory=str(data_root / "eval_data"),
+        model_directory=str(work / "model"),
+        result_directory=str(work / "result"),
+        cache_directory=str(work / "cache"),
+        log_file=str(work / "baseline.log"),
+        seed=0,
+    )
     config["fit"].update(epochs=2, verbose=0)
     for key, value in overrides.items():
         section, _, name = key.rpartition(".")
@@ -41,12 +53,19 @@ def write_config(work: Path, data_root: Path, **overrides) -> Path:
     return path
 
 
-def run_script(script: str, *args: str, cwd: Path | None = None,
-               timeout: float = 600) -> subprocess.CompletedProcess:
+def run_script(
+    script: str, *args: str, cwd: Path | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """Run a numbered script (or any repo file) with this interpreter."""
     environment = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, str(REPO / script), *args], cwd=cwd or REPO,
-                          capture_output=True, text=True, timeout=timeout, env=environment)
+    return subprocess.run(
+        [sys.executable, str(REPO / script), *args],
+        cwd=cwd or REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environment,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -73,8 +92,10 @@ def reference_dir() -> Path:
     """The shared reference data; skipped (or failed, in CI) when absent."""
     path = Path(os.environ.get("AD_REFERENCE_DIR", REPO.parent / "shared" / "reference"))
     if not (path / "ad01.h5").is_file():
-        message = (f"reference data not found in {path}: set AD_REFERENCE_DIR to the folder "
-                   "holding ad01.h5 and the ToyCar clips")
+        message = (
+            f"reference data not found in {path}: set AD_REFERENCE_DIR to the folder "
+            "holding ad01.h5 and the ToyCar clips"
+        )
         if os.environ.get("AD_REQUIRE_REFERENCE") == "1":
             pytest.fail(message)
         pytest.skip(message)

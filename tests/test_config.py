@@ -1,4 +1,5 @@
 """Configuration loading and validation."""
+
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,9 @@ def test_default_yaml_has_the_reference_values():
     assert config.result_directory == Path("./result")
     assert config.result_file == "result.csv"
     assert config.max_fpr == 0.1
-    assert config.feature == FeatureConfig(n_mels=128, frames=5, n_fft=1024, hop_length=512,
-                                           power=2.0, frame_crop=(50, 250))
+    assert config.feature == FeatureConfig(
+        n_mels=128, frames=5, n_fft=1024, hop_length=512, power=2.0, frame_crop=(50, 250)
+    )
     assert (config.fit.optimizer, config.fit.loss) == ("adam", "mean_squared_error")
     assert (config.fit.epochs, config.fit.batch_size) == (100, 512)
     assert (config.fit.shuffle, config.fit.validation_split, config.fit.verbose) == (True, 0.1, 1)
@@ -62,16 +64,19 @@ def test_every_problem_is_listed_at_once():
     assert "'fit.batch_size' must be an integer, got '512'" in message
 
 
-@pytest.mark.parametrize("key, value, expected", [
-    ("max_fpr", 0.0, "'max_fpr' must be in (0, 1]"),
-    ("max_fpr", 1.5, "'max_fpr' must be in (0, 1]"),
-    ("fit.validation_split", 1.0, "'fit.validation_split' must be in [0, 1)"),
-    ("fit.shuffle", "yes", "'fit.shuffle' must be true or false"),
-    ("feature.frames", 300, "'feature.frames' (300) is larger than the cropped clip (200"),
-    ("feature.frame_crop", [250, 50], "'feature.frame_crop' must be null or [start, stop]"),
-    ("feature.power", True, "'feature.power' must be a number"),
-    ("n_workers", -1, "'n_workers' must be 0 or greater"),
-])
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("max_fpr", 0.0, "'max_fpr' must be in (0, 1]"),
+        ("max_fpr", 1.5, "'max_fpr' must be in (0, 1]"),
+        ("fit.validation_split", 1.0, "'fit.validation_split' must be in [0, 1)"),
+        ("fit.shuffle", "yes", "'fit.shuffle' must be true or false"),
+        ("feature.frames", 300, "'feature.frames' (300) is larger than the cropped clip (200"),
+        ("feature.frame_crop", [250, 50], "'feature.frame_crop' must be null or [start, stop]"),
+        ("feature.power", True, "'feature.power' must be a number"),
+        ("n_workers", -1, "'n_workers' must be 0 or greater"),
+    ],
+)
 def test_values_out_of_range_are_rejected(key, value, expected):
     raw = reference_dict()
     section, _, name = key.rpartition(".")

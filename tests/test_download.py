@@ -1,4 +1,5 @@
 """get_dataset.sh's downloader against a local HTTP server on 127.0.0.1."""
+
 import hashlib
 import http.server
 import threading
@@ -26,7 +27,8 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
             return super().do_GET()
         type(self).ranges.append(requested)
         start = int(requested.split("=")[1].rstrip("-"))
-        data = open(path, "rb").read()
+        with open(path, "rb") as handle:
+            data = handle.read()
         self.send_response(206)
         self.send_header("Content-Length", str(len(data) - start))
         self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
@@ -39,8 +41,9 @@ def server(tmp_path):
     root = tmp_path / "served"
     root.mkdir()
     RangeHandler.ranges = []
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                            partial(RangeHandler, directory=str(root)))
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), partial(RangeHandler, directory=str(root))
+    )
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -55,11 +58,16 @@ def make_zip(path, members):
 
 
 def serve_toycar(root, dev_members=None, extra=b""):
-    dev_members = dev_members or {"ToyCar/train/normal_id_01_00000000.wav": b"RIFF" + b"a" * 5000,
-                                  "ToyCar/test/anomaly_id_01_00000000.wav": b"RIFF" + b"b" * 50}
-    sums = {"dev_data_ToyCar.zip": make_zip(root / "dev_data_ToyCar.zip", dev_members),
-            "eval_data_train_ToyCar.zip": make_zip(root / "eval_data_train_ToyCar.zip",
-                                                   {"ToyCar/train/normal_id_05_00000000.wav": b"c"})}
+    dev_members = dev_members or {
+        "ToyCar/train/normal_id_01_00000000.wav": b"RIFF" + b"a" * 5000,
+        "ToyCar/test/anomaly_id_01_00000000.wav": b"RIFF" + b"b" * 50,
+    }
+    sums = {
+        "dev_data_ToyCar.zip": make_zip(root / "dev_data_ToyCar.zip", dev_members),
+        "eval_data_train_ToyCar.zip": make_zip(
+            root / "eval_data_train_ToyCar.zip", {"ToyCar/train/normal_id_05_00000000.wav": b"c"}
+        ),
+    }
     (root / "dev_data_ToyCar.zip").write_bytes((root / "dev_data_ToyCar.zip").read_bytes() + extra)
     checksums = root.parent / "checksums.txt"
     checksums.write_text("".join(f"{md5}  {name}\n" for name, md5 in sums.items()))
@@ -67,9 +75,19 @@ def serve_toycar(root, dev_members=None, extra=b""):
 
 
 def run(tmp_path, base_url, checksums, *extra):
-    return download.main(["--base-url", base_url, "--checksums", str(checksums),
-                          "--download-dir", str(tmp_path / "downloads"),
-                          "--output", str(tmp_path / "out"), *extra])
+    return download.main(
+        [
+            "--base-url",
+            base_url,
+            "--checksums",
+            str(checksums),
+            "--download-dir",
+            str(tmp_path / "downloads"),
+            "--output",
+            str(tmp_path / "out"),
+            *extra,
+        ]
+    )
 
 
 def test_published_checksums_cover_every_archive():
@@ -84,8 +102,10 @@ def test_correct_archives_are_verified_and_unpacked(tmp_path, server, capsys):
     checksums = serve_toycar(root)
     assert run(tmp_path, url, checksums) == 0
     train = tmp_path / "out" / "dev_data" / "ToyCar" / "train"
-    assert sorted(path.name for path in train.iterdir()) == ["normal_id_01_00000000.wav",
-                                                             "normal_id_05_00000000.wav"]
+    assert sorted(path.name for path in train.iterdir()) == [
+        "normal_id_01_00000000.wav",
+        "normal_id_05_00000000.wav",
+    ]
     assert not list((tmp_path / "downloads").iterdir())  # archives removed after unpacking
 
 
@@ -121,8 +141,9 @@ def test_interrupted_download_resumes(tmp_path, server):
 def test_free_space_is_checked_first(tmp_path, server, monkeypatch, capsys):
     root, url = server
     checksums = serve_toycar(root)
-    monkeypatch.setattr(download.shutil, "disk_usage",
-                        lambda path: type("Usage", (), {"free": 10})())
+    monkeypatch.setattr(
+        download.shutil, "disk_usage", lambda path: type("Usage", (), {"free": 10})()
+    )
     assert run(tmp_path, url, checksums) == 1
     assert "GB free" in capsys.readouterr().err
     assert not (tmp_path / "downloads" / "dev_data_ToyCar.zip").exists()

@@ -1,4 +1,5 @@
 """Nothing half-written: atomic outputs, Ctrl-C, killed runs, forced retraining."""
+
 import shutil
 import signal
 import subprocess
@@ -6,7 +7,6 @@ import sys
 import threading
 import time
 
-import numpy as np
 import pytest
 
 from anomaly_detection.io_utils import atomic_path, write_text_atomic
@@ -16,10 +16,9 @@ from conftest import REPO, run_script, write_config
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "result.csv"
     write_text_atomic(target, "complete\n")
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_path(target) as temporary:
-            temporary.write_text("half")
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), atomic_path(target) as temporary:
+        temporary.write_text("half")
+        raise KeyboardInterrupt
     assert target.read_text() == "complete\n"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["result.csv"]
 
@@ -44,9 +43,14 @@ def test_model_save_is_atomic(tmp_path, monkeypatch):
 def start_training(work, config):
     """Start 00_train.py and return once it is well into training (epoch 3 begun)."""
     environment = {"PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"}
-    process = subprocess.Popen([sys.executable, str(REPO / "00_train.py"), "-d", "--config",
-                                str(config)], cwd=work, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=environment)
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "00_train.py"), "-d", "--config", str(config)],
+        cwd=work,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+    )
     stderr_lines = []
     threading.Thread(target=lambda: stderr_lines.extend(process.stderr), daemon=True).start()
     for line in process.stdout:  # Keras prints "Epoch N/M" with verbose 2
@@ -81,7 +85,9 @@ def test_killed_run_leaves_no_model_and_a_rerun_completes(long_training):
     process.wait(timeout=60)
     model_dir = work / "model"
     assert not (model_dir / "model_ToyCar.hdf5").exists()
-    short = config.read_text().replace("epochs: 400", "epochs: 1").replace("verbose: 2", "verbose: 0")
+    short = (
+        config.read_text().replace("epochs: 400", "epochs: 1").replace("verbose: 2", "verbose: 0")
+    )
     config.write_text(short)
     rerun = run_script("00_train.py", "-d", "-q", "--config", str(config), cwd=work)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
@@ -91,7 +97,9 @@ def test_killed_run_leaves_no_model_and_a_rerun_completes(long_training):
 
 def test_retrain_replaces_an_existing_model(tmp_path, tiny_data):
     config = write_config(tmp_path, tiny_data, **{"fit.epochs": 1})
-    assert run_script("00_train.py", "-d", "-q", "--config", str(config), cwd=tmp_path).returncode == 0
+    assert (
+        run_script("00_train.py", "-d", "-q", "--config", str(config), cwd=tmp_path).returncode == 0
+    )
     model = tmp_path / "model" / "model_ToyCar.hdf5"
     threshold = tmp_path / "model" / "model_ToyCar.hdf5.threshold.json"
     before = (model.stat().st_mtime_ns, threshold.read_text())

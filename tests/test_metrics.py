@@ -1,4 +1,5 @@
 """AUC and partial AUC against scikit-learn."""
+
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -19,7 +20,8 @@ def test_matches_scikit_learn(seed, max_fpr):
         scores = np.round(scores, 1)  # ties
     assert roc_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
     assert partial_roc_auc(labels, scores, max_fpr) == pytest.approx(
-        roc_auc_score(labels, scores, max_fpr=max_fpr), abs=1e-12)
+        roc_auc_score(labels, scores, max_fpr=max_fpr), abs=1e-12
+    )
 
 
 def test_perfect_and_inverted_detectors():

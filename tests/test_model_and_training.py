@@ -1,13 +1,19 @@
 """The autoencoder, batch-wise training data, and BatchNorm folding."""
+
+import shutil
+
 import keras
 import numpy as np
 import pytest
 
-from anomaly_detection.config import FitConfig
-from anomaly_detection.tflite_convert import check_folding, fold_batch_norm
+from anomaly_detection.config import FitConfig, load_config
 from anomaly_detection.errors import TrainingError
-from anomaly_detection.training import (FileFrameStore, MemoryFrameStore,
-                                          split_training_vectors)
+from anomaly_detection.feature_cache import FeatureCache
+from anomaly_detection.frame_store import FileFrameStore, MemoryFrameStore
+from anomaly_detection.run import RunContext
+from anomaly_detection.tflite_convert import check_folding, fold_batch_norm
+from anomaly_detection.training import split_training_vectors
+from conftest import write_config
 from keras_model import get_model, load_model, save_model
 
 
@@ -18,8 +24,11 @@ def test_layer_sequence_and_parameter_count():
     assert kinds == expected
     units = [layer.units for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     assert units == [128, 128, 128, 128, 8, 128, 128, 128, 128, 640]
-    assert all(layer.activation.__name__ == "relu" for layer in model.layers
-               if isinstance(layer, keras.layers.Activation))
+    assert all(
+        layer.activation.__name__ == "relu"
+        for layer in model.layers
+        if isinstance(layer, keras.layers.Activation)
+    )
     assert model.count_params() == 269_992
     assert get_model(320).output_shape == (None, 320)
 
@@ -30,25 +39,31 @@ def test_save_and_load_hdf5_round_trip(tmp_path):
     save_model(model, path)
     loaded = load_model(path)
     vectors = np.random.default_rng(0).normal(size=(7, 640)).astype(np.float32)
-    np.testing.assert_allclose(loaded.predict_on_batch(vectors), model.predict_on_batch(vectors),
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict_on_batch(vectors), model.predict_on_batch(vectors), rtol=1e-6, atol=1e-6
+    )
     assert not list(tmp_path.glob(".*part*"))
 
 
 def make_store(n_clips=7, n_frames=20, n_mels=4):
-    clips = [(clip + np.arange(n_frames)[:, None] / 100 + np.zeros(n_mels)).astype(np.float32)
-             for clip in range(n_clips)]
+    clips = [
+        (clip + np.arange(n_frames)[:, None] / 100 + np.zeros(n_mels)).astype(np.float32)
+        for clip in range(n_clips)
+    ]
     return MemoryFrameStore.from_clips(iter(clips), n_clips, n_mels), clips
 
 
 def test_batches_equal_the_reference_stacked_matrix_and_split():
     store, clips = make_store()
     frames = 5
-    reference = np.concatenate([
-        np.concatenate([clip[t:len(clip) - frames + 1 + t] for t in range(frames)], axis=1)
-        for clip in clips])  # the reference's list_to_vector_array, frame-major
+    reference = np.concatenate(
+        [
+            np.concatenate([clip[t : len(clip) - frames + 1 + t] for t in range(frames)], axis=1)
+            for clip in clips
+        ]
+    )  # the reference's list_to_vector_array, frame-major
     fit = FitConfig(batch_size=8, validation_split=0.1, shuffle=True)
-    train, validation = split_training_vectors(store, frames, fit, seed=1)
+    train, validation = split_training_vectors(store, frames=frames, fit=fit, seed=1)
     split_at = int(len(reference) * 0.9)
     assert (train.n_vectors, validation.n_vectors) == (split_at, len(reference) - split_at)
     np.testing.assert_array_equal(validation.as_array(), reference[split_at:])
@@ -84,8 +99,11 @@ def test_file_store_reads_what_the_memory_store_holds(tmp_path):
     for index, clip in enumerate(clips):
         np.testing.assert_array_equal(on_file.clip(index), clip)
     fit = FitConfig(batch_size=4, validation_split=0.25, shuffle=True)
-    for one, other in zip(split_training_vectors(memory, 5, fit, seed=2),
-                          split_training_vectors(on_file, 5, fit, seed=2)):
+    for one, other in zip(
+        split_training_vectors(memory, frames=5, fit=fit, seed=2),
+        split_training_vectors(on_file, frames=5, fit=fit, seed=2),
+        strict=True,
+    ):
         for index in range(len(one)):
             np.testing.assert_array_equal(one[index][0], other[index][0])
 
@@ -109,25 +127,33 @@ def test_batch_norm_folding_reproduces_the_model():
     for layer in model.layers:  # non-trivial BatchNorm statistics
         if isinstance(layer, keras.layers.BatchNormalization):
             size = layer.moving_mean.shape[0]
-            layer.set_weights([rng.uniform(0.5, 2, size), rng.normal(0, 1, size),
-                               rng.normal(0, 1, size), rng.uniform(0.5, 3, size)])
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 2, size),
+                    rng.normal(0, 1, size),
+                    rng.normal(0, 1, size),
+                    rng.uniform(0.5, 3, size),
+                ]
+            )
     folded = fold_batch_norm(model)
     assert [type(layer).__name__ for layer in folded.layers] == ["InputLayer"] + ["Dense"] * 10
     vectors = rng.normal(size=(300, 640)).astype(np.float32)
     assert check_folding(model, folded, vectors) < 1e-5
 
 
-def test_training_frames_come_from_the_cache_file_and_equal_recomputed_ones(tmp_path, tiny_data):
-    from anomaly_detection.config import load_config
-    from anomaly_detection.pipeline import feature_cache, load_training_frames
-    from conftest import write_config
+def training_frames(config, type_dir, *, cache, skip_bad_clips=False):
+    """The training frames of ``type_dir`` as the scripts load them."""
+    run = RunContext(config, dev_mode=True, cache=cache, skip_bad_clips=skip_bad_clips)
+    return run.training_frames(type_dir)
 
+
+def test_training_frames_come_from_the_cache_file_and_equal_recomputed_ones(tmp_path, tiny_data):
     config = load_config(write_config(tmp_path, tiny_data))
     type_dir = tiny_data / "dev_data" / "ToyCar"
-    cache = feature_cache(config)
-    uncached = load_training_frames(type_dir, config, None, progress=False)
-    cold = load_training_frames(type_dir, config, cache, progress=False)
-    warm = load_training_frames(type_dir, config, cache, progress=False)
+    cache = FeatureCache(config.cache_directory, config.feature)
+    uncached = training_frames(config, type_dir, cache=None)
+    cold = training_frames(config, type_dir, cache=cache)
+    warm = training_frames(config, type_dir, cache=cache)
     assert isinstance(uncached, MemoryFrameStore)
     assert isinstance(cold, FileFrameStore) and isinstance(warm, FileFrameStore)
     assert cold.path == warm.path and cold.path.parent.parent == tmp_path / "cache"
@@ -137,22 +163,16 @@ def test_training_frames_come_from_the_cache_file_and_equal_recomputed_ones(tmp_
 
 
 def test_skipped_bad_training_clip_leaves_the_others_in_the_cache(tmp_path, tiny_data):
-    import shutil
-
-    from anomaly_detection.config import load_config
-    from anomaly_detection.pipeline import feature_cache, load_training_frames
-    from conftest import write_config
-
     data = tmp_path / "data"
     shutil.copytree(tiny_data / "dev_data", data / "dev_data")
     type_dir = data / "dev_data" / "ToyCar"
     bad = type_dir / "train" / "normal_id_01_00000003.wav"
     bad.write_bytes(b"RIFF")
     config = load_config(write_config(tmp_path, data))
-    cache = feature_cache(config)
+    cache = FeatureCache(config.cache_directory, config.feature)
     with pytest.raises(TrainingError, match="1 unusable clip"):
-        load_training_frames(type_dir, config, cache, progress=False)
-    store = load_training_frames(type_dir, config, cache, skip_bad_clips=True, progress=False)
-    reference = load_training_frames(type_dir, config, None, skip_bad_clips=True, progress=False)
+        training_frames(config, type_dir, cache=cache)
+    store = training_frames(config, type_dir, cache=cache, skip_bad_clips=True)
+    reference = training_frames(config, type_dir, cache=None, skip_bad_clips=True)
     assert isinstance(store, FileFrameStore) and store.n_clips == 19
     np.testing.assert_array_equal(store.clip(18), reference.clip(18))

@@ -3,6 +3,7 @@
 Reads ``AD_REFERENCE_DIR`` (default ``../shared/reference``): skipped with a
 message when absent, required in CI.
 """
+
 import csv
 import shutil
 
@@ -10,17 +11,19 @@ import numpy as np
 import pytest
 
 from anomaly_detection.eembc import sample_file_name
-from anomaly_detection.features import file_to_vector_array
-from anomaly_detection.tflite_convert import VARIANTS
+from anomaly_detection.variants import TFLITE_VARIANTS
+from common import file_to_vector_array
 from conftest import reference_dir, run_script, write_config
 
 CLIPS = ("normal_id_01_00000000.wav", "normal_id_01_00000001.wav", "anomaly_id_01_00000000.wav")
 # Keras anomaly scores of the golden model ad01.h5 on the three clips (default configuration),
 # measured with TF 2.21 on x86-64. They hold within 1e-5 relative across runs and machines
 # (float32 inference; oneDNN's summation order may differ between CPUs).
-GOLDEN_SCORES = {"normal_id_01_00000000.wav": 9.49129147015658,
-                 "normal_id_01_00000001.wav": 9.97295838867693,
-                 "anomaly_id_01_00000000.wav": 9.888092174884102}
+GOLDEN_SCORES = {
+    "normal_id_01_00000000.wav": 9.49129147015658,
+    "normal_id_01_00000001.wav": 9.97295838867693,
+    "anomaly_id_01_00000000.wav": 9.888092174884102,
+}
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +32,9 @@ def reference():
 
 
 def reference_dump(reference):
-    return np.fromfile(reference / "normal_id_01_00000000_logmel.f32", dtype="<f4").reshape(200, 128)
+    return np.fromfile(reference / "normal_id_01_00000000_logmel.f32", dtype="<f4").reshape(
+        200, 128
+    )
 
 
 def read_scores(path):
@@ -39,8 +44,14 @@ def read_scores(path):
 
 def test_features_reproduce_the_reference_dump(reference):
     dump = reference_dump(reference)
-    vectors = file_to_vector_array(reference / "normal_id_01_00000000.wav", n_mels=128, frames=5,
-                                   n_fft=1024, hop_length=512, power=2.0)
+    vectors = file_to_vector_array(
+        reference / "normal_id_01_00000000.wav",
+        n_mels=128,
+        frames=5,
+        n_fft=1024,
+        hop_length=512,
+        power=2.0,
+    )
     assert vectors.shape == (196, 640)
     # Unstack: frame i is the first 128 values of vector i (and the tail of the last vector).
     log_mel = np.concatenate([vectors[:, :128], vectors[-1, 128:].reshape(4, 128)])
@@ -61,8 +72,12 @@ def golden_run(reference, tmp_path_factory):
     shutil.copy(reference / "ad01.h5", work / "model" / "model_ToyCar.hdf5")
     config = write_config(work, work / "data")
     runs = {}
-    for name, args in (("01", ("01_test.py", "-d")), ("01_again", ("01_test.py", "-d", "--no-cache")),
-                       ("02", ("02_convert.py", "-d")), ("03", ("03_tflite_test.py", "-d"))):
+    for name, args in (
+        ("01", ("01_test.py", "-d")),
+        ("01_again", ("01_test.py", "-d", "--no-cache")),
+        ("02", ("02_convert.py", "-d")),
+        ("03", ("03_tflite_test.py", "-d")),
+    ):
         if name == "01_again":
             shutil.copy(work / "result" / "anomaly_score_ToyCar_id_01.csv", work / "first.csv")
         runs[name] = run_script(*args, "--config", str(config), cwd=work)
@@ -90,7 +105,7 @@ def test_golden_model_result_csv(golden_run):
 def test_tflite_scores_match_keras_on_real_clips(golden_run):
     result = golden_run / "result"
     keras_scores = read_scores(result / "anomaly_score_ToyCar_id_01.csv")
-    for variant in VARIANTS:
+    for variant in TFLITE_VARIANTS:
         assert (golden_run / "model" / f"model_ToyCar{variant.postfix}.tflite").is_file()
         scores = read_scores(result / f"tflite{variant.postfix}_anomaly_score_ToyCar_id_01.csv")
         assert list(scores) == list(keras_scores)
@@ -114,8 +129,15 @@ def test_eembc_export_matches_the_reference_dump(reference, tmp_path):
     for clip in CLIPS:
         shutil.copy(reference / clip, data / clip)
     config = write_config(tmp_path, tmp_path / "data")
-    run = run_script("export_eembc.py", "-d", "--config", str(config), "--output",
-                     str(tmp_path / "samples"), cwd=tmp_path)
+    run = run_script(
+        "export_eembc.py",
+        "-d",
+        "--config",
+        str(config),
+        "--output",
+        str(tmp_path / "samples"),
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     folder = tmp_path / "samples" / "ToyCar"
     binary = folder / sample_file_name(reference / "normal_id_01_00000000.wav")
@@ -124,9 +146,11 @@ def test_eembc_export_matches_the_reference_dump(reference, tmp_path):
     exported = np.fromfile(binary, dtype="<f4").reshape(200, 128)
     assert np.max(np.abs(exported - reference_dump(reference))) <= 1e-3
     rows = (folder / "y_labels.csv").read_text().splitlines()
-    assert rows == ["normal_id_01_00000000_hist_librosa.bin,2,0,2560,512",
-                    "normal_id_01_00000001_hist_librosa.bin,2,0,2560,512",
-                    "anomaly_id_01_00000000_hist_librosa.bin,2,1,2560,512"]
+    assert rows == [
+        "normal_id_01_00000000_hist_librosa.bin,2,0,2560,512",
+        "normal_id_01_00000001_hist_librosa.bin,2,0,2560,512",
+        "anomaly_id_01_00000000_hist_librosa.bin,2,1,2560,512",
+    ]
 
 
 def test_eembc_every_nth_clip(reference, tmp_path):

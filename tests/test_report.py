@@ -1,4 +1,5 @@
 """Reports, plots and decisions: numbers checked against the CSVs and the saved thresholds."""
+
 import csv
 import json
 import re
@@ -8,7 +9,8 @@ import pytest
 import scipy.stats
 
 from anomaly_detection.decision import decision_metrics, fit_threshold
-from anomaly_detection.report import LABELS, SHORT_NAMES, prefix_of, read_result_csv
+from anomaly_detection.report import read_result_csv
+from anomaly_detection.variants import VARIANTS
 from conftest import run_script
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -23,7 +25,8 @@ def test_gamma_threshold_recovers_the_percentile():
     scores = scipy.stats.gamma.rvs(4.0, loc=2.0, scale=1.5, size=5000, random_state=0)
     threshold = fit_threshold(scores, 0.9)
     assert threshold.threshold == pytest.approx(
-        scipy.stats.gamma.ppf(0.9, 4.0, loc=2.0, scale=1.5), rel=0.03)
+        scipy.stats.gamma.ppf(0.9, 4.0, loc=2.0, scale=1.5), rel=0.03
+    )
     assert np.mean(scores <= threshold.threshold) == pytest.approx(0.9, abs=0.015)
     flat = fit_threshold(np.full(4, 3.0), 0.9)
     assert flat.threshold == 3.0
@@ -31,24 +34,66 @@ def test_gamma_threshold_recovers_the_percentile():
 
 def test_precision_recall_f1():
     labels = np.array([0, 0, 1, 1, 1])
-    assert decision_metrics(labels, np.array([0, 1, 1, 1, 0])) == pytest.approx((2 / 3, 2 / 3, 2 / 3))
+    assert decision_metrics(labels, np.array([0, 1, 1, 1, 0])) == pytest.approx(
+        (2 / 3, 2 / 3, 2 / 3)
+    )
     assert decision_metrics(labels, np.zeros(5)) == (0.0, 0.0, 0.0)
+
+
+# The reference's result prefixes and this project's labels and column names, spelled out.
+LABELS = (
+    "keras",
+    "tflite",
+    "tflite_quant",
+    "tflite_quant_fullint",
+    "tflite_quant_fullint_micro",
+    "tflite_quant_fullint_micro_intio",
+)
+SHORT_NAMES = dict(
+    zip(LABELS, ("Keras", "float", "quant", "fullint", "micro", "intio"), strict=True)
+)
+
+
+def prefix_of(label):
+    return "" if label == "keras" else f"{label}_"
+
+
+def test_the_registry_names_every_variant_as_the_reports_do():
+    assert tuple(variant.label for variant in VARIANTS) == LABELS
+    for variant in VARIANTS:
+        assert variant.short_name == SHORT_NAMES[variant.label]
+        assert variant.result_prefix == prefix_of(variant.label)
+    assert [variant.model_file_name("fan") for variant in VARIANTS] == [
+        "model_fan.hdf5",
+        "model_fan.tflite",
+        "model_fan_quant.tflite",
+        "model_fan_quant_fullint.tflite",
+        "model_fan_quant_fullint_micro.tflite",
+        "model_fan_quant_fullint_micro_intio.tflite",
+    ]
 
 
 def test_decisions_follow_the_saved_threshold(dev_run):
     work = dev_run["work"]
     for label in LABELS:
         prefix = prefix_of(label)
-        model_file = (work / "model" / "model_ToyCar.hdf5" if label == "keras" else
-                      work / "model" / f"model_ToyCar{label[len('tflite'):]}.tflite")
+        model_file = (
+            work / "model" / "model_ToyCar.hdf5"
+            if label == "keras"
+            else work / "model" / f"model_ToyCar{label[len('tflite') :]}.tflite"
+        )
         stored = json.loads((model_file.parent / f"{model_file.name}.threshold.json").read_text())
         assert stored["percentile"] == 0.9 and stored["n_clips"] == 20
         assert stored["model_size"] == model_file.stat().st_size
         threshold = stored["threshold"]
         decided = 0
         for machine_id in ("01", "02"):
-            scores = dict(rows(work / "result" / f"{prefix}anomaly_score_ToyCar_id_{machine_id}.csv"))
-            decisions = rows(work / "result" / f"{prefix}decision_result_ToyCar_id_{machine_id}.csv")
+            scores = dict(
+                rows(work / "result" / f"{prefix}anomaly_score_ToyCar_id_{machine_id}.csv")
+            )
+            decisions = rows(
+                work / "result" / f"{prefix}decision_result_ToyCar_id_{machine_id}.csv"
+            )
             assert [name for name, _ in decisions] == list(scores)
             for name, decision in decisions:
                 assert int(decision) == int(float(scores[name]) > threshold)
@@ -63,21 +108,29 @@ def test_decisions_follow_the_saved_threshold(dev_run):
 def test_summary_matches_the_result_csvs(dev_run):
     result = dev_run["work"] / "result"
     summary = (result / "summary.md").read_text()
+
     def cells_of(line):
         return [cell.strip().strip("*") for cell in line.strip("|").split("|")]
 
-    table = [line for line in summary.splitlines() if line.startswith("| ")
-             and cells_of(line)[:2] in (["ToyCar", "01"], ["ToyCar", "02"], ["ToyCar", "Average"])]
+    table = [
+        line
+        for line in summary.splitlines()
+        if line.startswith("| ")
+        and cells_of(line)[:2] in (["ToyCar", "01"], ["ToyCar", "02"], ["ToyCar", "Average"])
+    ]
     assert len(table) == 3
     header = next(line for line in summary.splitlines() if line.startswith("| type | id"))
     columns = [cell.strip() for cell in header.strip("|").split("|")]
-    assert columns[2:] == [f"{SHORT_NAMES[label]} {metric}" for label in LABELS
-                           for metric in ("AUC", "pAUC")]
+    assert columns[2:] == [
+        f"{SHORT_NAMES[label]} {metric}" for label in LABELS for metric in ("AUC", "pAUC")
+    ]
     for line in table:
         cells = cells_of(line)
         machine_id = cells[1]
         for index, label in enumerate(LABELS):
-            expected = read_result_csv(result / f"{prefix_of(label)}result.csv")["ToyCar"][machine_id]
+            expected = read_result_csv(result / f"{prefix_of(label)}result.csv")["ToyCar"][
+                machine_id
+            ]
             assert float(cells[2 + 2 * index]) == pytest.approx(expected[0], abs=5e-5)
             assert float(cells[3 + 2 * index]) == pytest.approx(expected[1], abs=5e-5)
 
@@ -86,7 +139,9 @@ def test_summary_lists_models_and_links_existing_plots(dev_run):
     work = dev_run["work"]
     summary = (work / "result" / "summary.md").read_text()
     for label in LABELS:
-        row = next(line for line in summary.splitlines() if line.startswith(f"| ToyCar | {label} |"))
+        row = next(
+            line for line in summary.splitlines() if line.startswith(f"| ToyCar | {label} |")
+        )
         cells = [cell.strip() for cell in row.strip("|").split("|")]
         model_file = work / "model" / cells[2]
         assert int(cells[3]) == model_file.stat().st_size
@@ -96,23 +151,41 @@ def test_summary_lists_models_and_links_existing_plots(dev_run):
     assert len(links) == 2 * len(LABELS)
     for link in links:
         assert (work / "result" / link).read_bytes()[:8] == PNG
-    assert "AUC / pAUC of the Keras and TFLite models" in dev_run["runs"]["03_tflite_test.py"].stdout
+    assert (
+        "AUC / pAUC of the Keras and TFLite models" in dev_run["runs"]["03_tflite_test.py"].stdout
+    )
 
 
 def test_log_file_and_quiet_mode(dev_run):
     log = (dev_run["work"] / "baseline.log").read_text()
     assert "== ToyCar: training on" in log and "== ToyCar: testing" in log
-    quiet = run_script("01_test.py", "-d", "-q", "--config", str(dev_run["config"]),
-                       cwd=dev_run["work"])
+    quiet = run_script(
+        "01_test.py", "-d", "-q", "--config", str(dev_run["config"]), cwd=dev_run["work"]
+    )
     assert quiet.returncode == 0
     assert "INFO" not in quiet.stderr
 
 
 def test_machine_type_selection(dev_run):
-    run = run_script("01_test.py", "-d", "--machine-type", "fan", "--config",
-                     str(dev_run["config"]), cwd=dev_run["work"])
+    run = run_script(
+        "01_test.py",
+        "-d",
+        "--machine-type",
+        "fan",
+        "--config",
+        str(dev_run["config"]),
+        cwd=dev_run["work"],
+    )
     assert run.returncode == 1
     assert "no folder for machine type(s) fan; found: ToyCar" in run.stderr
-    selected = run_script("01_test.py", "-d", "--machine-type", "ToyCar", "-q", "--config",
-                          str(dev_run["config"]), cwd=dev_run["work"])
+    selected = run_script(
+        "01_test.py",
+        "-d",
+        "--machine-type",
+        "ToyCar",
+        "-q",
+        "--config",
+        str(dev_run["config"]),
+        cwd=dev_run["work"],
+    )
     assert selected.returncode == 0

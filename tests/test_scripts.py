@@ -1,4 +1,5 @@
 """The four scripts end to end through their command lines, on the tiny synthetic set."""
+
 import csv
 import re
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from anomaly_detection.tflite_convert import VARIANTS
+from anomaly_detection.variants import TFLITE_VARIANTS
 from conftest import REPO, run_script, write_config
 
 SCRIPTS = ("00_train.py", "01_test.py", "02_convert.py", "03_tflite_test.py")
@@ -66,8 +67,9 @@ def test_score_files_and_result_csv(dev_run):
         assert np.all(np.isfinite(values)) and np.all(values > 0)
         auc, pauc = results["ToyCar"][machine_id]
         assert auc == pytest.approx(roc_auc_score(labels_of(names), values), abs=1e-12)
-        assert pauc == pytest.approx(roc_auc_score(labels_of(names), values, max_fpr=0.1),
-                                     abs=1e-12)
+        assert pauc == pytest.approx(
+            roc_auc_score(labels_of(names), values, max_fpr=0.1), abs=1e-12
+        )
         aucs.append((auc, pauc))
     assert results["ToyCar"]["Average"] == pytest.approx(tuple(np.mean(aucs, axis=0)))
     printed = dev_run["runs"]["01_test.py"].stdout
@@ -76,13 +78,14 @@ def test_score_files_and_result_csv(dev_run):
 
 def test_all_tflite_variants_are_written_and_tested(dev_run):
     model_dir, result_dir = dev_run["work"] / "model", dev_run["work"] / "result"
-    for variant in VARIANTS:
+    for variant in TFLITE_VARIANTS:
         assert (model_dir / f"model_ToyCar{variant.postfix}.tflite").stat().st_size > 10_000
         results = parse_result_csv(result_dir / f"tflite{variant.postfix}_result.csv")
         assert list(results["ToyCar"]) == ["01", "02", "Average"]
         for machine_id in ("01", "02"):
             scores = read_scores(
-                result_dir / f"tflite{variant.postfix}_anomaly_score_ToyCar_id_{machine_id}.csv")
+                result_dir / f"tflite{variant.postfix}_anomaly_score_ToyCar_id_{machine_id}.csv"
+            )
             assert len(scores) == 10
 
 
@@ -99,10 +102,17 @@ def test_float_tflite_scores_equal_keras_scores(dev_run):
 
 def test_quantized_scores_stay_close(dev_run):
     result_dir = dev_run["work"] / "result"
-    keras_values = np.array(list(read_scores(result_dir / "anomaly_score_ToyCar_id_01.csv").values()))
-    for variant in VARIANTS[1:]:
-        values = np.array(list(read_scores(
-            result_dir / f"tflite{variant.postfix}_anomaly_score_ToyCar_id_01.csv").values()))
+    keras_values = np.array(
+        list(read_scores(result_dir / "anomaly_score_ToyCar_id_01.csv").values())
+    )
+    for variant in TFLITE_VARIANTS[1:]:
+        values = np.array(
+            list(
+                read_scores(
+                    result_dir / f"tflite{variant.postfix}_anomaly_score_ToyCar_id_01.csv"
+                ).values()
+            )
+        )
         assert np.max(np.abs(values - keras_values) / keras_values) < 0.05, variant.postfix
 
 
@@ -138,8 +148,11 @@ def test_evaluation_mode(tmp_path, tiny_data):
     assert list(scores) == [f"id_05_{i:08d}.wav" for i in range(10)]
     assert (tmp_path / "model" / "model_ToyCar.hdf5").is_file()
     assert not (result_dir / "result.csv").exists()
-    for variant in VARIANTS:
-        assert len(read_scores(result_dir / f"tflite{variant.postfix}_anomaly_score_ToyCar_id_05.csv")) == 10
+    for variant in TFLITE_VARIANTS:
+        assert (
+            len(read_scores(result_dir / f"tflite{variant.postfix}_anomaly_score_ToyCar_id_05.csv"))
+            == 10
+        )
         assert not (result_dir / f"tflite{variant.postfix}_result.csv").exists()
 
 

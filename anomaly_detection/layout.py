@@ -1,0 +1,94 @@
+"""Where every output file goes: one owner for every path the scripts write or read back.
+
+::
+
+    <model_directory>/model_<type><postfix>.hdf5|.tflite    models (see :mod:`.variants`)
+    <model_directory>/model_<type>...<suffix>.threshold.json  each model's decision threshold
+    <model_directory>/history_<type>.png                    training loss
+    <result_directory>/<prefix>anomaly_score_<type>_<id>.csv
+    <result_directory>/<prefix>decision_result_<type>_<id>.csv
+    <result_directory>/<prefix><result_file>                 AUC/pAUC (development mode)
+    <result_directory>/<prefix>decision_metrics.csv
+    <result_directory>/roc_<type>_<label>.png, score_histogram_<type>_<label>.png
+    <result_directory>/run_info.json, summary.md
+
+``<prefix>`` is the variant's result prefix: empty for the Keras model (as the
+reference), ``tflite<postfix>_`` for the TFLite models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .variants import ModelVariant
+
+__all__ = ["OutputLayout"]
+
+
+@dataclass(frozen=True)
+class OutputLayout:
+    """The output paths of one configuration.
+
+    Parameters
+    ----------
+    model_directory, result_directory : Path
+    result_file : str
+        Name of the AUC/pAUC file (``result.csv``).
+    """
+
+    model_directory: Path
+    result_directory: Path
+    result_file: str = "result.csv"
+
+    # ---- models ----
+    def model_file(self, variant: ModelVariant, machine_type: str) -> Path:
+        """``<model_directory>/model_<type><postfix><suffix>``."""
+        return self.model_directory / variant.model_file_name(machine_type)
+
+    def threshold_file(self, variant: ModelVariant, machine_type: str) -> Path:
+        """The model file's name with ``.threshold.json`` appended."""
+        model_file = self.model_file(variant, machine_type)
+        return model_file.with_name(f"{model_file.name}.threshold.json")
+
+    def history_plot(self, machine_type: str) -> Path:
+        """``<model_directory>/history_<type>.png``."""
+        return self.model_directory / f"history_{machine_type}.png"
+
+    # ---- results ----
+    def anomaly_scores(self, variant: ModelVariant, machine_type: str, machine_id: str) -> Path:
+        """``<result_directory>/<prefix>anomaly_score_<type>_<id>.csv``."""
+        return self._result(variant, f"anomaly_score_{machine_type}_{machine_id}.csv")
+
+    def decisions(self, variant: ModelVariant, machine_type: str, machine_id: str) -> Path:
+        """``<result_directory>/<prefix>decision_result_<type>_<id>.csv``."""
+        return self._result(variant, f"decision_result_{machine_type}_{machine_id}.csv")
+
+    def result_csv(self, variant: ModelVariant) -> Path:
+        """``<result_directory>/<prefix><result_file>``."""
+        return self._result(variant, self.result_file)
+
+    def decision_metrics(self, variant: ModelVariant) -> Path:
+        """``<result_directory>/<prefix>decision_metrics.csv``."""
+        return self._result(variant, "decision_metrics.csv")
+
+    def roc_plot(self, variant: ModelVariant, machine_type: str) -> Path:
+        """``<result_directory>/roc_<type>_<label>.png``."""
+        return self.result_directory / f"roc_{machine_type}_{variant.label}.png"
+
+    def score_histogram(self, variant: ModelVariant, machine_type: str) -> Path:
+        """``<result_directory>/score_histogram_<type>_<label>.png``."""
+        return self.result_directory / f"score_histogram_{machine_type}_{variant.label}.png"
+
+    @property
+    def run_info(self) -> Path:
+        """``<result_directory>/run_info.json``: model facts collected for the summary."""
+        return self.result_directory / "run_info.json"
+
+    @property
+    def summary(self) -> Path:
+        """``<result_directory>/summary.md``."""
+        return self.result_directory / "summary.md"
+
+    def _result(self, variant: ModelVariant, name: str) -> Path:
+        return self.result_directory / f"{variant.result_prefix}{name}"

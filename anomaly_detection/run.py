@@ -1,0 +1,298 @@
+"""The run context: what one script run works on, and the steps the scripts are made of.
+
+A :class:`RunContext` is built once from the validated configuration and the
+command line (mode, machine types, cache, progress, skip-bad-clips). It owns
+the output layout and offers the narrow steps the four scripts call; the
+functions below it take only what they use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import Config
+from .dataset import TestSet, list_test_sets, list_train_files, select_machine_type_dirs
+from .decision import (
+    Threshold,
+    decision_metrics_csv_text,
+    fit_threshold,
+    load_threshold,
+    save_threshold,
+    training_scores,
+    write_decision_csv,
+)
+from .extraction import extract_log_mels, load_frame_store
+from .feature_cache import FeatureCache
+from .features import ClipFeatures
+from .frame_store import FrameStore
+from .io_utils import write_text_atomic
+from .layout import OutputLayout
+from .plots import plot_roc_curves, plot_score_histograms
+from .report import summary_markdown, update_run_info
+from .scoring import (
+    IdScores,
+    Predictor,
+    TypeResult,
+    score_test_set,
+    write_anomaly_score_csv,
+    write_result_csv,
+)
+from .variants import ModelVariant
+
+__all__ = ["RunContext", "TestFeatures"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TestFeatures:
+    """Test clips of one machine ID with their features (or errors)."""
+
+    test_set: TestSet
+    clips: list[ClipFeatures]
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """One run of a script: its configuration, mode and options, and its output layout.
+
+    Attributes
+    ----------
+    config : Config
+    dev_mode : bool
+        Development data with labelled test clips (``-d``), else evaluation (``-e``).
+    machine_types : tuple of str, or None
+        Only these machine types (``--machine-type``); all when ``None``.
+    cache : FeatureCache or None
+        ``None`` when disabled in the YAML or by ``--no-cache``.
+    progress : bool
+        Show progress bars.
+    skip_bad_clips : bool
+        Leave out unusable clips instead of stopping (training data) or failing
+        (test clips).
+    """
+
+    config: Config
+    dev_mode: bool
+    machine_types: tuple[str, ...] | None = None
+    cache: FeatureCache | None = None
+    progress: bool = False
+    skip_bad_clips: bool = False
+    layout: OutputLayout = field(init=False)
+
+    def __post_init__(self) -> None:
+        layout = OutputLayout(
+            self.config.model_directory, self.config.result_directory, self.config.result_file
+        )
+        object.__setattr__(self, "layout", layout)
+
+    @classmethod
+    def from_arguments(cls, args: argparse.Namespace, config: Config) -> RunContext:
+        """The context of a script run from its parsed options (see :mod:`.cli`)."""
+        cache = None
+        if not args.no_cache and config.cache_directory is not None:
+            cache = FeatureCache(config.cache_directory, config.feature)
+        return cls(
+            config,
+            dev_mode=args.dev,
+            machine_types=tuple(args.machine_types) if args.machine_types else None,
+            cache=cache,
+            progress=args.progress,
+            skip_bad_clips=getattr(args, "skip_bad_clips", False),
+        )
+
+    # ---- data ----------------------------------------------------------------------------
+    def type_dirs(self) -> list[Path]:
+        """Machine-type folders of the dev or eval data, sorted (or as selected)."""
+        return select_machine_type_dirs(
+            self.config.data_directory(self.dev_mode), self.machine_types
+        )
+
+    def training_frames(self, type_dir: Path, *, max_clips: int | None = None) -> FrameStore:
+        """Cropped log-mel frames of the type's training clips.
+
+        Parameters
+        ----------
+        max_clips : int, optional
+            Use this many clips spread evenly over the sorted list (calibration).
+        """
+        files = list_train_files(type_dir)
+        if max_clips is not None and len(files) > max_clips:
+            files = [files[i] for i in np.linspace(0, len(files) - 1, max_clips).astype(int)]
+        return load_frame_store(
+            files,
+            self.config.feature,
+            cache=self.cache,
+            workers=self.config.workers,
+            skip_bad_clips=self.skip_bad_clips,
+            description=f"{type_dir.name} train features",
+            progress=self.progress,
+        )
+
+    def training_frames_loader(self, type_dir: Path) -> Callable[[], FrameStore]:
+        """:meth:`training_frames` of ``type_dir``, loaded on the first call only (several
+        models of one type share them for their thresholds)."""
+        return functools.cache(functools.partial(self.training_frames, type_dir))
+
+    def test_features(self, type_dir: Path) -> list[TestFeatures]:
+        """Features of every test clip of one machine type, grouped by machine ID."""
+        test_sets = list_test_sets(type_dir, self.dev_mode)
+        files = [path for test_set in test_sets for path in test_set.files]
+        clips = extract_log_mels(
+            files,
+            self.config.feature,
+            cache=self.cache,
+            workers=self.config.workers,
+            description=f"{type_dir.name} test features",
+            progress=self.progress,
+        )
+        grouped, start = [], 0
+        for test_set in test_sets:
+            grouped.append(TestFeatures(test_set, clips[start : start + len(test_set.files)]))
+            start += len(test_set.files)
+        return grouped
+
+    # ---- decision thresholds ---------------------------------------------------------------
+    def fit_threshold(
+        self, variant: ModelVariant, machine_type: str, predict: Predictor, frames: FrameStore
+    ) -> Threshold:
+        """Fit the model's decision threshold on its training clips' scores (gamma
+        distribution, ``decision_percentile``) and save it beside the model file."""
+        scores = training_scores(predict, frames, self.config.feature.frames)
+        threshold = fit_threshold(scores, self.config.decision_percentile)
+        path = self.layout.threshold_file(variant, machine_type)
+        save_threshold(path, threshold, model_file=self.layout.model_file(variant, machine_type))
+        logger.info(
+            "%s: decision threshold %.4g (%g percentile of a gamma fit to %d training "
+            "scores) saved to %s",
+            machine_type,
+            threshold.threshold,
+            threshold.percentile,
+            threshold.n_clips,
+            path,
+        )
+        return threshold
+
+    def stored_or_fitted_threshold(
+        self,
+        variant: ModelVariant,
+        machine_type: str,
+        predict: Predictor,
+        training_frames: Callable[[], FrameStore],
+    ) -> Threshold:
+        """The threshold saved beside the model, or (absent or stale) :meth:`fit_threshold`;
+        ``training_frames`` is called only then."""
+        stored = load_threshold(
+            self.layout.threshold_file(variant, machine_type),
+            model_file=self.layout.model_file(variant, machine_type),
+            percentile=self.config.decision_percentile,
+        )
+        if stored is not None:
+            return stored
+        return self.fit_threshold(variant, machine_type, predict, training_frames())
+
+    # ---- scoring and reports -------------------------------------------------------------
+    def score(
+        self,
+        variant: ModelVariant,
+        machine_type: str,
+        predict: Predictor,
+        test_features: Sequence[TestFeatures],
+    ) -> TypeResult:
+        """Score every ID of a machine type and write its ``anomaly_score`` CSV files."""
+        id_results: list[IdScores] = []
+        for item in test_features:
+            scores = score_test_set(
+                predict,
+                item.test_set,
+                item.clips,
+                frames=self.config.feature.frames,
+                max_fpr=self.config.max_fpr,
+                description=f"{variant.label} {item.test_set.machine_id}",
+                progress=self.progress,
+            )
+            write_anomaly_score_csv(
+                self.layout.anomaly_scores(variant, machine_type, scores.machine_id), scores
+            )
+            if scores.metric_problem:
+                logger.warning(
+                    "%s %s: no AUC: %s", machine_type, scores.machine_id, scores.metric_problem
+                )
+            id_results.append(scores)
+        return TypeResult(machine_type, id_results)
+
+    def report_type(self, variant: ModelVariant, result: TypeResult, threshold: Threshold) -> None:
+        """Decision files, score histograms and (development mode) ROC curves of one type."""
+        for ids in result.ids:
+            write_decision_csv(
+                self.layout.decisions(variant, result.machine_type, ids.machine_id),
+                ids,
+                threshold.threshold,
+            )
+        plot_score_histograms(
+            result,
+            threshold.threshold,
+            self.layout.score_histogram(variant, result.machine_type),
+            variant.label,
+        )
+        if self.dev_mode:
+            plot_roc_curves(
+                result,
+                self.config.max_fpr,
+                self.layout.roc_plot(variant, result.machine_type),
+                variant.label,
+            )
+
+    def record_model(self, variant: ModelVariant, machine_type: str, **fields: object) -> None:
+        """Note the model file, its size and other facts (parameters, timing) for the
+        summary."""
+        model_file = self.layout.model_file(variant, machine_type)
+        update_run_info(
+            self.layout.run_info,
+            variant,
+            machine_type,
+            file=model_file.name,
+            bytes=model_file.stat().st_size,
+            **fields,
+        )
+
+    def write_results(
+        self, variant: ModelVariant, results: Sequence[TypeResult], thresholds: dict[str, float]
+    ) -> None:
+        """After all types, in development mode: the variant's ``result.csv`` and decision
+        metrics."""
+        if self.dev_mode:
+            write_result_csv(self.layout.result_csv(variant), results)
+            write_text_atomic(
+                self.layout.decision_metrics(variant),
+                decision_metrics_csv_text(results, thresholds),
+            )
+
+    def write_summary(self) -> Path:
+        """``summary.md`` of every model found in the result folder; returns its path."""
+        write_text_atomic(self.layout.summary, summary_markdown(self.layout, self.config.max_fpr))
+        return self.layout.summary
+
+    def exit_status(self, results: Sequence[TypeResult]) -> int:
+        """Report clips excluded from scoring; 1 if any, unless ``skip_bad_clips``."""
+        excluded = [entry for result in results for ids in result.ids for entry in ids.excluded]
+        if not excluded:
+            return 0
+        log = logger.warning if self.skip_bad_clips else logger.error
+        log(
+            "%d test clip(s) could not be scored and were excluded from the scores and AUC:",
+            len(excluded),
+        )
+        for _, reason in excluded:
+            log("  %s", reason)
+        if self.skip_bad_clips:
+            return 0
+        logger.error("failing because of the excluded clips (pass --skip-bad-clips to accept them)")
+        return 1
