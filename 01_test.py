@@ -2,7 +2,8 @@
 """Score the test clips of each machine type with its Keras model.
 
     python 01_test.py -d   # result/anomaly_score_<type>_id_XX.csv and result/result.csv (AUC, pAUC)
-    python 01_test.py -e   # result/anomaly_score_<type>_id_XX.csv only
+    python 01_test.py -e   # result/anomaly_score_<type>_id_XX.csv only, or with the published
+                           # labels (--ground-truth eval_data_list.csv) also result.csv
 
 Clips that cannot be read are excluded (never scored 0) and listed; the run
 then exits with status 1 unless ``--skip-bad-clips`` is given.
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     return common.build_parser(
         "Compute anomaly scores (and AUC/pAUC) with the Keras models.",
         skip_bad_clips="exit 0 even if some clips could not be read (they are left out)",
+        ground_truth=True,
     )
 
 
@@ -57,7 +59,7 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
         thresholds[machine_type] = threshold.threshold
     run.write_results(KERAS, results, thresholds)
     run.write_summary()
-    if run.dev_mode:
+    if run.labelled:
         print(format_result_table(results, "Keras model"))
     return run.exit_status(results)
 

@@ -5,13 +5,17 @@
 #                                            data into dev_data/ (the MLPerf Tiny recipe)
 #   ./get_dataset.sh --machine-types ToyCar fan pump --eval
 #                                            more machine types; --eval also fetches the
-#                                            evaluation test set into eval_data/
+#                                            evaluation test set into eval_data/ and its
+#                                            labels, eval_data_list.csv
+#   ./get_dataset.sh --pretrained [--force]  the MLPerf Tiny reference's trained models:
+#                                            model/model_ToyCar.hdf5, pretrained/*.tflite
 #   ./get_dataset.sh --base-url http://mirror/dcase2020   fetch from a mirror
 #   ./get_dataset.sh --synthetic [generator options]      synthetic dev_data/ and eval_data/
 #                                            (offline; see python -m anomaly_detection.synthetic -h)
 #
-# Downloads resume when interrupted, are checked against the published MD5 and
-# unpacked only if no member escapes the target folder. --help lists every option.
+# Downloads resume when interrupted, are checked against the published MD5 (the
+# label list, which has none, for its structure) and unpacked only if no member
+# escapes the target folder. --help lists every option.
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ "${1:-}" = "--synthetic" ]; then

@@ -20,7 +20,9 @@ EXIT_INTERRUPTED = 130
 logger = logging.getLogger("anomaly_detection")
 
 
-def build_parser(description: str, *, skip_bad_clips: str | None = None) -> argparse.ArgumentParser:
+def build_parser(
+    description: str, *, skip_bad_clips: str | None = None, ground_truth: bool = False
+) -> argparse.ArgumentParser:
     """The options common to every script; scripts add their own.
 
     Parameters
@@ -28,6 +30,8 @@ def build_parser(description: str, *, skip_bad_clips: str | None = None) -> argp
     description : str
     skip_bad_clips : str, optional
         Help text of the script's ``--skip-bad-clips`` option (none if ``None``).
+    ground_truth : bool
+        Add ``--ground-truth`` (scripts that score test clips).
     """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
@@ -72,6 +76,15 @@ def build_parser(description: str, *, skip_bad_clips: str | None = None) -> argp
     verbosity.add_argument("--verbose", action="store_true", help="debug messages")
     if skip_bad_clips is not None:
         parser.add_argument("--skip-bad-clips", action="store_true", help=skip_bad_clips)
+    if ground_truth:
+        parser.add_argument(
+            "--ground-truth",
+            type=Path,
+            metavar="CSV",
+            help="eval_data_list.csv labelling the evaluation test clips (with -e): AUC/pAUC "
+            "as the official evaluator computes them (default: the YAML's eval_ground_truth, "
+            "else eval_data_list.csv beside eval_directory if present)",
+        )
     return parser
 
 

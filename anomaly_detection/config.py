@@ -85,6 +85,7 @@ class Config:
     decision_percentile: float = 0.9
     seed: int | None = None
     log_file: Path = Path("./baseline.log")
+    eval_ground_truth: Path | None = None
     source: Path | None = field(default=None, compare=False)
 
     def data_directory(self, dev_mode: bool) -> Path:
@@ -157,6 +158,7 @@ _KEYS: tuple[_Key, ...] = (
     _Key("decision_percentile", "float", default=0.9, check=_fraction_open),
     _Key("seed", "optional_int", default=None),
     _Key("log_file", "path", default="./baseline.log"),
+    _Key("eval_ground_truth", "optional_path", default=None),
 )
 _SECTIONS = {"feature", "fit", "fit.compile"}
 

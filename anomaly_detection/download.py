@@ -1,45 +1,60 @@
-"""Download and unpack the DCASE 2020 Task 2 archives from Zenodo (standard library only).
+"""``get_dataset.sh``: the DCASE 2020 Task 2 data, its published labels, the reference's models.
 
-- interrupted downloads resume (HTTP range requests on ``<archive>.part``);
-- each archive is checked against its published MD5 before it is unpacked;
-- archive members that would land outside the target folder are refused;
-- free disk space is checked before each download;
-- ``--base-url`` points at a mirror holding the archives side by side.
+Standard library only (it runs before any environment exists); the transfers
+(resume, MD5 check, safe unpacking, free space) are :mod:`.transfer`'s.
 
-MLPerf Tiny trains on the ToyCar development set plus the additional training
-data, both unpacked into ``dev_data/``; ``--eval`` also fetches the evaluation
-test set and the additional training data into ``eval_data/``.
+- MLPerf Tiny trains on the ToyCar development set plus the additional training
+  data, both unpacked into ``dev_data/``; ``--eval`` also fetches the
+  evaluation test set and the additional training data into ``eval_data/`` and
+  the evaluation set's labels, ``eval_data_list.csv``, beside it.
+- ``--pretrained`` fetches the MLPerf Tiny reference's trained models from the
+  MLCommons Tiny repository at a pinned commit and installs them:
+  ``model/model_ToyCar.hdf5`` (the golden ``ad01.h5``) and, under
+  ``pretrained/``, its float and int8 TFLite conversions under this project's
+  names (score them with ``03_tflite_test.py --model-directory pretrained``).
+- ``--base-url`` points at a mirror holding the files side by side.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import shutil
 import sys
-import urllib.error
-import urllib.request
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = [
-    "Archive",
-    "MACHINE_TYPES",
-    "archives_for",
-    "download",
-    "verify_md5",
-    "safe_extract",
-    "main",
-    "DownloadError",
-]
+from .errors import DatasetError
+from .ground_truth import GROUND_TRUTH_FILE, read_ground_truth
+from .io_utils import atomic_path
+from .transfer import DownloadError, download, read_checksums, safe_extract, verify_md5
+
+__all__ = ["Archive", "MACHINE_TYPES", "PUBLISHED_MD5", "PRETRAINED", "archives_for", "main"]
 
 MACHINE_TYPES = ("ToyCar", "ToyConveyor", "fan", "pump", "slider", "valve")
 ZENODO = "https://zenodo.org/record"
 _RECORDS = {"dev_data": "3678171", "eval_data_train": "3727685", "eval_data_test": "3841772"}
+#: The evaluation set's labels (Zenodo record 3951620). No checksum is published for it:
+#: it is checked for its structure instead (see :mod:`.ground_truth`).
+GROUND_TRUTH_URL = f"{ZENODO}/3951620/files/{GROUND_TRUTH_FILE}?download=1"
 
-# Published MD5 checksums of the Zenodo archives (records 3678171, 3727685, 3841772).
+#: The MLCommons Tiny repository at a pinned commit, so that the bytes never change.
+TINY_COMMIT = "0d61a709b2ce7c6fecce3abf4fcfe8b0a86a53b8"
+TINY_MODELS_URL = (
+    f"https://raw.githubusercontent.com/mlcommons/tiny/{TINY_COMMIT}/"
+    "v0.5/training/anomaly_detection/trained_models"
+)
+#: The reference's trained models and where they are installed (relative to --output).
+#: ad01_fp32 is the reference's float conversion (BatchNorm folded), ad01_int8 its int8
+#: model with int8 input and output (byte-identical to its
+#: baseline_tf23/model/model_ToyCar_quant_fullint_micro_intio.tflite).
+PRETRAINED = {
+    "ad01.h5": Path("model/model_ToyCar.hdf5"),
+    "ad01_fp32.tflite": Path("pretrained/model_ToyCar.tflite"),
+    "ad01_int8.tflite": Path("pretrained/model_ToyCar_quant_fullint_micro_intio.tflite"),
+}
+
+# Published MD5 checksums of the Zenodo archives (records 3678171, 3727685, 3841772) and of
+# the reference's trained models.
 PUBLISHED_MD5 = {
     "dev_data_fan.zip": "649bdfc06263ae7a838963f43b6641e6",
     "dev_data_pump.zip": "90e7091ef722b7238a7f1009365779cd",
@@ -59,11 +74,11 @@ PUBLISHED_MD5 = {
     "eval_data_test_ToyCar.zip": "bea2bdd612f616be8f2b8eb087b32c7c",
     "eval_data_test_ToyConveyor.zip": "ccfcc9847c7d3404d7ee9d6d9e0b2ba2",
     "eval_data_test_valve.zip": "f69c551d2088691050d20cccca9d631c",
+    # The .md5 files beside the models in the MLCommons Tiny repository.
+    "ad01.h5": "ba1ba77919813dbace1b4ca8b549adc2",
+    "ad01_fp32.tflite": "58fc53fe2cd587c76dd947b1b7c06623",
+    "ad01_int8.tflite": "361fa1b1b871e2068b2ab38d9805ef56",
 }
-
-
-class DownloadError(RuntimeError):
-    """A download, checksum or extraction failed."""
 
 
 @dataclass(frozen=True)
@@ -103,109 +118,6 @@ def archive_url(archive: Archive, base_url: str | None) -> str:
     return f"{ZENODO}/{archive.record}/files/{archive.name}?download=1"
 
 
-def verify_md5(path: Path, expected: str) -> None:
-    """Raise :class:`DownloadError` unless ``path``'s MD5 is ``expected``."""
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != expected.lower():
-        raise DownloadError(
-            f"{path}: MD5 {digest.hexdigest()} does not match the published "
-            f"{expected}; the file is corrupt or incomplete (delete it and retry)"
-        )
-
-
-def _remote_size(url: str, timeout: float) -> int | None:
-    request = urllib.request.Request(url, method="HEAD")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            length = response.headers.get("Content-Length")
-            return int(length) if length else None
-    except (urllib.error.URLError, OSError, ValueError):
-        return None
-
-
-def download(url: str, destination: Path, timeout: float = 60.0) -> Path:
-    """Fetch ``url`` to ``destination``, resuming ``<destination>.part`` if present.
-
-    The free space is checked first (the archive and its unpacked content need
-    about twice its size).
-    """
-    if destination.exists():
-        return destination
-    partial = destination.with_name(destination.name + ".part")
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    have = partial.stat().st_size if partial.exists() else 0
-    size = _remote_size(url, timeout)
-    if size is not None:
-        free = shutil.disk_usage(destination.parent).free
-        needed = 2 * size - have
-        if free < needed:
-            raise DownloadError(
-                f"{destination.parent}: {free / 1e9:.1f} GB free, "
-                f"{needed / 1e9:.1f} GB needed for {destination.name} and its "
-                "content"
-            )
-    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            resumed = have > 0 and response.status == 206
-            mode = "ab" if resumed else "wb"
-            if have and not resumed:
-                print(
-                    f"  server ignored the resume request; downloading {destination.name} "
-                    "from the start"
-                )
-            with open(partial, mode) as handle:
-                shutil.copyfileobj(response, handle, 1 << 20)
-    except urllib.error.HTTPError as error:
-        if error.code == 416 and have:  # range not satisfiable: the part is already complete
-            pass
-        else:
-            raise DownloadError(f"{url}: HTTP {error.code} {error.reason}") from None
-    except (urllib.error.URLError, OSError) as error:
-        raise DownloadError(f"{url}: download failed ({error}); run again to resume") from None
-    partial.replace(destination)
-    return destination
-
-
-def safe_extract(archive: Path, target: Path) -> int:
-    """Unpack a zip into ``target``, refusing members that would land outside it.
-
-    Returns the number of members extracted. Nothing is written if any member
-    is unsafe.
-    """
-    target = target.resolve()
-    try:
-        with zipfile.ZipFile(archive) as bundle:
-            members = bundle.infolist()
-            for member in members:
-                destination = (target / member.filename).resolve()
-                if member.filename.startswith(("/", "\\")) or not destination.is_relative_to(
-                    target
-                ):
-                    raise DownloadError(
-                        f"{archive}: member '{member.filename}' would be written "
-                        f"outside {target}; refusing to unpack"
-                    )
-            bundle.extractall(target)
-            return len(members)
-    except zipfile.BadZipFile as error:
-        raise DownloadError(f"{archive}: not a valid zip archive ({error})") from None
-
-
-def _read_checksums(path: Path) -> dict[str, str]:
-    checksums = {}
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if line.strip() and not line.startswith("#"):
-            parts = line.split()
-            if len(parts) != 2:
-                raise DownloadError(f"{path}:{number}: expected '<md5> <file name>'")
-            checksums[parts[1]] = parts[0]
-    return checksums
-
-
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="get_dataset.sh",
@@ -242,8 +154,89 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="folder receiving dev_data/ and eval_data/",
     )
-    add("--keep-archives", action="store_true", help="keep the .zip files after unpacking")
+    add("--keep-archives", action="store_true", help="keep the downloaded files after use")
+    add(
+        "--pretrained",
+        action="store_true",
+        help="fetch the MLPerf Tiny reference's trained models instead of data: "
+        "model/model_ToyCar.hdf5 and pretrained/*.tflite",
+    )
+    add("--force", action="store_true", help="with --pretrained: replace existing models")
     return parser
+
+
+def _file_url(name: str, default: str, base_url: str | None) -> str:
+    return f"{base_url.rstrip('/')}/{name}" if base_url else default
+
+
+def _install(source: Path, destination: Path, *, force: bool) -> str:
+    """Copy ``source`` to ``destination`` atomically; an existing different file is kept
+    unless ``force``. Returns what was done."""
+    data = source.read_bytes()
+    if destination.is_file():
+        if destination.read_bytes() == data:
+            return "already installed"
+        if not force:
+            raise DownloadError(
+                f"{destination}: exists and differs from {source.name}; "
+                "keeping it (pass --force to replace it)"
+            )
+    with atomic_path(destination) as temporary:
+        temporary.write_bytes(data)
+    return "installed"
+
+
+def _fetch_archives(args: argparse.Namespace, checksums: dict[str, str]) -> None:
+    for archive in archives_for(args.machine_types, args.eval):
+        url = archive_url(archive, args.base_url)
+        path = args.download_dir / archive.name
+        print(f"{archive.name}: downloading {url}")
+        download(url, path)
+        verify_md5(path, checksums[archive.name])
+        for target in archive.targets:
+            count = safe_extract(path, args.output / target)
+            print(f"{archive.name}: {count} files unpacked into {args.output / target}")
+        if not args.keep_archives:
+            path.unlink()
+
+
+def _fetch_ground_truth(args: argparse.Namespace, checksums: dict[str, str]) -> None:
+    """``eval_data_list.csv`` beside ``eval_data/``: its MD5 checked if one is given with
+    --checksums (none is published), its structure always."""
+    url = _file_url(GROUND_TRUTH_FILE, GROUND_TRUTH_URL, args.base_url)
+    path = args.download_dir / GROUND_TRUTH_FILE
+    print(f"{GROUND_TRUTH_FILE}: downloading {url}")
+    download(url, path)
+    if GROUND_TRUTH_FILE in checksums:
+        verify_md5(path, checksums[GROUND_TRUTH_FILE])
+    try:
+        truth = read_ground_truth(path)
+    except DatasetError as error:  # its message names the file and line
+        raise DownloadError(f"{error}; delete it and retry") from None
+    missing = [name for name in args.machine_types if name not in truth.labels]
+    if missing:
+        raise DownloadError(f"{path}: no labels for {', '.join(missing)}; delete it and retry")
+    print(
+        f"{GROUND_TRUTH_FILE}: {_install(path, args.output / GROUND_TRUTH_FILE, force=True)} "
+        f"({sum(map(len, truth.labels.values()))} labelled test files)"
+    )
+    if not args.keep_archives:
+        path.unlink()
+
+
+def _fetch_pretrained(args: argparse.Namespace, checksums: dict[str, str]) -> None:
+    for name, target in PRETRAINED.items():
+        url = _file_url(name, f"{TINY_MODELS_URL}/{name}", args.base_url)
+        path = args.download_dir / name
+        print(f"{name}: downloading {url}")
+        download(url, path)
+        verify_md5(path, checksums[name])
+        print(
+            f"{name}: {_install(path, args.output / target, force=args.force)} as "
+            f"{args.output / target}"
+        )
+        if not args.keep_archives:
+            path.unlink()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -251,18 +244,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     checksums = dict(PUBLISHED_MD5)
     try:
         if args.checksums:
-            checksums.update(_read_checksums(args.checksums))
-        for archive in archives_for(args.machine_types, args.eval):
-            url = archive_url(archive, args.base_url)
-            path = args.download_dir / archive.name
-            print(f"{archive.name}: downloading {url}")
-            download(url, path)
-            verify_md5(path, checksums[archive.name])
-            for target in archive.targets:
-                count = safe_extract(path, args.output / target)
-                print(f"{archive.name}: {count} files unpacked into {args.output / target}")
-            if not args.keep_archives:
-                path.unlink()
+            checksums.update(read_checksums(args.checksums))
+        if args.pretrained:
+            _fetch_pretrained(args, checksums)
+        else:
+            _fetch_archives(args, checksums)
+            if args.eval:
+                _fetch_ground_truth(args, checksums)
     except DownloadError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

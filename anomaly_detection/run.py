@@ -9,6 +9,7 @@ functions below it take only what they use.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import logging
 from collections.abc import Callable, Sequence
@@ -28,10 +29,12 @@ from .decision import (
     training_scores,
     write_decision_csv,
 )
+from .errors import PipelineError
 from .extraction import extract_log_mels, load_frame_store
 from .feature_cache import FeatureCache
 from .features import ClipFeatures
 from .frame_store import FrameStore
+from .ground_truth import GroundTruth, find_ground_truth, read_ground_truth
 from .io_utils import write_text_atomic
 from .layout import OutputLayout
 from .plots import plot_roc_curves, plot_score_histograms
@@ -77,6 +80,8 @@ class RunContext:
     skip_bad_clips : bool
         Leave out unusable clips instead of stopping (training data) or failing
         (test clips).
+    ground_truth : GroundTruth or None
+        Labels of the evaluation test clips (evaluation mode only).
     """
 
     config: Config
@@ -85,6 +90,7 @@ class RunContext:
     cache: FeatureCache | None = None
     progress: bool = False
     skip_bad_clips: bool = False
+    ground_truth: GroundTruth | None = None
     layout: OutputLayout = field(init=False)
 
     def __post_init__(self) -> None:
@@ -99,6 +105,20 @@ class RunContext:
         cache = None
         if not args.no_cache and config.cache_directory is not None:
             cache = FeatureCache(config.cache_directory, config.feature)
+        if getattr(args, "model_directory", None) is not None:
+            config = dataclasses.replace(config, model_directory=args.model_directory)
+        ground_truth = None
+        if hasattr(args, "ground_truth"):  # the scripts that score test clips
+            if args.dev and args.ground_truth is not None:
+                raise PipelineError("--ground-truth labels the evaluation set: use it with -e")
+            path = (
+                None
+                if args.dev
+                else find_ground_truth(
+                    args.ground_truth, config.eval_ground_truth, config.eval_directory
+                )
+            )
+            ground_truth = None if path is None else read_ground_truth(path)
         return cls(
             config,
             dev_mode=args.dev,
@@ -106,7 +126,14 @@ class RunContext:
             cache=cache,
             progress=args.progress,
             skip_bad_clips=getattr(args, "skip_bad_clips", False),
+            ground_truth=ground_truth,
         )
+
+    @property
+    def labelled(self) -> bool:
+        """The test clips have labels: development mode, or a ground truth in evaluation
+        mode. Then AUC/pAUC, decision metrics and ROC curves are reported."""
+        return self.dev_mode or self.ground_truth is not None
 
     # ---- data ----------------------------------------------------------------------------
     def type_dirs(self) -> list[Path]:
@@ -144,6 +171,8 @@ class RunContext:
     def test_features(self, type_dir: Path) -> list[TestFeatures]:
         """Features of every test clip of one machine type, grouped by machine ID."""
         test_sets = list_test_sets(type_dir, self.dev_mode)
+        if self.ground_truth is not None and not self.dev_mode:
+            test_sets = self.ground_truth.label_test_sets(type_dir.name, test_sets)
         files = [path for test_set in test_sets for path in test_set.files]
         clips = extract_log_mels(
             files,
@@ -242,7 +271,7 @@ class RunContext:
             self.layout.score_histogram(variant, result.machine_type),
             variant.label,
         )
-        if self.dev_mode:
+        if self.labelled:
             plot_roc_curves(
                 result,
                 self.config.max_fpr,
@@ -268,7 +297,7 @@ class RunContext:
     ) -> None:
         """After all types, in development mode: the variant's ``result.csv`` and decision
         metrics."""
-        if self.dev_mode:
+        if self.labelled:
             write_result_csv(self.layout.result_csv(variant), results)
             write_text_atomic(
                 self.layout.decision_metrics(variant),

@@ -11,6 +11,7 @@ count or order)::
     <root>/dev_data/<type>/test/{normal,anomaly}_id_01_00000000.wav
     <root>/eval_data/<type>/train/normal_id_05_00000000.wav
     <root>/eval_data/<type>/test/id_05_00000000.wav
+    <root>/eval_data_list.csv            labels of the evaluation test clips (with --eval)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
+from .ground_truth import GROUND_TRUTH_FILE, write_ground_truth
 from .machine_sounds import ANOMALY_KINDS, machine_profile, synthesize_clip, type_code
 
 __all__ = ["SyntheticSpec", "clip_jobs", "write_dataset", "main"]
@@ -160,16 +162,16 @@ def write_dataset(
     workers: int = 1,
     progress: bool = True,
 ) -> int:
-    """Write the synthetic dataset under ``root``; existing clips are kept.
+    """Write the synthetic dataset under ``root``; existing clips are kept. With ``eval_``,
+    also the evaluation set's labels, ``<root>/eval_data_list.csv`` (the published layout).
 
     Returns
     -------
     int
         Number of clips written (0 when everything already existed).
     """
-    jobs = [
-        job for job in clip_jobs(Path(root), spec, dev=dev, eval_=eval_) if not job.path.exists()
-    ]
+    every_job = clip_jobs(Path(root), spec, dev=dev, eval_=eval_)
+    jobs = [job for job in every_job if not job.path.exists()]
     chunks = [jobs[start : start + 64] for start in range(0, len(jobs), 64)]
     with tqdm(total=len(jobs), desc="synthetic clips", unit="clip", disable=not progress) as bar:
         if workers <= 1:
@@ -179,7 +181,26 @@ def write_dataset(
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 for count in pool.map(_write_clips, chunks, [spec] * len(chunks)):
                     bar.update(count)
+    if eval_:
+        write_ground_truth(Path(root) / GROUND_TRUTH_FILE, _ground_truth_rows(every_job))
     return len(jobs)
+
+
+def _ground_truth_rows(jobs: Sequence[_ClipJob]) -> list[tuple[str, str, str, int]]:
+    """``(type, test file, original file, label)`` of every evaluation test clip; the
+    original names number each ID's normals and anomalies, as in the published list."""
+    counts: dict[tuple[str, int, str], int] = {}
+    rows = []
+    for job in jobs:
+        if job.split != "eval_test":
+            continue
+        kind = "anomaly" if job.anomalous else "normal"
+        number = counts[job.machine_type, job.machine_id, kind] = (
+            counts.get((job.machine_type, job.machine_id, kind), -1) + 1
+        )
+        original = f"{kind}_id_{job.machine_id:02d}_{number:08d}.wav"
+        rows.append((job.machine_type, job.path.name, original, int(job.anomalous)))
+    return rows
 
 
 def main(argv: Sequence[str] | None = None) -> int:

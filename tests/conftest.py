@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import subprocess
 import sys
+import threading
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -100,3 +103,42 @@ def reference_dir() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+class RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files with ``Range: bytes=N-`` support; records the ranges asked for."""
+
+    ranges: list = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        requested = self.headers.get("Range")
+        path = self.translate_path(self.path)
+        if not requested:
+            return super().do_GET()
+        type(self).ranges.append(requested)
+        start = int(requested.split("=")[1].rstrip("-"))
+        with open(path, "rb") as handle:
+            data = handle.read()
+        self.send_response(206)
+        self.send_header("Content-Length", str(len(data) - start))
+        self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        self.end_headers()
+        self.wfile.write(data[start:])
+
+
+@pytest.fixture()
+def server(tmp_path):
+    """A static file server on 127.0.0.1 (loopback only) serving ``tmp_path/served``."""
+    root = tmp_path / "served"
+    root.mkdir()
+    RangeHandler.ranges = []
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), partial(RangeHandler, directory=str(root))
+    )
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()

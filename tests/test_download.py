@@ -1,53 +1,10 @@
 """get_dataset.sh's downloader against a local HTTP server on 127.0.0.1."""
 
 import hashlib
-import http.server
-import threading
 import zipfile
-from functools import partial
 
-import pytest
-
-from anomaly_detection import download
-from conftest import REPO
-
-
-class RangeHandler(http.server.SimpleHTTPRequestHandler):
-    """Static files with ``Range: bytes=N-`` support; records the ranges asked for."""
-
-    ranges: list = []
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        requested = self.headers.get("Range")
-        path = self.translate_path(self.path)
-        if not requested:
-            return super().do_GET()
-        type(self).ranges.append(requested)
-        start = int(requested.split("=")[1].rstrip("-"))
-        with open(path, "rb") as handle:
-            data = handle.read()
-        self.send_response(206)
-        self.send_header("Content-Length", str(len(data) - start))
-        self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        self.end_headers()
-        self.wfile.write(data[start:])
-
-
-@pytest.fixture()
-def server(tmp_path):
-    root = tmp_path / "served"
-    root.mkdir()
-    RangeHandler.ranges = []
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), partial(RangeHandler, directory=str(root))
-    )
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+from anomaly_detection import download, transfer
+from conftest import REPO, RangeHandler
 
 
 def make_zip(path, members):
@@ -92,7 +49,7 @@ def run(tmp_path, base_url, checksums, *extra):
 
 def test_published_checksums_cover_every_archive():
     names = {archive.name for archive in download.archives_for(download.MACHINE_TYPES, True)}
-    assert names == set(download.PUBLISHED_MD5)
+    assert names | set(download.PRETRAINED) == set(download.PUBLISHED_MD5)
     assert download.PUBLISHED_MD5["dev_data_ToyCar.zip"] == "4dec75ca8d9f666aa9e4c1894a740501"
     assert "get_dataset.sh" in (REPO / "README.md").read_text()
 
@@ -142,8 +99,65 @@ def test_free_space_is_checked_first(tmp_path, server, monkeypatch, capsys):
     root, url = server
     checksums = serve_toycar(root)
     monkeypatch.setattr(
-        download.shutil, "disk_usage", lambda path: type("Usage", (), {"free": 10})()
+        transfer.shutil, "disk_usage", lambda path: type("Usage", (), {"free": 10})()
     )
     assert run(tmp_path, url, checksums) == 1
     assert "GB free" in capsys.readouterr().err
     assert not (tmp_path / "downloads" / "dev_data_ToyCar.zip").exists()
+
+
+def serve_evaluation(root, checksums, list_text):
+    """Add the evaluation archives and a label list to what serve_toycar serves."""
+    md5 = make_zip(
+        root / "eval_data_test_ToyCar.zip",
+        {"ToyCar/test/id_05_00000000.wav": b"d", "ToyCar/test/id_05_00000001.wav": b"e"},
+    )
+    (root / "eval_data_list.csv").write_text(list_text)
+    with open(checksums, "a") as handle:
+        handle.write(f"{md5}  eval_data_test_ToyCar.zip\n")
+
+
+LABELS = (
+    "ToyCar\nid_05_00000000.wav,normal_id_05_00000000.wav,0\n"
+    "id_05_00000001.wav,anomaly_id_05_00000000.wav,1\n"
+)
+
+
+def test_eval_also_fetches_the_label_list(tmp_path, server, capsys):
+    root, url = server
+    checksums = serve_toycar(root)
+    serve_evaluation(root, checksums, LABELS)
+    assert run(tmp_path, url, checksums, "--eval") == 0
+    out = tmp_path / "out"
+    assert (out / "eval_data_list.csv").read_text() == LABELS
+    assert sorted(p.name for p in (out / "eval_data" / "ToyCar" / "test").iterdir()) == [
+        "id_05_00000000.wav",
+        "id_05_00000001.wav",
+    ]
+    assert "eval_data_list.csv: installed (2 labelled test files)" in capsys.readouterr().out
+
+
+def test_a_damaged_label_list_is_refused(tmp_path, server, capsys):
+    root, url = server
+    checksums = serve_toycar(root)
+    serve_evaluation(root, checksums, LABELS.replace(",1\n", ",x\n"))
+    assert run(tmp_path, url, checksums, "--eval") == 1
+    error = capsys.readouterr().err
+    assert "eval_data_list.csv:3: label 'x' of id_05_00000001.wav is not 0 or 1" in error
+    assert not (tmp_path / "out" / "eval_data_list.csv").exists()
+
+
+def test_a_label_list_without_the_machine_type_or_with_a_given_md5_mismatch(
+    tmp_path, server, capsys
+):
+    root, url = server
+    checksums = serve_toycar(root)
+    serve_evaluation(root, checksums, LABELS.replace("ToyCar", "fan"))
+    assert run(tmp_path, url, checksums, "--eval") == 1
+    assert "eval_data_list.csv: no labels for ToyCar" in capsys.readouterr().err
+    (root / "eval_data_list.csv").write_text(LABELS)
+    with open(checksums, "a") as handle:
+        handle.write(f"{'0' * 32}  eval_data_list.csv\n")
+    (tmp_path / "downloads" / "eval_data_list.csv").unlink()
+    assert run(tmp_path, url, checksums, "--eval") == 1
+    assert "eval_data_list.csv: MD5" in capsys.readouterr().err

@@ -139,7 +139,10 @@ def test_existing_model_is_skipped(dev_run):
 
 
 def test_evaluation_mode(tmp_path, tiny_data):
-    config = write_config(tmp_path, tiny_data)
+    # Without a ground truth (none beside this eval_directory): scores only.
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "eval_data").symlink_to(tiny_data / "eval_data")
+    config = write_config(tmp_path, tiny_data, eval_directory=str(tmp_path / "data" / "eval_data"))
     for script in SCRIPTS:
         run = run_script(script, "-e", "--config", str(config), cwd=tmp_path)
         assert run.returncode == 0, run.stderr[-2000:]
