@@ -63,7 +63,12 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
         )
 
         seed_everything(config.seed)
-        model = keras_model.get_model(config.feature.vector_dim)
+        model = keras_model.get_model(
+            config.feature.vector_dim,
+            hidden_units=config.model.hidden_units,
+            bottleneck_units=config.model.bottleneck_units,
+            hidden_layers=config.model.hidden_layers,
+        )
         history = train_autoencoder(model, train, validation, config.fit)  # compile + fit
 
         keras_model.save_model(model, model_file)

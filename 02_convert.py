@@ -11,6 +11,8 @@ Writes, beside ``model/model_<type>.hdf5``:
 - ``model_<type>_quant_fullint_micro.tflite``  full integer, int8 ops only (TFLite Micro)
 - ``model_<type>_quant_fullint_micro_intio.tflite`` and ``.cc``/``.h``
                                                as above with int8 input/output, and as C source
+- ``model_<type>_quant_fullint_micro*.deploy.json``  what each micro model needs in
+                                               TensorFlow Lite Micro: arena, flash, ops, MACs
 
 Full-integer variants are calibrated on vectors of the type's training clips.
 """
@@ -25,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: n
 
 import common
 import keras_model
+from anomaly_detection.deployment import deployment_report, write_deployment_report
 from anomaly_detection.frame_store import sample_vectors
 from anomaly_detection.io_utils import write_bytes_atomic
 from anomaly_detection.tflite_convert import (
@@ -33,7 +36,7 @@ from anomaly_detection.tflite_convert import (
     fold_batch_norm,
     write_c_array,
 )
-from anomaly_detection.variants import KERAS, TFLITE_VARIANTS
+from anomaly_detection.variants import KERAS, TFLITE_VARIANTS, ModelVariant
 
 logger = logging.getLogger("02_convert")
 
@@ -60,6 +63,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def write_deployment(run: common.RunContext, variant: ModelVariant, machine_type: str) -> int:
+    """Measure what the micro model needs in TensorFlow Lite Micro, write its
+    ``.deploy.json``; return the suggested arena size."""
+    report = deployment_report(run.layout.model_file(variant, machine_type))
+    write_deployment_report(run.layout.deployment_report(variant, machine_type), report)
+    logger.info(
+        "%s: %s runs in TFLM with a %d-byte arena (suggested kTensorArenaSize %d%s)",
+        machine_type,
+        report.model,
+        report.arena_bytes,
+        report.suggested_arena_bytes,
+        "" if report.fits_reference_firmware else "; MORE than the reference firmware's 10 KB",
+    )
+    return report.suggested_arena_bytes
+
+
 def main(args: argparse.Namespace, run: common.RunContext) -> int:
     if args.calibration_clips < 1 or args.calibration_vectors < 1:
         raise common.PipelineError("--calibration-clips and --calibration-vectors must be >= 1")
@@ -76,16 +95,27 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
         check_folding(model, folded, calibration)
 
         for variant in TFLITE_VARIANTS:
-            flatbuffer = convert_to_tflite(folded, variant, representative=calibration)
+            flatbuffer = convert_to_tflite(
+                folded,
+                variant,
+                representative=calibration,
+                per_channel=run.config.model.per_channel_int8,
+            )
             path = run.layout.model_file(variant, machine_type)
             write_bytes_atomic(path, flatbuffer)
             run.record_model(variant, machine_type, parameters=folded.count_params())
             logger.info(
                 "%s: %s (%s, %d bytes)", machine_type, path, variant.description, len(flatbuffer)
             )
+            arena_size = None
+            if variant.int8_ops_only:
+                arena_size = write_deployment(run, variant, machine_type)
             if variant.int8_io:
                 header = write_c_array(
-                    flatbuffer, path.with_suffix(".cc"), variable=path.name.replace(".", "_")
+                    flatbuffer,
+                    path.with_suffix(".cc"),
+                    variable=path.name.replace(".", "_"),
+                    arena_size=arena_size,
                 )
                 logger.info("%s: C source %s and %s", machine_type, path.with_suffix(".cc"), header)
     return 0

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Score the test clips with each TFLite model (through LiteRT), as 01_test.py does.
+"""Score the test clips with each TFLite model (LiteRT), then the int8 micro models in
+TensorFlow Lite Micro, one invoke per vector as on the device.
 
     python 03_tflite_test.py -d
     python 03_tflite_test.py -d --model-directory pretrained   # the reference's own models
@@ -8,7 +9,9 @@ For each variant ``<postfix>`` (``''``, ``_quant``, ``_quant_fullint``,
 ``_quant_fullint_micro``, ``_quant_fullint_micro_intio``) writes
 ``result/tflite<postfix>_anomaly_score_<type>_id_XX.csv`` and, in development
 mode (or with ``--ground-truth`` in evaluation mode),
-``result/tflite<postfix>_result.csv``.
+``result/tflite<postfix>_result.csv``; for the two micro models also
+``result/tflm<postfix>_*`` from TFLite Micro (``--no-tflm`` skips them), whose
+decisions use the threshold fitted for the same file in LiteRT.
 """
 
 from __future__ import annotations
@@ -17,12 +20,22 @@ import argparse
 import logging
 from pathlib import Path
 
+import numpy as np
+
 import common
+from anomaly_detection.decision import Threshold
 from anomaly_detection.errors import ModelError
 from anomaly_detection.report import auc_table
-from anomaly_detection.scoring import TypeResult
+from anomaly_detection.run import TestFeatures
+from anomaly_detection.scoring import TypeResult, relative_score_differences
 from anomaly_detection.tflite_infer import TFLiteModel
-from anomaly_detection.variants import TFLITE_VARIANTS, ModelVariant
+from anomaly_detection.tflm import TFLMModel, tflm_runtime
+from anomaly_detection.variants import (
+    TFLITE_VARIANTS,
+    TFLM_VARIANTS,
+    ModelVariant,
+    litert_counterpart,
+)
 
 logger = logging.getLogger("03_tflite_test")
 
@@ -39,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="score the TFLite models found in DIR (e.g. pretrained/ from get_dataset.sh "
         "--pretrained) instead of all five in the YAML's model_directory",
+    )
+    parser.add_argument(
+        "--no-tflm",
+        action="store_true",
+        help="skip scoring the int8 micro models in TensorFlow Lite Micro",
     )
     return parser
 
@@ -67,14 +85,55 @@ def tflite_variants(
     return found
 
 
+def tflm_variants(args: argparse.Namespace, scored: set[ModelVariant]) -> list[ModelVariant]:
+    """The TFLM-deployable variants whose file LiteRT has just scored (none with --no-tflm)."""
+    if args.no_tflm:
+        return []
+    tflm_runtime()  # a missing package is a one-line error before any work
+    return [variant for variant in TFLM_VARIANTS if litert_counterpart(variant) in scored]
+
+
+def score_in_tflm(
+    run: common.RunContext,
+    variant: ModelVariant,
+    machine_type: str,
+    test_features: list[TestFeatures],
+    litert_result: TypeResult,
+) -> tuple[TypeResult, dict[str, float]]:
+    """Score a micro model in TensorFlow Lite Micro, one invoke per vector as on the device
+    (on every core); return the result and how far its clip scores are from LiteRT's."""
+    logger.info("%s: %s in TensorFlow Lite Micro", machine_type, variant.label)
+    path = run.layout.model_file(variant, machine_type)
+    with TFLMModel(path, workers=run.config.workers) as micro:
+        result = run.score(variant, machine_type, micro, test_features)
+    differences = relative_score_differences(result, litert_result)
+    return result, {
+        "clips": len(differences),
+        "litert_max_relative_difference": float(np.max(differences, initial=0.0)),
+        "litert_mean_relative_difference": float(np.mean(differences)) if len(differences) else 0.0,
+    }
+
+
 def main(args: argparse.Namespace, run: common.RunContext) -> int:
     results: dict[ModelVariant, list[TypeResult]] = {}
     thresholds: dict[ModelVariant, dict[str, float]] = {}
+
+    def report(
+        variant: ModelVariant, result: TypeResult, threshold: Threshold, **facts: object
+    ) -> None:
+        run.report_type(variant, result, threshold)
+        run.record_model(
+            variant, result.machine_type, seconds_per_clip=result.seconds_per_clip(), **facts
+        )
+        results.setdefault(variant, []).append(result)
+        thresholds.setdefault(variant, {})[result.machine_type] = threshold.threshold
+
     for type_dir in run.type_dirs():
         machine_type = type_dir.name
         logger.info("== %s: testing the TFLite models", machine_type)
         test_features = run.test_features(type_dir)
         training_frames = run.training_frames_loader(type_dir)
+        litert: dict[ModelVariant, tuple[TypeResult, Threshold]] = {}
         for variant in tflite_variants(args, run, machine_type):
             model = TFLiteModel(
                 run.layout.model_file(variant, machine_type), num_threads=run.config.workers
@@ -82,16 +141,22 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
             threshold = run.stored_or_fitted_threshold(
                 variant, machine_type, model, training_frames
             )
-            result = run.score(variant, machine_type, model, test_features)
-            run.report_type(variant, result, threshold)
-            run.record_model(variant, machine_type, seconds_per_clip=result.seconds_per_clip())
-            results.setdefault(variant, []).append(result)
-            thresholds.setdefault(variant, {})[machine_type] = threshold.threshold
+            litert[variant] = run.score(variant, machine_type, model, test_features), threshold
+            report(variant, *litert[variant])
+
+        # The micro models again, in TFLite Micro; decisions use LiteRT's threshold (same file).
+        for variant in tflm_variants(args, set(litert)):
+            litert_result, threshold = litert[litert_counterpart(variant)]
+            result, differences = score_in_tflm(
+                run, variant, machine_type, test_features, litert_result
+            )
+            report(variant, result, threshold, **differences)
+
     for variant, variant_results in results.items():
         run.write_results(variant, variant_results, thresholds[variant])
     summary = run.write_summary()
     if run.labelled:
-        print("AUC / pAUC of the Keras and TFLite models")
+        print("AUC / pAUC of the Keras, TFLite and TFLite Micro models")
         print(auc_table(run.layout))
     logger.info("summary with model sizes, timings and plots: %s", summary)
     # Every variant sees the same clips: report the exclusions once.

@@ -22,11 +22,23 @@ __all__ = ["ModelError", "get_model", "load_model", "save_model"]
 HIDDEN_UNITS = (128, 128, 128, 128, 8, 128, 128, 128, 128)
 
 
-def get_model(input_dim: int) -> keras.Model:
-    """Build the (uncompiled) autoencoder for ``input_dim``-long feature vectors."""
+def get_model(
+    input_dim: int, *, hidden_units: int = 128, bottleneck_units: int = 8, hidden_layers: int = 4
+) -> keras.Model:
+    """Build the (uncompiled) autoencoder for ``input_dim``-long feature vectors.
+
+    Parameters
+    ----------
+    input_dim : int
+        Length of a feature vector (``n_mels * frames``).
+    hidden_units, bottleneck_units, hidden_layers : int
+        ``hidden_layers`` layers of ``hidden_units`` on each side of a
+        ``bottleneck_units`` layer (the reference: 128, 8, 4, as ``HIDDEN_UNITS``).
+    """
+    shape = (hidden_units,) * hidden_layers
     inputs = keras.Input(shape=(input_dim,), name="input")
     hidden = inputs
-    for units in HIDDEN_UNITS:
+    for units in (*shape, bottleneck_units, *shape):
         hidden = keras.layers.Dense(units)(hidden)
         hidden = keras.layers.BatchNormalization()(hidden)
         hidden = keras.layers.Activation("relu")(hidden)

@@ -51,6 +51,10 @@ class OutputLayout:
         model_file = self.model_file(variant, machine_type)
         return model_file.with_name(f"{model_file.name}.threshold.json")
 
+    def deployment_report(self, variant: ModelVariant, machine_type: str) -> Path:
+        """``model/model_<type><postfix>.deploy.json``: what the model needs on the device."""
+        return self.model_file(variant, machine_type).with_suffix(".deploy.json")
+
     def history_plot(self, machine_type: str) -> Path:
         """``<model_directory>/history_<type>.png``."""
         return self.model_directory / f"history_{machine_type}.png"

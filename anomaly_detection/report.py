@@ -14,11 +14,12 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from .deployment import deployment_markdown, read_deployment_report
 from .errors import PipelineError
 from .io_utils import write_text_atomic
 from .layout import OutputLayout
 from .scoring import TypeResult
-from .variants import TFLITE_VARIANTS, VARIANTS, ModelVariant
+from .variants import TFLITE_VARIANTS, TFLM_VARIANTS, VARIANTS, ModelVariant
 
 __all__ = [
     "read_run_info",
@@ -133,6 +134,33 @@ def _models_section(
     return lines
 
 
+def _tflm_section(info: dict, machine_types: Sequence[str]) -> list[str]:
+    """How far each clip's TFLM score is from its LiteRT score (same model file)."""
+    rows = []
+    for machine_type in machine_types:
+        for variant in TFLM_VARIANTS:
+            entry = info.get(variant.label, {}).get(machine_type, {})
+            if "litert_max_relative_difference" in entry:
+                rows.append(
+                    f"| {machine_type} | {variant.label} | {entry['clips']} | "
+                    f"{entry['litert_max_relative_difference']:.2e} | "
+                    f"{entry['litert_mean_relative_difference']:.2e} |"
+                )
+    if not rows:
+        return []
+    return [
+        "",
+        "## TensorFlow Lite Micro against LiteRT",
+        "",
+        "Relative difference of each clip's anomaly score, TFLM against LiteRT running "
+        "the same file (the int8 kernels round differently).",
+        "",
+        "| type | model | clips | max | mean |",
+        "|---|---|---|---|---|",
+        *rows,
+    ]
+
+
 def summary_markdown(layout: OutputLayout, max_fpr: float) -> str:
     """The side-by-side report of every model variant found in the result folder."""
     info = read_run_info(layout.run_info)
@@ -149,13 +177,23 @@ def summary_markdown(layout: OutputLayout, max_fpr: float) -> str:
             for variant in TFLITE_VARIANTS
         ]
         lines += [
-            f"AUC and pAUC (FPR <= {max_fpr:g}) per machine ID: the Keras model and the "
-            f"TFLite models {', '.join(names[:-1])} and {names[-1]}.",
+            f"AUC and pAUC (FPR <= {max_fpr:g}) per machine ID: the Keras model, the "
+            f"TFLite models {', '.join(names[:-1])} and {names[-1]} (in LiteRT), and the "
+            "int8 micro models in TensorFlow Lite Micro (TFLM), as on the device.",
             "",
             auc_table(layout),
             "",
         ]
     lines += _models_section(info, variants, machine_types)
+    lines += _tflm_section(info, machine_types)
+    lines += deployment_markdown(
+        [
+            (machine_type, read_deployment_report(path))
+            for machine_type in machine_types
+            for variant in TFLITE_VARIANTS
+            if (path := layout.deployment_report(variant, machine_type)).is_file()
+        ]
+    )
     lines += ["", "## Plots", ""]
     for machine_type in machine_types:
         for variant in variants:

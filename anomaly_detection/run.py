@@ -40,6 +40,7 @@ from .layout import OutputLayout
 from .plots import plot_roc_curves, plot_score_histograms
 from .report import summary_markdown, update_run_info
 from .scoring import (
+    ClipScorer,
     IdScores,
     Predictor,
     TypeResult,
@@ -232,14 +233,14 @@ class RunContext:
         self,
         variant: ModelVariant,
         machine_type: str,
-        predict: Predictor,
+        model: Predictor | ClipScorer,
         test_features: Sequence[TestFeatures],
     ) -> TypeResult:
         """Score every ID of a machine type and write its ``anomaly_score`` CSV files."""
         id_results: list[IdScores] = []
         for item in test_features:
             scores = score_test_set(
-                predict,
+                model,
                 item.test_set,
                 item.clips,
                 frames=self.config.feature.frames,

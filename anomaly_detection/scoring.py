@@ -12,10 +12,10 @@ import io
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from tqdm import tqdm
@@ -27,6 +27,7 @@ from .metrics import MetricError, partial_roc_auc, roc_auc
 
 __all__ = [
     "Predictor",
+    "ClipScorer",
     "keras_predictor",
     "anomaly_score",
     "IdScores",
@@ -41,6 +42,15 @@ logger = logging.getLogger(__name__)
 
 #: A model as a function: vectors (n, dim) float32 -> reconstructions (n, dim).
 Predictor = Callable[[np.ndarray], np.ndarray]
+
+
+@runtime_checkable
+class ClipScorer(Protocol):
+    """A model that scores whole clips itself (for example on several processes)."""
+
+    def anomaly_scores(self, log_mels: Sequence[np.ndarray], *, frames: int) -> Iterator[float]:
+        """The anomaly score of each log-mel spectrogram ``(n_frames, n_mels)``, in order."""
+        ...
 
 
 def anomaly_score(vectors: np.ndarray, reconstruction: np.ndarray) -> float:
@@ -78,8 +88,19 @@ def keras_predictor(model: Any) -> Predictor:
     return predict
 
 
+def _clip_scores(
+    model: Predictor | ClipScorer, log_mels: Sequence[np.ndarray], frames: int
+) -> Iterator[float]:
+    if isinstance(model, ClipScorer):
+        yield from model.anomaly_scores(log_mels, frames=frames)
+        return
+    for log_mel in log_mels:
+        vectors = frame_stack(log_mel, frames)
+        yield anomaly_score(vectors, model(vectors))
+
+
 def score_test_set(
-    predict: Predictor,
+    model: Predictor | ClipScorer,
     test_set: TestSet,
     clips: Sequence[ClipFeatures],
     *,
@@ -88,31 +109,32 @@ def score_test_set(
     description: str = "scoring",
     progress: bool = True,
 ) -> IdScores:
-    """Score every readable clip of ``test_set`` with one ``predict`` call per clip.
+    """Score every readable clip of ``test_set``: one ``model`` call per clip, or the
+    model's own :meth:`ClipScorer.anomaly_scores`.
 
     In development mode AUC and pAUC are computed over the scored clips; an ID
     with a single class gets ``nan`` and a ``metric_problem`` instead of a crash.
     """
-    files, scores, labels, excluded = [], [], [], []
-    predict_seconds = 0.0
     clip_labels = test_set.labels or (None,) * len(clips)
-    for clip, label in tqdm(
-        list(zip(clips, clip_labels, strict=True)),
+    readable = [
+        (clip, label) for clip, label in zip(clips, clip_labels, strict=True) if clip.error is None
+    ]
+    excluded = [(clip.path, str(clip.error)) for clip in clips if clip.error is not None]
+    log_mels = [clip.usable_log_mel() for clip, _ in readable]
+    scores = []
+    start = time.perf_counter()
+    for score in tqdm(
+        _clip_scores(model, log_mels, frames),
+        total=len(log_mels),
         desc=description,
         unit="clip",
         disable=not progress,
         leave=False,
     ):
-        if clip.error is not None:
-            excluded.append((clip.path, str(clip.error)))
-            continue
-        vectors = frame_stack(clip.log_mel, frames)
-        start = time.perf_counter()
-        reconstruction = predict(vectors)
-        predict_seconds += time.perf_counter() - start
-        scores.append(anomaly_score(vectors, reconstruction))
-        files.append(clip.path)
-        labels.append(label)
+        scores.append(score)
+    predict_seconds = time.perf_counter() - start
+    files = [clip.path for clip, _ in readable]
+    labels = [label for _, label in readable]
     result = IdScores(
         test_set.machine_id,
         files,
@@ -180,3 +202,24 @@ def result_csv_text(results: Sequence[TypeResult]) -> str:
 def write_result_csv(path: Path, results: Sequence[TypeResult]) -> None:
     """Write :func:`result_csv_text` atomically."""
     write_text_atomic(path, result_csv_text(results))
+
+
+def relative_score_differences(result: TypeResult, reference: TypeResult) -> np.ndarray:
+    """``|score - reference| / |reference|`` of every clip scored in both (matched by file).
+
+    Returns
+    -------
+    np.ndarray, shape (n_clips,), float64
+    """
+    reference_scores = {
+        file: score
+        for ids in reference.ids
+        for file, score in zip(ids.files, ids.scores, strict=True)
+    }
+    differences = [
+        abs(score - reference_scores[file]) / abs(reference_scores[file])
+        for ids in result.ids
+        for file, score in zip(ids.files, ids.scores, strict=True)
+        if file in reference_scores
+    ]
+    return np.asarray(differences, dtype=np.float64)

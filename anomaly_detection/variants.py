@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ModelVariant", "KERAS", "TFLITE_VARIANTS", "VARIANTS", "variant_by_label"]
+__all__ = [
+    "ModelVariant",
+    "KERAS",
+    "TFLITE_VARIANTS",
+    "TFLM_VARIANTS",
+    "VARIANTS",
+    "variant_by_label",
+    "litert_counterpart",
+]
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,10 @@ class ModelVariant:
         TFLite conversion settings: dynamic-range or full-integer optimisation,
         calibration on representative data (full integer), int8 builtin ops only
         (TFLite Micro), int8 input and output tensors.
+    runtime : str
+        What runs the model: ``keras``, ``litert`` (LiteRT, the desktop TFLite
+        interpreter) or ``tflm`` (TensorFlow Lite Micro, as on the device; the
+        same file as the ``litert`` variant of the same postfix).
     """
 
     label: str
@@ -46,10 +58,7 @@ class ModelVariant:
     calibrate: bool = False
     int8_ops_only: bool = False
     int8_io: bool = False
-
-    @property
-    def is_tflite(self) -> bool:
-        return self.suffix == ".tflite"
+    runtime: str = "litert"
 
     @property
     def result_prefix(self) -> str:
@@ -62,7 +71,7 @@ class ModelVariant:
         return f"model_{machine_type}{self.postfix}{self.suffix}"
 
 
-KERAS = ModelVariant("keras", "Keras", "Keras model (HDF5)", suffix=".hdf5")
+KERAS = ModelVariant("keras", "Keras", "Keras model (HDF5)", suffix=".hdf5", runtime="keras")
 
 TFLITE_VARIANTS: tuple[ModelVariant, ...] = (
     ModelVariant("tflite", "float", "float32"),
@@ -98,8 +107,25 @@ TFLITE_VARIANTS: tuple[ModelVariant, ...] = (
     ),
 )
 
+#: The TFLite Micro deployable models (int8 ops only), run in the TFLM interpreter.
+TFLM_VARIANTS: tuple[ModelVariant, ...] = tuple(
+    ModelVariant(
+        f"tflm{variant.postfix}",
+        f"TFLM {variant.short_name}",
+        f"{variant.description}, in TensorFlow Lite Micro",
+        postfix=variant.postfix,
+        quantize=True,
+        calibrate=True,
+        int8_ops_only=True,
+        int8_io=variant.int8_io,
+        runtime="tflm",
+    )
+    for variant in TFLITE_VARIANTS
+    if variant.int8_ops_only
+)
+
 #: Every variant, in the order of the reports.
-VARIANTS: tuple[ModelVariant, ...] = (KERAS, *TFLITE_VARIANTS)
+VARIANTS: tuple[ModelVariant, ...] = (KERAS, *TFLITE_VARIANTS, *TFLM_VARIANTS)
 
 
 def variant_by_label(label: str) -> ModelVariant:
@@ -114,3 +140,11 @@ def variant_by_label(label: str) -> ModelVariant:
         if variant.label == label:
             return variant
     raise KeyError(f"no model variant labelled '{label}'")
+
+
+def litert_counterpart(variant: ModelVariant) -> ModelVariant:
+    """The LiteRT variant of the same model file as a TFLM ``variant``."""
+    for candidate in TFLITE_VARIANTS:
+        if candidate.postfix == variant.postfix:
+            return candidate
+    raise KeyError(f"no TFLite variant with the postfix '{variant.postfix}'")

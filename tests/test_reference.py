@@ -5,6 +5,7 @@ message when absent, required in CI.
 """
 
 import csv
+import json
 import shutil
 
 import numpy as np
@@ -110,7 +111,10 @@ def test_tflite_scores_match_keras_on_real_clips(golden_run):
         scores = read_scores(result / f"tflite{variant.postfix}_anomaly_score_ToyCar_id_01.csv")
         assert list(scores) == list(keras_scores)
         worst = max(abs(scores[c] - keras_scores[c]) / keras_scores[c] for c in keras_scores)
-        limit = 1e-4 if variant.postfix == "" else 0.03
+        # Full-integer models quantize the Dense kernels per tensor, as the reference's
+        # converter did: every score moves by 5-7 % here, in the same direction
+        # (per channel, `model.per_channel_int8: true`, moves them by under 1 %).
+        limit = 1e-4 if variant.postfix == "" else 0.08 if variant.calibrate else 0.03
         assert worst < limit, f"{variant.postfix or 'float'}: {worst:.2e}"
         assert (result / f"tflite{variant.postfix}_result.csv").is_file()
 
@@ -160,3 +164,62 @@ def test_eembc_every_nth_clip(reference, tmp_path):
     files = tuple(reference / clip for clip in CLIPS)
     chosen = select_clips([TestSet("id_01", files, (0, 0, 1))], every=2)
     assert chosen == [(files[0], 0), (files[2], 1)]
+
+
+# ---- TensorFlow Lite Micro on the golden model and the real clips ----
+
+
+def test_golden_model_in_tflm_against_litert(golden_run):
+    """Record how far TFLM's scores are from LiteRT's on the same int8 files (README table)."""
+    result = golden_run / "result"
+    measured = {}
+    for postfix in ("_quant_fullint_micro", "_quant_fullint_micro_intio"):
+        tflm = read_scores(result / f"tflm{postfix}_anomaly_score_ToyCar_id_01.csv")
+        litert = read_scores(result / f"tflite{postfix}_anomaly_score_ToyCar_id_01.csv")
+        assert list(tflm) == list(litert) == list(GOLDEN_SCORES)
+        measured[postfix] = {clip: (tflm[clip] - litert[clip]) / litert[clip] for clip in tflm}
+        assert max(abs(value) for value in measured[postfix].values()) < 0.01
+        assert (result / f"tflm{postfix}_result.csv").is_file()
+    (golden_run / "tflm_vs_litert.json").write_text(json.dumps(measured, indent=2))
+    print(json.dumps(measured, indent=2))
+
+
+def test_golden_model_deployment_fits_the_reference_firmware(golden_run):
+    from anomaly_detection.deployment import read_deployment_report
+
+    name = "model_ToyCar_quant_fullint_micro_intio"
+    report = read_deployment_report(golden_run / "model" / f"{name}.deploy.json")
+    # per-tensor int8, as the reference's own int8 model: under 5 KB, inside the 10 KB arena
+    assert report.arena_bytes < 5 * 1024 < report.suggested_arena_bytes + 1024
+    assert report.fits_reference_firmware
+    assert report.ops == {"FULLY_CONNECTED": 10}
+    header = (golden_run / "model" / f"{name}.h").read_text()
+    assert f"{name}_tflite_arena_size = {report.suggested_arena_bytes};" in header
+
+
+def test_eembc_emulation_on_the_real_clips_matches_tflm(golden_run):
+    config = golden_run / "config.yaml"
+    export = run_script(
+        "export_eembc.py", "-d", "--config", str(config), "--output", "samples", cwd=golden_run
+    )
+    assert export.returncode == 0, export.stderr[-2000:]
+    run = run_script(
+        "eembc_accuracy.py",
+        "--samples",
+        str(golden_run / "samples" / "ToyCar"),
+        "--model",
+        str(golden_run / "model" / "model_ToyCar_quant_fullint_micro_intio.tflite"),
+        "--output",
+        str(golden_run / "eembc"),
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    tflm = read_scores(
+        golden_run / "result" / "tflm_quant_fullint_micro_intio_anomaly_score_ToyCar_id_01.csv"
+    )
+    with open(golden_run / "eembc" / "eembc_scores.csv", newline="") as handle:
+        emulated = {name: float(score) for name, score in list(csv.reader(handle))[1:]}
+    assert list(emulated) == [sample_file_name(golden_run / clip) for clip in CLIPS]
+    for clip in CLIPS:
+        assert abs(emulated[sample_file_name(golden_run / clip)] - tflm[clip]) <= 0.0005 + 1e-5
+    accuracy = (golden_run / "eembc" / "eembc_accuracy.csv").read_text().splitlines()
+    assert accuracy[1].startswith("host (TFLM),3,")

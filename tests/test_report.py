@@ -48,14 +48,28 @@ LABELS = (
     "tflite_quant_fullint",
     "tflite_quant_fullint_micro",
     "tflite_quant_fullint_micro_intio",
+    "tflm_quant_fullint_micro",
+    "tflm_quant_fullint_micro_intio",
 )
 SHORT_NAMES = dict(
-    zip(LABELS, ("Keras", "float", "quant", "fullint", "micro", "intio"), strict=True)
+    zip(
+        LABELS,
+        ("Keras", "float", "quant", "fullint", "micro", "intio", "TFLM micro", "TFLM intio"),
+        strict=True,
+    )
 )
 
 
 def prefix_of(label):
     return "" if label == "keras" else f"{label}_"
+
+
+def model_file_of(work, label):
+    """The model file a variant runs: TFLM runs the micro models LiteRT also runs."""
+    if label == "keras":
+        return work / "model" / "model_ToyCar.hdf5"
+    postfix = label[label.index("_") :] if "_" in label else ""
+    return work / "model" / f"model_ToyCar{postfix}.tflite"
 
 
 def test_the_registry_names_every_variant_as_the_reports_do():
@@ -70,6 +84,8 @@ def test_the_registry_names_every_variant_as_the_reports_do():
         "model_fan_quant_fullint.tflite",
         "model_fan_quant_fullint_micro.tflite",
         "model_fan_quant_fullint_micro_intio.tflite",
+        "model_fan_quant_fullint_micro.tflite",
+        "model_fan_quant_fullint_micro_intio.tflite",
     ]
 
 
@@ -77,11 +93,7 @@ def test_decisions_follow_the_saved_threshold(dev_run):
     work = dev_run["work"]
     for label in LABELS:
         prefix = prefix_of(label)
-        model_file = (
-            work / "model" / "model_ToyCar.hdf5"
-            if label == "keras"
-            else work / "model" / f"model_ToyCar{label[len('tflite') :]}.tflite"
-        )
+        model_file = model_file_of(work, label)
         stored = json.loads((model_file.parent / f"{model_file.name}.threshold.json").read_text())
         assert stored["percentile"] == 0.9 and stored["n_clips"] == 20
         assert stored["model_size"] == model_file.stat().st_size
@@ -145,14 +157,19 @@ def test_summary_lists_models_and_links_existing_plots(dev_run):
         cells = [cell.strip() for cell in row.strip("|").split("|")]
         model_file = work / "model" / cells[2]
         assert int(cells[3]) == model_file.stat().st_size
-        assert int(cells[4]) == (269_992 if label == "keras" else 265_864)
+        assert model_file == model_file_of(work, label)
+        if label.startswith("tflm"):
+            assert cells[4] == "n/a"  # the LiteRT row of the same file gives it
+        else:
+            assert int(cells[4]) == (269_992 if label == "keras" else 265_864)
         assert float(cells[5]) > 0
     links = re.findall(r"\]\(([^)]+\.png)\)", summary)
     assert len(links) == 2 * len(LABELS)
     for link in links:
         assert (work / "result" / link).read_bytes()[:8] == PNG
     assert (
-        "AUC / pAUC of the Keras and TFLite models" in dev_run["runs"]["03_tflite_test.py"].stdout
+        "AUC / pAUC of the Keras, TFLite and TFLite Micro models"
+        in dev_run["runs"]["03_tflite_test.py"].stdout
     )
 
 

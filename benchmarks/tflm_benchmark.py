@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""TFLite Micro stage at the MLPerf Tiny scale: 2,459 test clips of 196 vectors each.
+
+    .venv/bin/python benchmarks/tflm_benchmark.py [--clips 2459] [--workers 2]
+
+Builds the reference autoencoder (untrained: TFLM's speed does not depend on
+the weights), converts it to the int8 micro model with int8 I/O as 02_convert.py
+does, and scores ``--clips`` log-mel spectrograms of 200 x 128 (the cropped
+MLPerf Tiny clip) with :class:`~anomaly_detection.tflm.TFLMModel`, one invoke
+per vector, as 03_tflite_test.py does. Also times one process on a sample, so
+the speed-up from the worker processes is measured in the same run. Writes
+``benchmarks/output/tflm_benchmark.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+
+from anomaly_detection.tflm import TFLMModel  # noqa: E402
+from anomaly_detection.variants import variant_by_label  # noqa: E402
+
+TARGET_SECONDS = 60.0
+FRAMES, N_MELS, CLIP_FRAMES = 5, 128, 200
+
+
+def micro_model(path: Path, rng: np.random.Generator) -> None:
+    """The int8 micro model with int8 I/O of an untrained autoencoder, calibrated on
+    log-mel-like vectors."""
+    # Imported here: the spawned worker processes import this script, not Keras.
+    from anomaly_detection.tflite_convert import convert_to_tflite, fold_batch_norm
+    from keras_model import get_model
+
+    calibration = rng.normal(-40.0, 10.0, (2000, FRAMES * N_MELS)).astype(np.float32)
+    variant = variant_by_label("tflite_quant_fullint_micro_intio")
+    model = fold_batch_norm(get_model(FRAMES * N_MELS))
+    path.write_bytes(convert_to_tflite(model, variant, representative=calibration))
+
+
+def time_scores(path: Path, log_mels: list[np.ndarray], workers: int) -> float:
+    """Wall seconds to score ``log_mels`` (worker start-up included)."""
+    start = time.perf_counter()
+    with TFLMModel(path, workers=workers) as model:
+        scores = list(model.anomaly_scores(log_mels, frames=FRAMES))
+    seconds = time.perf_counter() - start
+    if len(scores) != len(log_mels) or not np.all(np.isfinite(scores)):
+        raise SystemExit("TFLM returned missing or non-finite scores")
+    return seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clips", type=int, default=2459)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--sample-clips", type=int, default=100)
+    parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "output")
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(0)
+    log_mels = [
+        rng.normal(-40.0, 10.0, (CLIP_FRAMES, N_MELS)).astype(np.float32) for _ in range(args.clips)
+    ]
+    with tempfile.TemporaryDirectory() as work:
+        path = Path(work) / "micro_intio.tflite"
+        micro_model(path, rng)
+        sample = log_mels[: args.sample_clips]
+        one_process = time_scores(path, sample, workers=1) / len(sample)
+        full = time_scores(path, log_mels, workers=args.workers)
+
+    vectors = args.clips * (CLIP_FRAMES - FRAMES + 1)
+    result = {
+        "clips": args.clips,
+        "vectors": vectors,
+        "workers": args.workers,
+        "seconds": round(full, 2),
+        "target_seconds": TARGET_SECONDS,
+        "meets_target": full <= TARGET_SECONDS,
+        "ms_per_vector_one_process": round(one_process * 1e3 / (CLIP_FRAMES - FRAMES + 1), 4),
+        "projected_seconds_one_process": round(one_process * args.clips, 1),
+        "speedup_over_one_process": round(one_process * args.clips / full, 2),
+    }
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "tflm_benchmark.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0 if result["meets_target"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,190 @@
+"""The EnergyRunner accuracy run emulated by eembc_accuracy.py, on samples from export_eembc.py."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from anomaly_detection.eembc import sample_file_name
+from anomaly_detection.energyrunner import precision_recall_accuracy, simplified_auc
+from conftest import run_script
+
+INTIO = "model_ToyCar_quant_fullint_micro_intio.tflite"
+
+
+def rows(path):
+    with open(path, newline="") as handle:
+        return list(csv.reader(handle))
+
+
+@pytest.fixture(scope="module")
+def exported(dev_run, tmp_path_factory):
+    """Samples of every dev test clip, and the emulation run on them."""
+    work = tmp_path_factory.mktemp("eembc")
+    export = run_script(
+        "export_eembc.py",
+        "-d",
+        "--config",
+        str(dev_run["config"]),
+        "--output",
+        str(work / "samples"),
+        cwd=dev_run["work"],
+    )
+    assert export.returncode == 0, export.stderr[-2000:]
+    run = emulate(dev_run, work / "samples" / "ToyCar", work / "out")
+    assert run.returncode == 0, run.stderr[-2000:]
+    return {"work": work, "samples": work / "samples" / "ToyCar", "out": work / "out", "run": run}
+
+
+def emulate(dev_run, samples, output, *extra):
+    return run_script(
+        "eembc_accuracy.py",
+        "--samples",
+        str(samples),
+        "--model",
+        str(dev_run["work"] / "model" / INTIO),
+        "--output",
+        str(output),
+        *extra,
+    )
+
+
+def reference_simplified_auc(y_pred, y_true):
+    """The runner's formula written out as its loop (scores of the normal samples first)."""
+    thresholds = np.amin(y_pred) + np.arange(0.0, 1.01, 0.01) * (np.amax(y_pred) - np.amin(y_pred))
+    n_normal = np.sum(y_true == 0)
+    tpr, fpr = np.zeros(len(thresholds)), np.zeros(len(thresholds))
+    for item in range(1, len(thresholds)):
+        decided = (y_pred > thresholds[item]).astype(int)
+        tpr[item] = np.sum(decided[n_normal:] == 1) / float(len(y_true) - n_normal)
+        fpr[item] = np.sum(decided[:n_normal] == 1) / float(n_normal)
+    fpr[0] = tpr[0] = 1
+    return sum(0.5 * (tpr[i] + tpr[i + 1]) * (fpr[i] - fpr[i + 1]) for i in range(len(tpr) - 1))
+
+
+def test_simplified_metrics_follow_the_runners_formulas():
+    rng = np.random.default_rng(4)
+    labels = np.array([0] * 30 + [1] * 20)
+    scores = np.concatenate([rng.normal(10, 1, 30), rng.normal(11, 1, 20)])
+    assert simplified_auc(labels, scores) == pytest.approx(reference_simplified_auc(scores, labels))
+    shuffled = rng.permutation(50)  # our functions do not need the normals first
+    assert simplified_auc(labels[shuffled], scores[shuffled]) == pytest.approx(
+        simplified_auc(labels, scores)
+    )
+    best = 0.0
+    for threshold in scores.min() + np.arange(0.0, 1.0, 0.01) * np.ptp(scores):
+        decided = scores > threshold
+        precision = np.sum(decided & (labels == 1)) / np.sum(decided)
+        recall = np.sum(decided & (labels == 1)) / 20
+        best = max(best, 100 * (precision + recall) / 2)
+    assert precision_recall_accuracy(labels, scores) == pytest.approx(best)
+
+
+def test_emulated_scores_equal_the_tflm_stage_within_the_printed_rounding(dev_run, exported):
+    tflm = {}
+    for machine_id in ("01", "02"):
+        result = dev_run["work"] / "result"
+        for name, score in rows(
+            result / f"tflm_quant_fullint_micro_intio_anomaly_score_ToyCar_id_{machine_id}.csv"
+        ):
+            tflm[sample_file_name(result / name)] = float(score)
+    emulated = rows(exported["out"] / "eembc_scores.csv")
+    assert emulated[0] == ["file", "score"]
+    assert sorted(name for name, _ in emulated[1:]) == sorted(tflm)
+    worst = max(abs(float(score) - tflm[name]) for name, score in emulated[1:])
+    # each window's result is printed with three decimals: the file's mean moves by <= 0.0005
+    assert worst <= 0.0005 + 1e-5
+
+
+def test_accuracy_csv_holds_the_figures_of_the_scores(exported):
+    labels = {row[0]: int(row[2]) for row in rows(exported["samples"] / "y_labels.csv")}
+    emulated = rows(exported["out"] / "eembc_scores.csv")[1:]
+    y_true = np.array([labels[name] for name, _ in emulated])
+    y_score = np.array([float(score) for _, score in emulated])
+    accuracy = rows(exported["out"] / "eembc_accuracy.csv")
+    assert accuracy[0] == ["source", "files", "auc", "pauc", "simplified_auc", "pr_accuracy"]
+    host = dict(zip(accuracy[0], accuracy[1], strict=True))
+    assert host["source"] == "host (TFLM)" and int(host["files"]) == len(emulated) == 20
+    assert float(host["auc"]) == pytest.approx(roc_auc_score(y_true, y_score), abs=1e-6)
+    order = np.argsort(y_true, kind="stable")  # the runner's formula wants normals first
+    assert float(host["simplified_auc"]) == pytest.approx(
+        reference_simplified_auc(y_score[order], y_true[order]), abs=1e-6
+    )
+    assert "runner AUC" in exported["run"].stdout
+
+
+def test_device_scores_are_reported_beside_the_host(dev_run, exported, tmp_path):
+    emulated = rows(exported["out"] / "eembc_scores.csv")[1:]
+    device = tmp_path / "device.csv"
+    flipped = [[name, f"{-float(score):.3f}"] for name, score in emulated]  # a broken board
+    device.write_text("\n".join(",".join(row) for row in flipped) + "\n")
+    run = emulate(dev_run, exported["samples"], tmp_path / "out", "--device-scores", str(device))
+    assert run.returncode == 0, run.stderr[-2000:]
+    accuracy = rows(tmp_path / "out" / "eembc_accuracy.csv")
+    host, board = accuracy[1], accuracy[2]
+    assert board[0] == "device"
+    assert float(board[2]) == pytest.approx(1 - float(host[2]), abs=1e-6)
+    assert "20 of 20 files differ" in run.stderr
+
+
+def bad_copy(exported, tmp_path):
+    samples = tmp_path / "samples"
+    shutil.copytree(exported["samples"], samples)
+    return samples, rows(samples / "y_labels.csv")
+
+
+def assert_one_line_error(run, *fragments):
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1, run.stderr
+    for fragment in fragments:
+        assert fragment in errors[0]
+
+
+def test_truncated_sample_is_named(dev_run, exported, tmp_path):
+    samples, labels = bad_copy(exported, tmp_path)
+    victim = samples / labels[3][0]
+    victim.write_bytes(victim.read_bytes()[:1000])
+    run = emulate(dev_run, samples, tmp_path / "out")
+    assert_one_line_error(run, str(victim), "1000 bytes")
+    assert not (tmp_path / "out" / "eembc_scores.csv").exists()
+
+
+def test_missing_sample_is_named(dev_run, exported, tmp_path):
+    samples, labels = bad_copy(exported, tmp_path)
+    (samples / labels[0][0]).unlink()
+    run = emulate(dev_run, samples, tmp_path / "out")
+    assert_one_line_error(run, labels[0][0], "cannot read sample")
+
+
+@pytest.mark.parametrize(
+    "row", ["x.bin,2,7,2560,512", "x.bin,2,0,2560", "x.bin,2,0,2561,512", "x.bin,3,0,2560,512"]
+)
+def test_bad_label_rows_are_named_with_their_line(dev_run, exported, tmp_path, row):
+    samples, labels = bad_copy(exported, tmp_path)
+    lines = (samples / "y_labels.csv").read_text().splitlines()
+    lines.insert(2, row)
+    (samples / "y_labels.csv").write_text("\n".join(lines) + "\n")
+    run = emulate(dev_run, samples, tmp_path / "out")
+    assert_one_line_error(run, "y_labels.csv, line 3")
+
+
+def test_window_that_is_not_the_models_input_is_named(dev_run, exported, tmp_path):
+    samples, labels = bad_copy(exported, tmp_path)
+    text = (samples / "y_labels.csv").read_text().replace(",2560,", ",1280,")
+    (samples / "y_labels.csv").write_text(text)
+    run = emulate(dev_run, samples, tmp_path / "out")
+    assert_one_line_error(run, "1280 bytes", "640 float32")
+
+
+def test_device_scores_missing_a_file_are_refused(dev_run, exported, tmp_path):
+    emulated = rows(exported["out"] / "eembc_scores.csv")
+    device = tmp_path / "device.csv"
+    device.write_text("\n".join(",".join(row) for row in emulated[:-1]) + "\n")
+    run = emulate(dev_run, exported["samples"], tmp_path / "out", "--device-scores", str(device))
+    assert_one_line_error(run, str(device), "no score for 1 sample", emulated[-1][0])
