@@ -197,7 +197,10 @@ def test_evaluation_with_labels_reports_as_development_mode(eval_run):
         assert [row.split(",")[1] for row in metrics[1:]] == ["05", "Average"]
     summary = (result / "summary.md").read_text()
     assert "| ToyCar | 05 |" in summary and "intio AUC" in summary
-    assert "AUC / pAUC of the Keras and TFLite models" in runs["03_tflite_test.py"].stdout
+    assert (
+        "AUC / pAUC of the Keras, TFLite and TFLite Micro models"
+        in runs["03_tflite_test.py"].stdout
+    )
 
 
 def test_a_list_beside_the_evaluation_data_is_found(tmp_path, eval_run, tiny_data):
