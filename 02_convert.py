@@ -20,6 +20,7 @@ Full-integer variants are calibrated on vectors of the type's training clips.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 
@@ -29,13 +30,14 @@ import common
 import keras_model
 from anomaly_detection.deployment import deployment_report, write_deployment_report
 from anomaly_detection.frame_store import sample_vectors
-from anomaly_detection.io_utils import write_bytes_atomic
+from anomaly_detection.io_utils import atomic_path
 from anomaly_detection.tflite_convert import (
     check_folding,
     convert_to_tflite,
     fold_batch_norm,
     write_c_array,
 )
+from anomaly_detection.tflm import tflm_runtime
 from anomaly_detection.variants import KERAS, TFLITE_VARIANTS, ModelVariant
 
 logger = logging.getLogger("02_convert")
@@ -63,25 +65,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def write_deployment(run: common.RunContext, variant: ModelVariant, machine_type: str) -> int:
-    """Measure what the micro model needs in TensorFlow Lite Micro, write its
-    ``.deploy.json``; return the suggested arena size."""
-    report = deployment_report(run.layout.model_file(variant, machine_type))
-    write_deployment_report(run.layout.deployment_report(variant, machine_type), report)
-    logger.info(
-        "%s: %s runs in TFLM with a %d-byte arena (suggested kTensorArenaSize %d%s)",
-        machine_type,
-        report.model,
-        report.arena_bytes,
-        report.suggested_arena_bytes,
-        "" if report.fits_reference_firmware else "; MORE than the reference firmware's 10 KB",
-    )
-    return report.suggested_arena_bytes
+def write_tflite(
+    run: common.RunContext, variant: ModelVariant, machine_type: str, flatbuffer: bytes
+) -> None:
+    """Write one TFLite model; for a micro model first its deployment report and, for
+    the int8 I/O one, its C source (all measured on the new model before it appears)."""
+    path = run.layout.model_file(variant, machine_type)
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(flatbuffer)
+        arena_size = None
+        if variant.int8_ops_only:
+            report = dataclasses.replace(deployment_report(temporary), model=path.name)
+            write_deployment_report(run.layout.deployment_report(variant, machine_type), report)
+            arena_size = report.suggested_arena_bytes
+            logger.info(
+                "%s: %s runs in TFLM with a %d-byte arena (suggested kTensorArenaSize %d%s)",
+                machine_type,
+                path.name,
+                report.arena_bytes,
+                report.suggested_arena_bytes,
+                "" if report.fits_reference_firmware else "; MORE than the reference's 10 KB",
+            )
+        if variant.int8_io:
+            header = write_c_array(
+                flatbuffer,
+                path.with_suffix(".cc"),
+                variable=path.name.replace(".", "_"),
+                arena_size=arena_size,
+            )
+            logger.info("%s: C source %s and %s", machine_type, path.with_suffix(".cc"), header)
+    logger.info("%s: %s (%s, %d bytes)", machine_type, path, variant.description, len(flatbuffer))
 
 
 def main(args: argparse.Namespace, run: common.RunContext) -> int:
     if args.calibration_clips < 1 or args.calibration_vectors < 1:
         raise common.PipelineError("--calibration-clips and --calibration-vectors must be >= 1")
+    tflm_runtime()  # the deployment reports need TFLite Micro: a one-line error before any work
     for type_dir in run.type_dirs():
         machine_type = type_dir.name
         logger.info("== %s: converting", machine_type)
@@ -101,23 +120,8 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
                 representative=calibration,
                 per_channel=run.config.model.per_channel_int8,
             )
-            path = run.layout.model_file(variant, machine_type)
-            write_bytes_atomic(path, flatbuffer)
+            write_tflite(run, variant, machine_type, flatbuffer)
             run.record_model(variant, machine_type, parameters=folded.count_params())
-            logger.info(
-                "%s: %s (%s, %d bytes)", machine_type, path, variant.description, len(flatbuffer)
-            )
-            arena_size = None
-            if variant.int8_ops_only:
-                arena_size = write_deployment(run, variant, machine_type)
-            if variant.int8_io:
-                header = write_c_array(
-                    flatbuffer,
-                    path.with_suffix(".cc"),
-                    variable=path.name.replace(".", "_"),
-                    arena_size=arena_size,
-                )
-                logger.info("%s: C source %s and %s", machine_type, path.with_suffix(".cc"), header)
     return 0
 
 

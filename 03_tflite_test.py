@@ -89,7 +89,6 @@ def tflm_variants(args: argparse.Namespace, scored: set[ModelVariant]) -> list[M
     """The TFLM-deployable variants whose file LiteRT has just scored (none with --no-tflm)."""
     if args.no_tflm:
         return []
-    tflm_runtime()  # a missing package is a one-line error before any work
     return [variant for variant in TFLM_VARIANTS if litert_counterpart(variant) in scored]
 
 
@@ -115,6 +114,10 @@ def score_in_tflm(
 
 
 def main(args: argparse.Namespace, run: common.RunContext) -> int:
+    if args.no_tflm:
+        run.forget_results(TFLM_VARIANTS)  # an earlier run's would sit beside new models
+    else:
+        tflm_runtime(hint=", or pass --no-tflm")  # one line, before any work
     results: dict[ModelVariant, list[TypeResult]] = {}
     thresholds: dict[ModelVariant, dict[str, float]] = {}
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from anomaly_detection.cli import setup_logging
+from anomaly_detection.cli import run_tool
 from anomaly_detection.energyrunner import (
     Sample,
     accuracy_figures,
@@ -35,11 +35,12 @@ from anomaly_detection.energyrunner import (
     read_sample,
     window_results,
 )
-from anomaly_detection.errors import PipelineError
+from anomaly_detection.errors import ModelError, PipelineError
 from anomaly_detection.io_utils import write_csv_atomic
 from anomaly_detection.tflm import TFLMModel
 
 logger = logging.getLogger("eembc_accuracy")
+COLUMNS = ["auc", "pauc", "simplified_auc", "pr_accuracy"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +66,30 @@ def emulate_runner(model: TFLMModel, samples_dir: Path, samples: list[Sample]) -
     return np.asarray(scores, dtype=np.float64)
 
 
+def write_outputs(
+    output: Path, samples: list[Sample], host: np.ndarray, figures: dict[str, dict[str, float]]
+) -> None:
+    """``eembc_scores.csv`` and ``eembc_accuracy.csv``."""
+    write_csv_atomic(
+        output / "eembc_scores.csv",
+        [["file", "score"], *([s.name, f"{v:.6f}"] for s, v in zip(samples, host, strict=True))],
+    )
+    rows = [
+        [source, len(samples), *(f"{row[c]:.6f}" for c in COLUMNS)]
+        for source, row in figures.items()
+    ]
+    write_csv_atomic(output / "eembc_accuracy.csv", [["source", "files", *COLUMNS], *rows])
+
+
+def print_figures(figures: dict[str, dict[str, float]], files: int) -> None:
+    print(f"{'source':<12} {'files':>5} {'AUC':>7} {'pAUC':>7} {'runner AUC':>10} {'accuracy':>8}")
+    for source, row in figures.items():
+        print(
+            f"{source:<12} {files:>5} {row['auc']:7.4f} {row['pauc']:7.4f} "
+            f"{row['simplified_auc']:10.4f} {row['pr_accuracy']:8.1f}"
+        )
+
+
 def main(args: argparse.Namespace) -> int:
     if not 0 < args.max_fpr <= 1:
         raise PipelineError(f"--max-fpr must be in (0, 1], got {args.max_fpr}")
@@ -72,9 +97,16 @@ def main(args: argparse.Namespace) -> int:
         raise PipelineError(f"{args.output}: --output exists and is not a folder")
     samples = read_labels(args.samples / "y_labels.csv")
     labels = np.asarray([sample.label for sample in samples])
+    if len(set(labels.tolist())) < 2:
+        raise PipelineError(f"{args.samples / 'y_labels.csv'}: the samples need both labels")
     device = read_device_scores(args.device_scores, samples) if args.device_scores else None
 
     model = TFLMModel(args.model)  # one invoke per window, as on the device
+    if not model.int8_io:
+        raise ModelError(
+            f"{args.model}: the reference firmware runs a model with int8 input and output "
+            "(the _quant_fullint_micro_intio model); this one has float input or output"
+        )
     host = emulate_runner(model, args.samples, samples)
 
     figures = {"host (TFLM)": accuracy_figures(labels, host, args.max_fpr)}
@@ -82,29 +114,10 @@ def main(args: argparse.Namespace) -> int:
         figures["device"] = accuracy_figures(labels, device, args.max_fpr)
     try:
         args.output.mkdir(parents=True, exist_ok=True)
+        write_outputs(args.output, samples, host, figures)
     except OSError as error:
-        raise PipelineError(f"{args.output}: cannot create the output folder ({error})") from None
-    write_csv_atomic(
-        args.output / "eembc_scores.csv",
-        [["file", "score"], *([s.name, f"{v:.6f}"] for s, v in zip(samples, host, strict=True))],
-    )
-    columns = ["auc", "pauc", "simplified_auc", "pr_accuracy"]
-    write_csv_atomic(
-        args.output / "eembc_accuracy.csv",
-        [
-            ["source", "files", *columns],
-            *(
-                [source, len(samples), *(f"{row[c]:.6f}" for c in columns)]
-                for source, row in figures.items()
-            ),
-        ],
-    )
-    print(f"{'source':<12} {'files':>5} {'AUC':>7} {'pAUC':>7} {'runner AUC':>10} {'accuracy':>8}")
-    for source, row in figures.items():
-        print(
-            f"{source:<12} {len(samples):>5} {row['auc']:7.4f} {row['pauc']:7.4f} "
-            f"{row['simplified_auc']:10.4f} {row['pr_accuracy']:8.1f}"
-        )
+        raise PipelineError(f"{args.output}: cannot write the results ({error})") from None
+    print_figures(figures, len(samples))
     if device is not None:
         difference = np.abs(device - host)
         logger.info(
@@ -119,10 +132,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    arguments = build_parser().parse_args()
-    setup_logging(None, logging.INFO)
-    try:
-        raise SystemExit(main(arguments))
-    except PipelineError as error:
-        logger.error("%s", error)
-        raise SystemExit(1) from None
+    raise SystemExit(run_tool(main, build_parser()))

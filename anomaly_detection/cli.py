@@ -133,8 +133,13 @@ def run_script(
     interruption.install_handler()
     allocator.retain_freed_memory()
     logger.debug("%s %s", Path(sys.argv[0]).name, " ".join(sys.argv[1:]))
+    return _guarded(lambda: main(args, RunContext.from_arguments(args, config)))
+
+
+def _guarded(call: Callable[[], int]) -> int:
+    """``call()``, with known problems and Ctrl-C mapped to one line and an exit code."""
     try:
-        return main(args, RunContext.from_arguments(args, config))
+        return call()
     except PipelineError as error:
         logger.error("%s", error)
         return EXIT_FAILURE
@@ -144,3 +149,15 @@ def run_script(
             "unfinished ones were not written"
         )
         return EXIT_INTERRUPTED
+
+
+def run_tool(
+    main: Callable[[argparse.Namespace], int],
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None = None,
+) -> int:
+    """:func:`run_script` for a tool without a YAML configuration (``eembc_accuracy.py``):
+    options, console logging, failures mapped to exit codes."""
+    args = parser.parse_args(argv)
+    setup_logging(None, logging.INFO)
+    return _guarded(lambda: main(args))

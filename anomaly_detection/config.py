@@ -145,6 +145,13 @@ def _non_negative(value: Any) -> str | None:
     return None if value >= 0 else "must be 0 or greater"
 
 
+def _between(low: int, high: int) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if low <= value <= high else f"must be in [{low}, {high}], got {value}"
+
+    return check
+
+
 def _fraction_open_closed(value: Any) -> str | None:
     return None if 0 < value <= 1 else "must be in (0, 1]"
 
@@ -181,9 +188,9 @@ _KEYS: tuple[_Key, ...] = (
     _Key("fit.shuffle", "bool"),
     _Key("fit.validation_split", "float", check=_validation_split),
     _Key("fit.verbose", "int", check=_verbose),
-    _Key("model.hidden_units", "int", default=128, check=_positive),
-    _Key("model.bottleneck_units", "int", default=8, check=_positive),
-    _Key("model.hidden_layers", "int", default=4, check=_non_negative),
+    _Key("model.hidden_units", "int", default=128, check=_between(1, 65536)),
+    _Key("model.bottleneck_units", "int", default=8, check=_between(1, 65536)),
+    _Key("model.hidden_layers", "int", default=4, check=_between(0, 64)),
     _Key("model.per_channel_int8", "bool", default=False),
     _Key("cache_directory", "optional_path", default="./cache"),
     _Key("n_workers", "int", default=0, check=_non_negative),
@@ -199,6 +206,8 @@ def _flatten(raw: dict, prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in raw.items():
         path = f"{prefix}{key}"
+        if path in _SECTIONS and value is None:
+            continue  # an empty section (every key commented out)
         if path in _SECTIONS and isinstance(value, dict):
             flat.update(_flatten(value, f"{path}."))
         else:

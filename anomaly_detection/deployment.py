@@ -2,7 +2,8 @@
 
 The tensor arena is found by bisection over ``arena_size``: the smallest arena
 with which the model allocates *and* invokes in the real TFLM interpreter. It
-is larger than the total of TFLM's allocation recording, which counts only
+is larger than (for some models equal to) the total of TFLM's allocation
+recording, which counts only
 what the allocator handed out, not what it needed free at its peak: the
 temporary allocations made while planning memory and preparing each kernel,
 released before the recording is read, and the alignment padding between the
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import subprocess
 import sys
@@ -34,7 +34,7 @@ import numpy as np
 
 from .errors import ModelError
 from .io_utils import write_text_atomic
-from .tflm import silenced_stderr, tflm_runtime
+from .tflm import redirected_stderr, silenced_stderr, tflm_runtime
 
 __all__ = [
     "ARENA_ALIGNMENT",
@@ -56,6 +56,7 @@ ARENA_MARGIN_BYTES = 1024
 #: The arena of the MLPerf Tiny reference firmware (``submitter_implemented.cpp``).
 REFERENCE_FIRMWARE_ARENA_BYTES = 10 * 1024
 _SEARCH_LIMIT_BYTES = 1 << 24
+_PROBE_TIMEOUT_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -97,13 +98,18 @@ def runs_with_arena(model: bytes, arena_size: int) -> bool:
     Probed in a child process (:mod:`anomaly_detection.arena_probe`): TFLM reports
     most failures as an error, but crashes on some sizes; either is ``False``.
     """
-    probe = subprocess.run(
-        [sys.executable, "-m", "anomaly_detection.arena_probe", str(arena_size)],
-        input=model,
-        capture_output=True,
-        check=False,
-        cwd=Path(__file__).resolve().parent.parent,
-    )
+    try:
+        probe = subprocess.run(
+            [sys.executable, "-m", "anomaly_detection.arena_probe", str(arena_size)],
+            input=model,
+            capture_output=True,
+            check=False,
+            cwd=Path(__file__).resolve().parent.parent,
+            timeout=_PROBE_TIMEOUT_SECONDS,
+        )
+    except subprocess.TimeoutExpired:
+        logger.debug("TFLM hung with a %d-byte arena", arena_size)
+        return False
     if probe.returncode < 0:
         logger.debug("TFLM crashed (signal %d) with a %d-byte arena", -probe.returncode, arena_size)
     return probe.returncode == 0
@@ -136,13 +142,8 @@ def recorded_arena(model: bytes) -> int:
     """The arena total of TFLM's allocation recording (``print_allocations``), in bytes."""
     interpreter = _interpreter(model, _SEARCH_LIMIT_BYTES)
     with tempfile.TemporaryFile() as captured:
-        saved = os.dup(2)  # TFLM prints its recording to standard error
-        try:
-            os.dup2(captured.fileno(), 2)
+        with redirected_stderr(captured):  # TFLM prints its recording to standard error
             interpreter.print_allocations()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
         captured.seek(0)
         text = captured.read().decode("utf-8", errors="replace")
     match = re.search(r"Arena allocation total (\d+) bytes", text)
@@ -152,7 +153,9 @@ def recorded_arena(model: bytes) -> int:
 
 
 def _resolver_call(op_name: str) -> str:
-    return "Add" + "".join(part.capitalize() for part in op_name.split("_")) + "()"
+    """``FULLY_CONNECTED`` -> ``AddFullyConnected()``, ``CONV_2D`` -> ``AddConv2D()``."""
+    parts = [part if part[0].isdigit() else part.capitalize() for part in op_name.split("_")]
+    return "Add" + "".join(parts) + "()"
 
 
 def _tensor_facts(details: dict) -> dict[str, Any]:
@@ -196,6 +199,8 @@ def deployment_report(path: Path) -> DeploymentReport:
     """
     tflm_runtime()  # a missing package is a one-line error, not a failed search
     model = Path(path).read_bytes()
+    if len(model) < 8 or model[4:8] != b"TFL3":
+        raise ModelError(f"{path}: not a TFLite model (no TFL3 flatbuffer identifier)")
     arena = smallest_arena(model)
     interpreter = _interpreter(model, arena)
     ops, macs, parameters = _graph_facts(model)
@@ -229,9 +234,15 @@ def read_deployment_report(path: Path) -> DeploymentReport:
         If the file is not a deployment report.
     """
     try:
-        return DeploymentReport(**json.loads(Path(path).read_text(encoding="utf-8")))
+        report = DeploymentReport(**json.loads(Path(path).read_text(encoding="utf-8")))
+        sizes = (report.flash_bytes, report.arena_bytes, report.recorded_arena_bytes)
+        if not all(isinstance(size, int) for size in (*sizes, report.macs)):
+            raise TypeError("sizes must be integers")
+        if not isinstance(report.suggested_arena_bytes, int) or not isinstance(report.ops, dict):
+            raise TypeError("suggested_arena_bytes must be an integer, ops a mapping")
     except (OSError, ValueError, TypeError) as error:
         raise ModelError(f"{path}: not a readable deployment report ({error})") from None
+    return report
 
 
 def deployment_markdown(reports: list[tuple[str, DeploymentReport]]) -> list[str]:

@@ -8,7 +8,10 @@ to the device one window at a time. The MLPerf Tiny reference firmware
 dequantizes the output as ``float(q - zero_point) * scale``, and returns the
 mean squared error over the window, accumulated in float32 in index order and
 printed as ``m-results-[%0.3f]``. This module repeats that computation in
-TensorFlow Lite Micro, bit for bit, and combines the printed window results of
+TensorFlow Lite Micro, bit for bit for firmware built without fused
+multiply-add contraction of ``diffsum += diff * diff`` (GCC's
+``-ffp-contract=off``; with FMA, as GCC may emit on a Cortex-M4F/M7, about 1
+printed result in 100 differs by 0.001), and combines the printed window results of
 a file into the file's score by their mean (EEMBC's public material does not say
 how the runner combines them; the mean matches the reference's clip score).
 
@@ -69,10 +72,13 @@ def read_labels(path: Path) -> list[Sample]:
             rows = list(csv.reader(handle))
     except (OSError, UnicodeDecodeError) as error:
         raise PipelineError(f"{path}: cannot read the label file ({error})") from None
-    samples = []
+    samples: list[Sample] = []
+    names: set[str] = set()
     for number, row in enumerate(rows, start=1):
         if not row or not "".join(row).strip():
             continue
+        if number == 1 and row[0].strip().lower() == "file":
+            continue  # a header row
         try:
             name, classes, label, window, stride = (cell.strip() for cell in row)
             sample = Sample(name, int(label), int(window), int(stride))
@@ -92,6 +98,9 @@ def read_labels(path: Path) -> list[Sample]:
                 f"{path}, line {number}: expected 'file,2,label (0 or 1),window bytes,"
                 f"stride bytes' with byte counts multiple of 4, got {','.join(row)!r}"
             )
+        if sample.name in names:
+            raise PipelineError(f"{path}, line {number}: {sample.name} is listed twice")
+        names.add(sample.name)
         samples.append(sample)
     if not samples:
         raise PipelineError(f"{path}: no samples listed")
@@ -157,20 +166,24 @@ def read_device_scores(path: Path, samples: Sequence[Sample]) -> np.ndarray:
     """
     try:
         with Path(path).open(newline="", encoding="utf-8-sig") as handle:
-            rows = [row for row in csv.reader(handle) if row and "".join(row).strip()]
+            rows = [
+                (number, row)
+                for number, row in enumerate(csv.reader(handle), start=1)
+                if row and "".join(row).strip()
+            ]
     except (OSError, UnicodeDecodeError) as error:
         raise PipelineError(f"{path}: cannot read device scores ({error})") from None
-    if rows and [cell.strip() for cell in rows[0]] == ["file", "score"]:
+    if rows and [cell.strip().lower() for cell in rows[0][1]] == ["file", "score"]:
         rows = rows[1:]
     scores: dict[str, float] = {}
     known = {sample.name for sample in samples}
-    for number, row in enumerate(rows, start=1):
+    for number, row in rows:
         try:
             name, text = (cell.strip() for cell in row)
             score = float(text)
         except ValueError:
             raise PipelineError(
-                f"{path}, row {number}: expected 'file,score', got {','.join(row)!r}"
+                f"{path}, line {number}: expected 'file,score', got {','.join(row)!r}"
             ) from None
         if not math.isfinite(score):
             raise PipelineError(f"{path}: score of {name} is not finite ({text})")

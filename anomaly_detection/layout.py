@@ -94,5 +94,21 @@ class OutputLayout:
         """``<result_directory>/summary.md``."""
         return self.result_directory / "summary.md"
 
+    def result_files(self, variant: ModelVariant) -> list[Path]:
+        """Every existing result file of ``variant`` (scores, decisions, result CSV, plots)."""
+        if not self.result_directory.is_dir():
+            return []
+        own = ("anomaly_score_", "decision_result_", "decision_metrics.csv", self.result_file)
+        plots = ("roc_", "score_histogram_")
+
+        def belongs(name: str) -> bool:
+            rest = name.removeprefix(variant.result_prefix)
+            if variant.result_prefix and rest != name and rest.startswith(own):
+                return True
+            return name.startswith(plots) and name.endswith(f"_{variant.label}.png")
+
+        files = [path for path in self.result_directory.iterdir() if belongs(path.name)]
+        return sorted(files)
+
     def _result(self, variant: ModelVariant, name: str) -> Path:
         return self.result_directory / f"{variant.result_prefix}{name}"

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from .deployment import deployment_markdown, read_deployment_report
-from .errors import PipelineError
+from .deployment import DeploymentReport, deployment_markdown, read_deployment_report
+from .errors import ModelError, PipelineError
 from .io_utils import write_text_atomic
 from .layout import OutputLayout
 from .scoring import TypeResult
 from .variants import TFLITE_VARIANTS, TFLM_VARIANTS, VARIANTS, ModelVariant
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "read_run_info",
     "update_run_info",
+    "forget_in_run_info",
     "read_result_csv",
     "auc_table",
     "summary_markdown",
@@ -59,6 +63,15 @@ def update_run_info(path: Path, variant: ModelVariant, machine_type: str, **fiel
     info = read_run_info(path)
     info.setdefault(variant.label, {}).setdefault(machine_type, {}).update(fields)
     write_text_atomic(path, json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+
+def forget_in_run_info(path: Path, variants: Sequence[ModelVariant]) -> None:
+    """Remove ``variants`` from ``run_info.json`` (their results were removed)."""
+    info = read_run_info(path)
+    if any(variant.label in info for variant in variants):
+        for variant in variants:
+            info.pop(variant.label, None)
+        write_text_atomic(path, json.dumps(info, indent=2, sort_keys=True) + "\n")
 
 
 def read_result_csv(path: Path) -> ResultTable:
@@ -161,6 +174,23 @@ def _tflm_section(info: dict, machine_types: Sequence[str]) -> list[str]:
     ]
 
 
+def _deployment_reports(
+    layout: OutputLayout, machine_types: Sequence[str]
+) -> list[tuple[str, DeploymentReport]]:
+    """The readable deployment reports of the micro models (a damaged one is skipped with
+    a warning: 02_convert.py writes it again)."""
+    reports = []
+    for machine_type in machine_types:
+        for variant in TFLITE_VARIANTS:
+            path = layout.deployment_report(variant, machine_type)
+            if path.is_file():
+                try:
+                    reports.append((machine_type, read_deployment_report(path)))
+                except ModelError as error:
+                    logger.warning("%s; left out of the summary", error)
+    return reports
+
+
 def summary_markdown(layout: OutputLayout, max_fpr: float) -> str:
     """The side-by-side report of every model variant found in the result folder."""
     info = read_run_info(layout.run_info)
@@ -176,24 +206,22 @@ def summary_markdown(layout: OutputLayout, max_fpr: float) -> str:
             f"{variant.short_name} (`{variant.postfix or variant.suffix}`)"
             for variant in TFLITE_VARIANTS
         ]
+        in_tflm = any(variant in tables for variant in TFLM_VARIANTS)
         lines += [
             f"AUC and pAUC (FPR <= {max_fpr:g}) per machine ID: the Keras model, the "
-            f"TFLite models {', '.join(names[:-1])} and {names[-1]} (in LiteRT), and the "
-            "int8 micro models in TensorFlow Lite Micro (TFLM), as on the device.",
+            f"TFLite models {', '.join(names[:-1])} and {names[-1]} (in LiteRT)"
+            + (
+                ", and the int8 micro models in TensorFlow Lite Micro (TFLM), as on the device."
+                if in_tflm
+                else "."
+            ),
             "",
             auc_table(layout),
             "",
         ]
     lines += _models_section(info, variants, machine_types)
     lines += _tflm_section(info, machine_types)
-    lines += deployment_markdown(
-        [
-            (machine_type, read_deployment_report(path))
-            for machine_type in machine_types
-            for variant in TFLITE_VARIANTS
-            if (path := layout.deployment_report(variant, machine_type)).is_file()
-        ]
-    )
+    lines += deployment_markdown(_deployment_reports(layout, machine_types))
     lines += ["", "## Plots", ""]
     for machine_type in machine_types:
         for variant in variants:

@@ -38,7 +38,7 @@ from .ground_truth import GroundTruth, find_ground_truth, read_ground_truth
 from .io_utils import write_text_atomic
 from .layout import OutputLayout
 from .plots import plot_roc_curves, plot_score_histograms
-from .report import summary_markdown, update_run_info
+from .report import forget_in_run_info, summary_markdown, update_run_info
 from .scoring import (
     ClipScorer,
     IdScores,
@@ -292,6 +292,20 @@ class RunContext:
             bytes=model_file.stat().st_size,
             **fields,
         )
+
+    def forget_results(self, variants: Sequence[ModelVariant]) -> None:
+        """Remove the results of ``variants`` left by an earlier run (they would sit in the
+        summary beside results of other models)."""
+        stale = [path for variant in variants for path in self.layout.result_files(variant)]
+        for path in stale:
+            path.unlink(missing_ok=True)
+        forget_in_run_info(self.layout.run_info, variants)
+        if stale:
+            logger.info(
+                "removed %d result file(s) of an earlier run's %s",
+                len(stale),
+                ", ".join(v.label for v in variants),
+            )
 
     def write_results(
         self, variant: ModelVariant, results: Sequence[TypeResult], thresholds: dict[str, float]

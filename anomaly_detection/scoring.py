@@ -30,6 +30,7 @@ __all__ = [
     "ClipScorer",
     "keras_predictor",
     "anomaly_score",
+    "score_log_mels",
     "IdScores",
     "score_test_set",
     "TypeResult",
@@ -88,15 +89,22 @@ def keras_predictor(model: Any) -> Predictor:
     return predict
 
 
+def score_log_mels(
+    predict: Predictor, log_mels: Sequence[np.ndarray], *, frames: int
+) -> Iterator[float]:
+    """The anomaly score of each log-mel spectrogram ``(n_frames, n_mels)``: its
+    ``frames``-stacked vectors reconstructed by one ``predict`` call."""
+    for log_mel in log_mels:
+        vectors = frame_stack(log_mel, frames)
+        yield anomaly_score(vectors, predict(vectors))
+
+
 def _clip_scores(
     model: Predictor | ClipScorer, log_mels: Sequence[np.ndarray], frames: int
 ) -> Iterator[float]:
     if isinstance(model, ClipScorer):
-        yield from model.anomaly_scores(log_mels, frames=frames)
-        return
-    for log_mel in log_mels:
-        vectors = frame_stack(log_mel, frames)
-        yield anomaly_score(vectors, model(vectors))
+        return model.anomaly_scores(log_mels, frames=frames)
+    return score_log_mels(model, log_mels, frames=frames)
 
 
 def score_test_set(
@@ -217,7 +225,7 @@ def relative_score_differences(result: TypeResult, reference: TypeResult) -> np.
         for file, score in zip(ids.files, ids.scores, strict=True)
     }
     differences = [
-        abs(score - reference_scores[file]) / abs(reference_scores[file])
+        abs(score - reference_scores[file]) / max(abs(reference_scores[file]), 1e-300)
         for ids in result.ids
         for file, score in zip(ids.files, ids.scores, strict=True)
         if file in reference_scores

@@ -16,16 +16,16 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import struct
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from .errors import ModelError, PipelineError
-from .features import frame_stack
-from .scoring import anomaly_score
+from .scoring import score_log_mels
 
 __all__ = ["TFLMModel", "tflm_runtime", "quantize_like_firmware", "silenced_stderr"]
 
@@ -35,45 +35,61 @@ SCORING_ARENA_BYTES = 1 << 20
 _CLIPS_PER_TASK = 8
 
 
-def tflm_runtime() -> Any:
+def tflm_runtime(*, hint: str = "") -> Any:
     """The ``tflite_micro`` runtime module.
 
     Raises
     ------
     PipelineError
-        One line, if the ``tflite-micro`` package is not installed.
+        One line, if the ``tflite-micro`` package is not installed (``hint``: what
+        else the user can do).
     """
     try:
         from tflite_micro.python.tflite_micro import runtime
     except ImportError:
         raise PipelineError(
             "the TFLite Micro interpreter is not installed (pip install the "
-            "tflite-micro version pinned in requirements.txt), or pass "
-            "--no-tflm"
+            f"tflite-micro version pinned in requirements.txt){hint}"
         ) from None
     return runtime
 
 
 @contextlib.contextmanager
-def silenced_stderr() -> Iterator[None]:
-    """Discard what native code writes to the process's standard error (TFLM reports each
-    failed allocation there; the caller reports the failure itself)."""
+def redirected_stderr(target: BinaryIO | None = None) -> Iterator[None]:
+    """Send what native code writes to the process's standard error to ``target``
+    (discarded when ``None``): TFLM reports each failed allocation there, and prints its
+    allocation recording there."""
     saved = os.dup(2)
     try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
+        with open(os.devnull, "wb") if target is None else contextlib.nullcontext(target) as sink:
+            os.dup2(sink.fileno(), 2)
         yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
 
 
+def silenced_stderr() -> contextlib.AbstractContextManager[None]:
+    """:func:`redirected_stderr` to nowhere."""
+    return redirected_stderr(None)
+
+
 def quantize_like_firmware(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     """``clamp(round(x / scale) + zero_point, -128, 127)`` as int8, ``round`` half away from
-    zero (C's ``roundf``), as the reference firmware quantizes its float input."""
+    zero (C's ``roundf``), as the reference firmware quantizes its float input.
+
+    Exact: the fraction ``x - trunc(x)`` of a float32 is exact, so a value just below a
+    half (0.49999997) rounds down, as ``roundf`` does (adding 0.5 first would not).
+    """
     scaled = np.asarray(values, dtype=np.float32) / np.float32(scale)
-    rounded = np.trunc(scaled + np.copysign(np.float32(0.5), scaled))
+    whole = np.trunc(scaled)
+    rounded = whole + np.where(np.abs(scaled - whole) >= 0.5, np.sign(scaled), 0)
     return np.clip(rounded + zero_point, -128, 127).astype(np.int8)
+
+
+def _check_flatbuffer(path: Path, model: bytes) -> None:
+    if len(model) < 8 or model[4:8] != b"TFL3":
+        raise ModelError(f"{path}: not a TFLite model (no TFL3 flatbuffer identifier)")
 
 
 def _quantization(details: dict) -> tuple[float, int]:
@@ -97,6 +113,9 @@ class _Runner:
         self.input_dim = int(np.prod(input_details["shape"]))
         self.input_quantization = _quantization(input_details)
         self.output_quantization = _quantization(output_details)
+        output_dim = int(np.prod(output_details["shape"]))
+        if output_dim != self.input_dim:
+            raise ValueError(f"not an autoencoder: {self.input_dim} inputs, {output_dim} outputs")
 
     def reconstruct(self, vectors: np.ndarray) -> np.ndarray:
         rows = np.asarray(vectors, dtype=np.float32)
@@ -123,11 +142,7 @@ def _load_worker(model: bytes, arena_size: int) -> None:
 
 def _score_in_worker(log_mels: list[np.ndarray], frames: int) -> list[float]:
     assert _worker_runner is not None, "worker started without its model"
-    scores = []
-    for log_mel in log_mels:
-        vectors = frame_stack(log_mel, frames)
-        scores.append(anomaly_score(vectors, _worker_runner.reconstruct(vectors)))
-    return scores
+    return list(score_log_mels(_worker_runner.reconstruct, log_mels, frames=frames))
 
 
 class TFLMModel:
@@ -154,18 +169,26 @@ class TFLMModel:
         if not self.path.is_file():
             raise ModelError(f"{self.path}: TFLite model not found (run 02_convert.py)")
         self._model = self.path.read_bytes()
+        _check_flatbuffer(self.path, self._model)
         try:
             with silenced_stderr():
                 self._runner = _Runner(self._model, SCORING_ARENA_BYTES)
-        except (RuntimeError, ValueError) as error:
+        except (RuntimeError, ValueError, struct.error, IndexError) as error:
             raise ModelError(f"{self.path}: TFLite Micro cannot run this model ({error})") from None
         self._workers = max(1, workers)
         self._executor: Executor | None = None
+        if self._workers > 1:  # started now, so the scoring time is the scoring's
+            self._pool().submit(int).result()
 
     @property
     def input_dim(self) -> int:
         """Length of the feature vector the model takes."""
         return self._runner.input_dim
+
+    @property
+    def int8_io(self) -> bool:
+        """Whether the model takes and gives int8 tensors (as the reference firmware's)."""
+        return bool(self._runner.input_dtype == np.int8 and self._runner.output_dtype == np.int8)
 
     def _pool(self) -> Executor:
         if self._executor is None:
@@ -200,9 +223,7 @@ class TFLMModel:
         as they are ready, so a caller can show progress.
         """
         if self._workers == 1 or len(log_mels) < 2 * self._workers:
-            for log_mel in log_mels:
-                vectors = frame_stack(log_mel, frames)
-                yield anomaly_score(vectors, self._runner.reconstruct(vectors))
+            yield from score_log_mels(self._runner.reconstruct, log_mels, frames=frames)
             return
         groups = [
             list(log_mels[start : start + _CLIPS_PER_TASK])

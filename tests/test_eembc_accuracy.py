@@ -174,6 +174,36 @@ def test_bad_label_rows_are_named_with_their_line(dev_run, exported, tmp_path, r
     assert_one_line_error(run, "y_labels.csv, line 3")
 
 
+def test_duplicate_label_rows_are_refused(dev_run, exported, tmp_path):
+    samples, labels = bad_copy(exported, tmp_path)
+    lines = (samples / "y_labels.csv").read_text().splitlines()
+    (samples / "y_labels.csv").write_text("\n".join([*lines, lines[0]]) + "\n")
+    run = emulate(dev_run, samples, tmp_path / "out")
+    assert_one_line_error(run, f"line {len(lines) + 1}", "listed twice")
+
+
+def test_a_header_row_is_accepted(dev_run, exported, tmp_path):
+    samples, labels = bad_copy(exported, tmp_path)
+    text = (samples / "y_labels.csv").read_text()
+    (samples / "y_labels.csv").write_text("file,classes,label,window,stride\n" + text)
+    run = emulate(dev_run, samples, tmp_path / "out")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert rows(tmp_path / "out" / "eembc_scores.csv") == rows(exported["out"] / "eembc_scores.csv")
+
+
+def test_a_float_io_model_is_not_the_firmwares(dev_run, exported, tmp_path):
+    run = run_script(
+        "eembc_accuracy.py",
+        "--samples",
+        str(exported["samples"]),
+        "--model",
+        str(dev_run["work"] / "model" / "model_ToyCar_quant_fullint_micro.tflite"),
+        "--output",
+        str(tmp_path / "out"),
+    )
+    assert_one_line_error(run, "int8 input and output")
+
+
 def test_window_that_is_not_the_models_input_is_named(dev_run, exported, tmp_path):
     samples, labels = bad_copy(exported, tmp_path)
     text = (samples / "y_labels.csv").read_text().replace(",2560,", ",1280,")

@@ -53,6 +53,15 @@ def test_firmware_rounding_is_half_away_from_zero_and_clamps():
     assert quantize_like_firmware(values, scale, zero_point).dtype == np.int8
     # numpy's own rounding would differ on the ties
     assert np.round(values[:5] / scale).tolist() == [0, -0, 2, -2, 2]
+    # just below a half rounds down, as C's roundf (adding 0.5 in float32 would round up)
+    below_half = np.float32(0.49999997)
+    assert quantize_like_firmware(np.array([below_half, -below_half]), 1.0, 0).tolist() == [0, 0]
+
+
+def test_empty_model_section_takes_the_defaults(tmp_path):
+    raw = base_config(tmp_path, tmp_path)
+    raw["model"] = None
+    assert parse_config(raw).model.hidden_units == 128
 
 
 def test_tflm_scores_every_clip_close_to_litert(dev_run):
@@ -228,9 +237,10 @@ def test_size_knobs_build_the_stated_shape_and_default_to_the_reference():
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("hidden_units", 0, "'model.hidden_units' must be greater than 0"),
+        ("hidden_units", 0, "'model.hidden_units' must be in [1, 65536], got 0"),
+        ("hidden_units", 10**9, "'model.hidden_units' must be in [1, 65536], got 1000000000"),
         ("bottleneck_units", "8", "'model.bottleneck_units' must be an integer"),
-        ("hidden_layers", -1, "'model.hidden_layers' must be 0 or greater"),
+        ("hidden_layers", -1, "'model.hidden_layers' must be in [0, 64], got -1"),
         ("per_channel_int8", "yes", "'model.per_channel_int8' must be true or false"),
         ("hiden_units", 8, "unknown key 'model.hiden_units' (did you mean 'model.hidden_units'?)"),
     ],
@@ -266,6 +276,42 @@ def test_a_smaller_shape_costs_less_on_the_device(tmp_path):
     # per-channel kernels keep a multiplier and a shift per output channel: a larger arena
     assert reports[32, True].arena_bytes > small.arena_bytes
     assert math.isclose(small.parameters, shape_parameters(640, 32, 8, 2) - 4 * (4 * 32 + 8))
+
+
+def test_no_tflm_removes_an_earlier_runs_tflm_results(dev_run, tmp_path):
+    config = copy_of_run(dev_run, tmp_path)
+    shutil.copytree(dev_run["work"] / "result", tmp_path / "result")
+    assert list((tmp_path / "result").glob("tflm_*"))
+    run = run_script("03_tflite_test.py", "-d", "--config", str(config), "--no-tflm", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert not list((tmp_path / "result").glob("*tflm_*"))
+    summary = (tmp_path / "result" / "summary.md").read_text()
+    assert "TFLM micro AUC" not in summary and "against LiteRT" not in summary
+    info = json.loads((tmp_path / "result" / "run_info.json").read_text())
+    assert not [label for label in info if label.startswith("tflm")]
+
+
+def test_damaged_deploy_json_is_left_out_of_the_summary(dev_run, tmp_path):
+    from anomaly_detection.layout import OutputLayout
+    from anomaly_detection.report import summary_markdown
+
+    shutil.copytree(dev_run["work"] / "model", tmp_path / "model")
+    shutil.copytree(dev_run["work"] / "result", tmp_path / "result")
+    damaged = tmp_path / "model" / f"{INTIO}.deploy.json"
+    data = json.loads(damaged.read_text())
+    damaged.write_text(json.dumps({**data, "arena_bytes": None}))
+    summary = summary_markdown(OutputLayout(tmp_path / "model", tmp_path / "result"), 0.1)
+    section = summary.split("## Deployment (TensorFlow Lite Micro)")[1].split("\n## ")[0]
+    assert f"| {MICRO}.tflite |" in section and f"| {INTIO}.tflite |" not in section
+
+
+def test_a_file_that_is_not_tflite_is_a_model_error(tmp_path):
+    from anomaly_detection.errors import ModelError
+
+    for name, content in (("empty.tflite", b""), ("noise.tflite", bytes(range(256)) * 8)):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ModelError, match="not a TFLite model"):
+            TFLMModel(tmp_path / name)
 
 
 def test_deploy_json_is_plain_json(dev_run):
