@@ -13,15 +13,21 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: no CUDA probes
 
 import common
 import keras_model
 from anomaly_detection.plots import plot_training_history
+from anomaly_detection.provenance import write_provenance
 from anomaly_detection.scoring import keras_predictor
 from anomaly_detection.training import seed_everything, split_training_vectors, train_autoencoder
 from anomaly_detection.variants import KERAS
+
+if TYPE_CHECKING:
+    import keras
 
 logger = logging.getLogger("00_train")
 
@@ -37,18 +43,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def save_with_provenance(
+    run: common.RunContext, model: keras.Model, model_file: Path, type_dir: Path
+) -> None:
+    """Save the model; its provenance is written before the model file appears."""
+
+    def describe(saved: Path) -> None:
+        write_provenance(model_file, run.provenance(saved, type_dir))
+
+    keras_model.save_model(model, model_file, before_publish=describe)
+
+
 def main(args: argparse.Namespace, run: common.RunContext) -> int:
     config = run.config
     for type_dir in run.type_dirs():
         machine_type = type_dir.name
         model_file = run.layout.model_file(KERAS, machine_type)
         if model_file.exists() and not args.retrain:
-            logger.info(
-                "== %s: %s exists, skipping (use --retrain to train again)",
-                machine_type,
-                model_file,
-            )
-            continue
+            problem = keras_model.unusable_model(model_file)
+            if problem is None:
+                logger.info(
+                    "== %s: %s exists, skipping (use --retrain to train again)",
+                    machine_type,
+                    model_file,
+                )
+                continue
+            logger.warning("%s: %s; training it again", model_file, problem)
         logger.info("== %s: training on %s", machine_type, type_dir / "train")
 
         frames = run.training_frames(type_dir)
@@ -71,7 +91,7 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
         )
         history = train_autoencoder(model, train, validation, config.fit)  # compile + fit
 
-        keras_model.save_model(model, model_file)
+        save_with_provenance(run, model, model_file, type_dir)
         plot_training_history(
             history.history,
             run.layout.history_plot(machine_type),

@@ -39,7 +39,9 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
     for type_dir in run.type_dirs():
         machine_type = type_dir.name
         logger.info("== %s: testing", machine_type)
-        model = keras_model.load_model(run.layout.model_file(KERAS, machine_type))
+        model_file = run.layout.model_file(KERAS, machine_type)
+        model = keras_model.load_model(model_file)
+        run.check_model(model_file, run.test_files(type_dir), input_dim=model.input_shape[-1])
         predict = keras_predictor(model)
         threshold = run.stored_or_fitted_threshold(
             KERAS, machine_type, predict, run.training_frames_loader(type_dir)

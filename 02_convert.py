@@ -23,14 +23,18 @@ import argparse
 import dataclasses
 import logging
 import os
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: no CUDA probes
 
 import common
 import keras_model
+from anomaly_detection.dataset import list_train_files
 from anomaly_detection.deployment import deployment_report, write_deployment_report
+from anomaly_detection.errors import ModelError
 from anomaly_detection.frame_store import sample_vectors
 from anomaly_detection.io_utils import atomic_path
+from anomaly_detection.provenance import write_provenance
 from anomaly_detection.tflite_convert import (
     check_folding,
     convert_to_tflite,
@@ -66,13 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def write_tflite(
-    run: common.RunContext, variant: ModelVariant, machine_type: str, flatbuffer: bytes
+    run: common.RunContext, variant: ModelVariant, type_dir: Path, flatbuffer: bytes
 ) -> None:
-    """Write one TFLite model; for a micro model first its deployment report and, for
-    the int8 I/O one, its C source (all measured on the new model before it appears)."""
+    """Write one TFLite model; first its provenance, for a micro model its deployment
+    report and, for the int8 I/O one, its C source (all from the new model before it
+    appears)."""
+    machine_type = type_dir.name
     path = run.layout.model_file(variant, machine_type)
+    source = run.layout.model_file(KERAS, machine_type)
     with atomic_path(path) as temporary:
         temporary.write_bytes(flatbuffer)
+        write_provenance(path, run.provenance(temporary, type_dir, source_model=source))
         arena_size = None
         if variant.int8_ops_only:
             report = dataclasses.replace(deployment_report(temporary), model=path.name)
@@ -104,7 +112,11 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
     for type_dir in run.type_dirs():
         machine_type = type_dir.name
         logger.info("== %s: converting", machine_type)
-        model = keras_model.load_model(run.layout.model_file(KERAS, machine_type))
+        keras_file = run.layout.model_file(KERAS, machine_type)
+        model = keras_model.load_model(keras_file)
+        run.check_model(keras_file, list_train_files(type_dir), input_dim=model.input_shape[-1])
+        if not keras_model.has_finite_weights(model):
+            raise ModelError(f"{keras_file}: the model has non-finite weights (retrain it)")
 
         frames = run.training_frames(type_dir, max_clips=args.calibration_clips)
         calibration = sample_vectors(
@@ -120,7 +132,7 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
                 representative=calibration,
                 per_channel=run.config.model.per_channel_int8,
             )
-            write_tflite(run, variant, machine_type, flatbuffer)
+            write_tflite(run, variant, type_dir, flatbuffer)
             run.record_model(variant, machine_type, parameters=folded.count_params())
     return 0
 

@@ -25,12 +25,14 @@ import numpy as np
 import common
 from anomaly_detection.decision import Threshold
 from anomaly_detection.errors import ModelError
+from anomaly_detection.provenance import check_converted_from
 from anomaly_detection.report import auc_table
 from anomaly_detection.run import TestFeatures
 from anomaly_detection.scoring import TypeResult, relative_score_differences
 from anomaly_detection.tflite_infer import TFLiteModel
 from anomaly_detection.tflm import TFLMModel, tflm_runtime
 from anomaly_detection.variants import (
+    KERAS,
     TFLITE_VARIANTS,
     TFLM_VARIANTS,
     ModelVariant,
@@ -92,6 +94,19 @@ def tflm_variants(args: argparse.Namespace, scored: set[ModelVariant]) -> list[M
     return [variant for variant in TFLM_VARIANTS if litert_counterpart(variant) in scored]
 
 
+def checked_tflite_model(
+    run: common.RunContext, variant: ModelVariant, machine_type: str, test_files: list[Path]
+) -> TFLiteModel:
+    """The TFLite model in LiteRT, once checked: made for these features and clips, and
+    converted from the Keras model now beside it (a set from one model only)."""
+    path = run.layout.model_file(variant, machine_type)
+    model = TFLiteModel(path, num_threads=run.config.workers)
+    provenance = run.check_model(path, test_files, input_dim=model.input_dim)
+    keras_file = run.layout.model_file(KERAS, machine_type)
+    check_converted_from(path, provenance, keras_file, strict=not run.ignore_provenance)
+    return model
+
+
 def score_in_tflm(
     run: common.RunContext,
     variant: ModelVariant,
@@ -134,13 +149,12 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
     for type_dir in run.type_dirs():
         machine_type = type_dir.name
         logger.info("== %s: testing the TFLite models", machine_type)
+        test_files = run.test_files(type_dir)
         test_features = run.test_features(type_dir)
         training_frames = run.training_frames_loader(type_dir)
         litert: dict[ModelVariant, tuple[TypeResult, Threshold]] = {}
         for variant in tflite_variants(args, run, machine_type):
-            model = TFLiteModel(
-                run.layout.model_file(variant, machine_type), num_threads=run.config.workers
-            )
+            model = checked_tflite_model(run, variant, machine_type, test_files)
             threshold = run.stored_or_fitted_threshold(
                 variant, machine_type, model, training_frames
             )

@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import h5py
 import keras
+import numpy as np
 
 from anomaly_detection.errors import ModelError
 from anomaly_detection.io_utils import atomic_path
 
-__all__ = ["ModelError", "get_model", "load_model", "save_model"]
+__all__ = [
+    "ModelError",
+    "get_model",
+    "load_model",
+    "save_model",
+    "has_finite_weights",
+    "unusable_model",
+]
 
 HIDDEN_UNITS = (128, 128, 128, 128, 8, 128, 128, 128, 128)
 
@@ -100,17 +109,45 @@ def load_model(path: str | Path) -> keras.Model:
         raise ModelError(f"{path}: not a loadable Keras model ({error})") from None
 
 
-def save_model(model: keras.Model, path: str | Path) -> None:
+def unusable_model(path: str | Path) -> str | None:
+    """Why the model file at ``path`` cannot be used (``None`` if it loads with finite
+    weights): a damaged or half-trained file is never taken for a trained model."""
+    try:
+        model = load_model(path)
+    except ModelError as error:
+        return str(error).removeprefix(f"{path}: ")
+    return None if has_finite_weights(model) else "the model has non-finite weights"
+
+
+def has_finite_weights(model: keras.Model) -> bool:
+    """Whether every weight of ``model`` is a finite number."""
+    return all(bool(np.all(np.isfinite(weight))) for weight in model.get_weights())
+
+
+def save_model(
+    model: keras.Model, path: str | Path, *, before_publish: Callable[[Path], None] | None = None
+) -> None:
     """Save ``model`` atomically; the format follows the suffix.
 
     ``.hdf5`` (the reference's format, read by every TensorFlow since 2.0) is
     what the pipeline writes; Keras' notice that HDF5 is "legacy" is muted.
+    ``before_publish`` is called with the complete temporary file before it is
+    renamed into place (to write what describes it, such as its provenance).
+
+    Raises
+    ------
+    ModelError
+        If a weight is not finite (nothing is written).
     """
+    if not has_finite_weights(model):
+        raise ModelError(f"{path}: the model has non-finite weights; not saved")
     absl_logger = logging.getLogger("absl")
     previous_level = absl_logger.level
     absl_logger.setLevel(logging.ERROR)
     try:
         with atomic_path(Path(path)) as temporary:
             model.save(temporary)
+            if before_publish is not None:
+                before_publish(temporary)
     finally:
         absl_logger.setLevel(previous_level)

@@ -125,6 +125,8 @@ def _read_pcm16(handle: io.FileIO, layout: _WavLayout, start: int, stop: int) ->
     """Samples ``[start, stop)`` of a 16-bit PCM WAV as int16, shape (n, channels); fewer
     rows if the file ends early."""
     samples = np.empty((max(stop - start, 0), layout.channels), dtype="<i2")
+    if not samples.size:  # nothing to read (a memoryview cannot cast an empty shape)
+        return samples
     buffer = samples.data.cast("B")
     handle.seek(layout.data_offset + start * 2 * layout.channels)
     filled = 0

@@ -9,8 +9,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__, allocator, interruption
-from .config import load_config
-from .errors import PipelineError
+from .config import Config, load_config
+from .errors import OutputError, PipelineError
+from .io_utils import check_output_folder
 from .run import RunContext
 
 __all__ = ["build_parser", "setup_logging", "run_script", "EXIT_INTERRUPTED"]
@@ -69,6 +70,11 @@ def build_parser(
     parser.add_argument(
         "--no-cache", action="store_true", help="neither read nor write the feature cache"
     )
+    parser.add_argument(
+        "--ignore-provenance",
+        action="store_true",
+        help="use a model made for other features or clips with a warning instead of stopping",
+    )
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument(
         "-q", "--quiet", action="store_true", help="warnings and errors only, no progress bars"
@@ -100,7 +106,7 @@ def setup_logging(log_file: Path | None, level: int) -> None:
     root.addHandler(console)
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        to_file = logging.FileHandler(log_file, encoding="utf-8")
+        to_file = logging.FileHandler(log_file, encoding="utf-8", errors="backslashreplace")
         to_file.setLevel(logging.DEBUG)
         to_file.setFormatter(
             logging.Formatter("%(asctime)s - %(levelname)s - %(name)s - %(message)s")
@@ -108,6 +114,25 @@ def setup_logging(log_file: Path | None, level: int) -> None:
         root.addHandler(to_file)
     for noisy in ("tensorflow", "absl", "h5py", "matplotlib", "PIL", "numba"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def check_output_locations(config: Config, *, cache: bool = True) -> None:
+    """Check, before any work, that every folder a script may write to is a writable
+    folder and that ``log_file`` is not a folder: a training run never ends in a model
+    that cannot be saved.
+
+    Raises
+    ------
+    OutputError
+        Naming the key and the cause.
+    """
+    if config.log_file.is_dir():
+        raise OutputError(f"{config.log_file}: 'log_file' is a folder, not a file")
+    check_output_folder(config.log_file.parent, "log_file")
+    check_output_folder(config.model_directory, "model_directory")
+    check_output_folder(config.result_directory, "result_directory")
+    if cache and config.cache_directory is not None:
+        check_output_folder(config.cache_directory, "cache_directory")
 
 
 def run_script(
@@ -124,6 +149,7 @@ def run_script(
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
+        check_output_locations(config, cache=not getattr(args, "no_cache", False))
     except PipelineError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILURE

@@ -17,7 +17,23 @@ from typing import Any
 
 import yaml
 
-from .config_values import coerce
+from .config_values import (
+    DCASE_SAMPLE_RATE,
+    LOSSES,
+    OPTIMIZERS,
+    StrictLoader,
+    between,
+    coerce,
+    empty_mel_bands,
+    fraction_open,
+    fraction_open_closed,
+    non_negative,
+    one_of,
+    positive,
+    seed,
+    validation_split,
+    verbose,
+)
 from .errors import ConfigError
 
 __all__ = [
@@ -137,65 +153,34 @@ class _Key:
     check: Callable[[Any], str | None] | None = None
 
 
-def _positive(value: Any) -> str | None:
-    return None if value > 0 else "must be greater than 0"
-
-
-def _non_negative(value: Any) -> str | None:
-    return None if value >= 0 else "must be 0 or greater"
-
-
-def _between(low: int, high: int) -> Callable[[Any], str | None]:
-    def check(value: Any) -> str | None:
-        return None if low <= value <= high else f"must be in [{low}, {high}], got {value}"
-
-    return check
-
-
-def _fraction_open_closed(value: Any) -> str | None:
-    return None if 0 < value <= 1 else "must be in (0, 1]"
-
-
-def _fraction_open(value: Any) -> str | None:
-    return None if 0 < value < 1 else "must be in (0, 1)"
-
-
-def _validation_split(value: Any) -> str | None:
-    return None if 0 <= value < 1 else "must be in [0, 1)"
-
-
-def _verbose(value: Any) -> str | None:
-    return None if value in (0, 1, 2) else "must be 0, 1 or 2"
-
-
 _KEYS: tuple[_Key, ...] = (
     _Key("dev_directory", "path"),
     _Key("eval_directory", "path"),
     _Key("model_directory", "path"),
     _Key("result_directory", "path"),
     _Key("result_file", "str"),
-    _Key("max_fpr", "float", check=_fraction_open_closed),
-    _Key("feature.n_mels", "int", check=_positive),
-    _Key("feature.frames", "int", check=_positive),
-    _Key("feature.n_fft", "int", check=_positive),
-    _Key("feature.hop_length", "int", check=_positive),
-    _Key("feature.power", "float", check=_positive),
+    _Key("max_fpr", "float", check=fraction_open_closed),
+    _Key("feature.n_mels", "int", check=positive),
+    _Key("feature.frames", "int", check=positive),
+    _Key("feature.n_fft", "int", check=positive),
+    _Key("feature.hop_length", "int", check=positive),
+    _Key("feature.power", "float", check=positive),
     _Key("feature.frame_crop", "crop", default=(50, 250)),
-    _Key("fit.compile.optimizer", "str"),
-    _Key("fit.compile.loss", "str"),
-    _Key("fit.epochs", "int", check=_positive),
-    _Key("fit.batch_size", "int", check=_positive),
+    _Key("fit.compile.optimizer", "str", check=one_of(OPTIMIZERS, lower=True)),
+    _Key("fit.compile.loss", "str", check=one_of(LOSSES)),
+    _Key("fit.epochs", "int", check=positive),
+    _Key("fit.batch_size", "int", check=positive),
     _Key("fit.shuffle", "bool"),
-    _Key("fit.validation_split", "float", check=_validation_split),
-    _Key("fit.verbose", "int", check=_verbose),
-    _Key("model.hidden_units", "int", default=128, check=_between(1, 65536)),
-    _Key("model.bottleneck_units", "int", default=8, check=_between(1, 65536)),
-    _Key("model.hidden_layers", "int", default=4, check=_between(0, 64)),
+    _Key("fit.validation_split", "float", check=validation_split),
+    _Key("fit.verbose", "int", check=verbose),
+    _Key("model.hidden_units", "int", default=128, check=between(1, 65536)),
+    _Key("model.bottleneck_units", "int", default=8, check=between(1, 65536)),
+    _Key("model.hidden_layers", "int", default=4, check=between(0, 64)),
     _Key("model.per_channel_int8", "bool", default=False),
     _Key("cache_directory", "optional_path", default="./cache"),
-    _Key("n_workers", "int", default=0, check=_non_negative),
-    _Key("decision_percentile", "float", default=0.9, check=_fraction_open),
-    _Key("seed", "optional_int", default=None),
+    _Key("n_workers", "int", default=0, check=non_negative),
+    _Key("decision_percentile", "float", default=0.9, check=fraction_open),
+    _Key("seed", "optional_int", default=None, check=seed),
     _Key("log_file", "path", default="./baseline.log"),
     _Key("eval_ground_truth", "optional_path", default=None),
 )
@@ -213,6 +198,27 @@ def _flatten(raw: dict, prefix: str = "") -> dict[str, Any]:
         else:
             flat[path] = value
     return flat
+
+
+def _cross_key_problems(values: dict[str, Any]) -> list[str]:
+    """Problems of keys that are valid alone but not together."""
+    problems = []
+    crop = values.get("feature.frame_crop")
+    frames = values.get("feature.frames")
+    if crop is not None and frames is not None and frames > crop[1] - crop[0]:
+        problems.append(
+            f"'feature.frames' ({frames}) is larger than the cropped clip "
+            f"({crop[1] - crop[0]} frames from 'feature.frame_crop')"
+        )
+    n_fft, n_mels = values.get("feature.n_fft"), values.get("feature.n_mels")
+    if n_fft is not None and n_mels is not None:
+        empty = empty_mel_bands(n_fft, n_mels)
+        if empty:
+            problems.append(
+                f"'feature.n_fft' ({n_fft}) is too small for 'feature.n_mels' ({n_mels}): "
+                f"{empty} mel band(s) would hold no FFT bin at {DCASE_SAMPLE_RATE} Hz"
+            )
+    return problems
 
 
 def parse_config(raw: Any, source: str | Path = "<config>") -> Config:
@@ -253,13 +259,7 @@ def parse_config(raw: Any, source: str | Path = "<config>") -> Config:
         else:
             values[key.path] = value
 
-    crop = values.get("feature.frame_crop")
-    frames = values.get("feature.frames")
-    if crop is not None and frames is not None and frames > crop[1] - crop[0]:
-        problems.append(
-            f"'feature.frames' ({frames}) is larger than the cropped clip "
-            f"({crop[1] - crop[0]} frames from 'feature.frame_crop')"
-        )
+    problems += _cross_key_problems(values)
     if problems:
         raise ConfigError(f"{source}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
 
@@ -305,10 +305,14 @@ def _read_yaml(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: configuration file not found") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {error.start}); save the file as UTF-8"
+        ) from None
     except OSError as error:
         raise ConfigError(f"{path}: cannot read configuration: {error.strerror}") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+        raise ConfigError(f"{path}: not valid YAML: {str(error)[:500]}") from None
     return raw

@@ -1,16 +1,43 @@
-"""Conversion of raw YAML values to the typed values of the configuration, by kind.
+"""Raw YAML: a strict loader, its values converted to the typed values of the
+configuration by kind, and the checks of their ranges and names.
 
-Each converter returns ``(value, None)`` or ``(None, problem)``, so that every
-problem of a file can be collected and reported at once.
+Each converter returns ``(value, None)`` or ``(None, problem)`` and each check
+``None`` or the problem, so that every problem of a file can be collected and
+reported at once.
 """
 
 from __future__ import annotations
 
+import difflib
+import reprlib
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["KINDS", "coerce", "is_int"]
+import numpy as np
+import yaml
+
+__all__ = [
+    "KINDS",
+    "coerce",
+    "is_int",
+    "quote",
+    "OPTIMIZERS",
+    "LOSSES",
+    "DCASE_SAMPLE_RATE",
+    "empty_mel_bands",
+    "StrictLoader",
+]
+
+
+def quote(value: Any) -> str:
+    """A short ``repr`` of a YAML value for a message (a huge or deeply nested value
+    is abbreviated, never expanded)."""
+    short = reprlib.Repr()
+    short.maxlevel, short.maxlist, short.maxdict = 2, 4, 4
+    short.maxstring = short.maxother = 60
+    return short.repr(value)
 
 
 def is_int(value: Any) -> bool:
@@ -18,31 +45,31 @@ def is_int(value: Any) -> bool:
 
 
 def _as_int(value: Any) -> tuple[Any, str | None]:
-    return (value, None) if is_int(value) else (None, f"must be an integer, got {value!r}")
+    return (value, None) if is_int(value) else (None, f"must be an integer, got {quote(value)}")
 
 
 def _as_float(value: Any) -> tuple[Any, str | None]:
     if is_int(value) or isinstance(value, float):
         return float(value), None
-    return None, f"must be a number, got {value!r}"
+    return None, f"must be a number, got {quote(value)}"
 
 
 def _as_bool(value: Any) -> tuple[Any, str | None]:
     if isinstance(value, bool):
         return value, None
-    return None, f"must be true or false, got {value!r}"
+    return None, f"must be true or false, got {quote(value)}"
 
 
 def _as_str(value: Any) -> tuple[Any, str | None]:
     if isinstance(value, str) and value:
         return value, None
-    return None, f"must be a non-empty string, got {value!r}"
+    return None, f"must be a non-empty string, got {quote(value)}"
 
 
 def _as_path(value: Any) -> tuple[Any, str | None]:
     if isinstance(value, str) and value:
         return Path(value), None
-    return None, f"must be a path, got {value!r}"
+    return None, f"must be a path, got {quote(value)}"
 
 
 def _as_crop(value: Any) -> tuple[Any, str | None]:
@@ -53,7 +80,7 @@ def _as_crop(value: Any) -> tuple[Any, str | None]:
         and 0 <= value[0] < value[1]
     ):
         return (value[0], value[1]), None
-    return None, f"must be null or [start, stop] with 0 <= start < stop, got {value!r}"
+    return None, f"must be null or [start, stop] with 0 <= start < stop, got {quote(value)}"
 
 
 # kind -> (converter of a raw YAML value to (value, None) or (None, problem), null allowed)
@@ -75,3 +102,150 @@ def coerce(kind: str, value: Any) -> tuple[Any, str | None]:
     if value is None and nullable:
         return None, None
     return convert(value)
+
+
+# ---- checks of a converted value: None, or the problem ----
+
+
+def positive(value: Any) -> str | None:
+    return None if value > 0 else "must be greater than 0"
+
+
+def non_negative(value: Any) -> str | None:
+    return None if value >= 0 else "must be 0 or greater"
+
+
+def between(low: int, high: int) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if low <= value <= high else f"must be in [{low}, {high}], got {value}"
+
+    return check
+
+
+def fraction_open_closed(value: Any) -> str | None:
+    return None if 0 < value <= 1 else "must be in (0, 1]"
+
+
+def fraction_open(value: Any) -> str | None:
+    return None if 0 < value < 1 else "must be in (0, 1)"
+
+
+#: Keras 3 optimizer names ``compile`` accepts as a string (compared in lower case).
+OPTIMIZERS = (
+    "adadelta",
+    "adafactor",
+    "adagrad",
+    "adam",
+    "adamax",
+    "adamw",
+    "ftrl",
+    "lion",
+    "muon",
+    "nadam",
+    "rmsprop",
+    "schedulefreeadamw",
+    "sgd",
+)
+#: Keras 3 loss names ``compile`` accepts as a string.
+LOSSES = (
+    "bce",
+    "binary_crossentropy",
+    "binary_focal_crossentropy",
+    "categorical_crossentropy",
+    "categorical_focal_crossentropy",
+    "categorical_hinge",
+    "circle",
+    "cosine_similarity",
+    "dice",
+    "hinge",
+    "huber",
+    "kl_divergence",
+    "kld",
+    "log_cosh",
+    "mae",
+    "mape",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "mean_squared_error",
+    "mean_squared_logarithmic_error",
+    "mse",
+    "msle",
+    "poisson",
+    "sparse_categorical_crossentropy",
+    "squared_hinge",
+    "tversky",
+)
+
+
+def one_of(names: tuple[str, ...], *, lower: bool = False) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if (value.lower() if lower else value) in names:
+            return None
+        close = difflib.get_close_matches(value.lower() if lower else value, names, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"is not a Keras name: {quote(value)}{hint}"
+
+    return check
+
+
+#: The sample rate of the DCASE recordings, for the checks that need one.
+DCASE_SAMPLE_RATE = 16_000
+
+
+def empty_mel_bands(n_fft: int, n_mels: int) -> int:
+    """Mel bands without any FFT bin (all-zero filters) at the DCASE sample rate."""
+    import librosa  # here: loading the configuration needs it only for this check
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # librosa warns about the very bands counted here
+        filters = librosa.filters.mel(sr=DCASE_SAMPLE_RATE, n_fft=n_fft, n_mels=n_mels)
+    return int(np.sum(np.max(filters, axis=1) <= 0))
+
+
+def seed(value: Any) -> str | None:
+    return None if 0 <= value < 2**32 else f"must be in [0, 2**32), got {value}"
+
+
+def validation_split(value: Any) -> str | None:
+    return None if 0 <= value < 1 else "must be in [0, 1)"
+
+
+def verbose(value: Any) -> str | None:
+    return None if value in (0, 1, 2) else "must be 0, 1 or 2"
+
+
+# ---- reading YAML ----
+
+
+#: Alias nodes a configuration may use; a "billion laughs" file nests thousands.
+_MAX_ALIASES = 64
+
+
+class StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses duplicate keys and more than a few aliases."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > _MAX_ALIASES:
+                mark = self.peek_event().start_mark
+                raise yaml.YAMLError(
+                    f"more than {_MAX_ALIASES} aliases (line {mark.line + 1}); refusing to "
+                    "expand them"
+                )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.YAMLError(
+                    f"duplicate key {quote(key)} (line {key_node.start_mark.line + 1})"
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)

@@ -36,8 +36,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 NORMAL, ANOMALY = 0, 1
-_LABELLED = re.compile(r"^(normal|anomaly)_(id_\d\d)_.*\.wav$")
-_UNLABELLED = re.compile(r"^(id_\d\d)_.*\.wav$")
+_LABELLED = re.compile(r"^(normal|anomaly)_(id_\d\d)_.*(?i:\.wav)$")  # .WAV too
+_UNLABELLED = re.compile(r"^(id_\d\d)_.*(?i:\.wav)$")
 
 
 @dataclass(frozen=True)
@@ -90,12 +90,20 @@ def select_machine_type_dirs(
     return found
 
 
+def wav_files(folder: Path) -> list[Path]:
+    """The ``.wav`` files of ``folder`` (any case of the extension: ``.WAV`` too), by name.
+
+    Entries are not opened here: a broken link is listed, and reported when read.
+    """
+    return sorted(path for path in folder.iterdir() if path.suffix.lower() == ".wav")
+
+
 def list_train_files(type_dir: Path) -> list[Path]:
     """All ``*.wav`` files of ``<type_dir>/train``, sorted by name."""
     train_dir = type_dir / "train"
     if not train_dir.is_dir():
         raise DatasetError(f"{train_dir}: training folder not found")
-    files = sorted(train_dir.glob("*.wav"))
+    files = wav_files(train_dir)
     if not files:
         raise DatasetError(f"{train_dir}: no .wav files in the training folder")
     return files
@@ -128,7 +136,7 @@ def list_test_sets(type_dir: Path, dev_mode: bool) -> list[TestSet]:
         raise DatasetError(f"{test_dir}: test folder not found")
     by_id: dict[str, list[tuple[int, Path]]] = {}
     ignored: list[str] = []
-    for path in sorted(test_dir.glob("*.wav")):
+    for path in wav_files(test_dir):
         parsed = parse_test_name(path.name, dev_mode)
         if parsed is None:
             ignored.append(path.name)

@@ -13,13 +13,16 @@ import csv
 import io
 import json
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .dataset import machine_id_number
+from .errors import ModelError
 from .features import frame_stack
 from .frame_store import FrameStore
 from .io_utils import write_csv_atomic, write_text_atomic
@@ -67,6 +70,11 @@ def fit_threshold(scores: np.ndarray, percentile: float) -> Threshold:
     import scipy.stats
 
     scores = np.asarray(scores, dtype=np.float64)
+    if not np.all(np.isfinite(scores)):
+        raise ModelError(
+            f"{int(np.sum(~np.isfinite(scores)))} of {scores.size} training clips have a "
+            "non-finite anomaly score: the model is broken (train it again)"
+        )
     if scores.size < 2 or np.ptp(scores) == 0:
         # A gamma fit needs spread; with none, the single score value is the threshold.
         value = float(scores.max()) if scores.size else float("nan")
@@ -79,11 +87,20 @@ def fit_threshold(scores: np.ndarray, percentile: float) -> Threshold:
 def save_threshold(path: Path, threshold: Threshold, *, model_file: Path) -> None:
     """Write ``threshold`` to ``path``, tagged with the state of ``model_file`` (its size
     and modification time), so that a changed model never reuses it."""
+    if not math.isfinite(threshold.threshold):
+        raise ModelError(f"{path}: the decision threshold is {threshold.threshold}; not saved")
     status = model_file.stat()
-    tagged = Threshold(
-        **{**asdict(threshold), "model_size": status.st_size, "model_mtime_ns": status.st_mtime_ns}
-    )
-    write_text_atomic(path, json.dumps(asdict(tagged), indent=2) + "\n")
+    fields = {
+        **asdict(threshold),
+        "model_size": status.st_size,
+        "model_mtime_ns": status.st_mtime_ns,
+    }
+    # JSON has no NaN: the gamma parameters of a fit without spread are written as null
+    fields = {
+        key: None if isinstance(value, float) and not math.isfinite(value) else value
+        for key, value in fields.items()
+    }
+    write_text_atomic(path, json.dumps(fields, indent=2, allow_nan=False) + "\n")
 
 
 def load_threshold(path: Path, *, model_file: Path, percentile: float) -> Threshold | None:
@@ -92,8 +109,14 @@ def load_threshold(path: Path, *, model_file: Path, percentile: float) -> Thresh
     if not path.is_file():
         return None
     try:
-        stored = Threshold(**json.loads(path.read_text()))
-    except (ValueError, TypeError) as error:
+        fields: dict[str, Any] = json.loads(path.read_text())
+        restored: dict[str, Any] = {
+            key: math.nan if value is None else value for key, value in fields.items()
+        }
+        stored = Threshold(**restored)
+        if not math.isfinite(stored.threshold):
+            raise ValueError(f"threshold {stored.threshold}")
+    except (ValueError, TypeError, AttributeError) as error:
         logger.warning("%s: unreadable threshold file (%s); recomputing", path, error)
         return None
     status = model_file.stat()

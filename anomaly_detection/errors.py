@@ -8,6 +8,7 @@ __all__ = [
     "FeatureError",
     "CacheError",
     "ModelError",
+    "OutputError",
     "ConversionError",
     "TrainingError",
     "MetricError",
@@ -36,6 +37,15 @@ class FeatureError(PipelineError):
 
 class CacheError(PipelineError):
     """The feature cache cannot be written (a full disk, a read-only folder)."""
+
+
+class OutputError(PipelineError):
+    """An output file or folder cannot be written (full disk, no permission, a file in
+    the way); ``reason`` is the system's own words."""
+
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason
 
 
 class ModelError(PipelineError):

@@ -6,10 +6,21 @@ list, read back memory-mapped. This module is the only one that knows the
 file format: an entry is ``<key[:2]>/<key>.f32`` (the clips' frames, one clip
 after the other, ``n_mels`` float32 values per frame) and ``<key>.json`` (the
 clip offsets, in frames), committed only when every clip of the list was
-computed without error. The key covers every file's absolute path, size and
-modification time and every log-mel parameter including the crop, so a changed
-file or a changed YAML key never reuses a stale entry. Frame stacking is applied
-after the cache.
+computed without error. The key covers every file's absolute path, size,
+modification and status-change times and a fingerprint of its content (the
+first 4 KiB: the header and the first samples), and every log-mel parameter
+including the crop, so a changed file or a changed YAML key never reuses a
+stale entry: a rewritten clip whose modification time was restored still has a
+new status-change time, which no program can set back. The index also holds
+an xxh3 checksum of the data file, computed from the data flushed to disk
+before the index is written, and verified whenever the entry is opened: a
+damaged data file (zeros left by a crash, a bad disk) is reported and
+recomputed. Temporary files of runs that died are removed. Frame stacking is
+applied after the cache.
+
+Residual risk, documented: an edit that keeps a clip's size and both times
+(impossible without changing the system clock or the file system's metadata
+directly) and leaves its first 4 KiB unchanged reuses the old features.
 """
 
 from __future__ import annotations
@@ -18,24 +29,103 @@ import contextlib
 import hashlib
 import json
 import logging
+import mmap
 import os
+import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+import xxhash
 
 from .config import FeatureConfig
-from .errors import CacheError
+from .errors import CacheError, OutputError
 from .features import ClipFeatures
 from .frame_store import FileFrameStore
 from .io_utils import as_path, atomic_path, write_text_atomic
 
-__all__ = ["FeatureCache", "CacheEntry"]
+__all__ = ["FeatureCache", "CacheEntry", "data_checksum", "remove_orphans"]
 
 logger = logging.getLogger(__name__)
-_CACHE_FORMAT = 4
+_CACHE_FORMAT = 5
+_FINGERPRINT_BYTES = 4096
+_CHECKSUM_BLOCK = 8 << 20
+
+
+def _fingerprint(path: str) -> str | None:
+    """``size:ctime:mtime:xxh3(first 4 KiB)`` of a file, or ``None`` if it cannot be read
+    (missing, a link loop, no permission: reported when its features are computed)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        status = os.fstat(descriptor)
+        head = os.pread(descriptor, _FINGERPRINT_BYTES, 0)
+    except OSError:
+        return None
+    finally:
+        os.close(descriptor)
+    return (
+        f"{status.st_size}:{status.st_ctime_ns}:{status.st_mtime_ns}:"
+        f"{xxhash.xxh3_64_hexdigest(head)}"
+    )
+
+
+def data_checksum(path: Path, *, workers: int = 2) -> str:
+    """Checksum of a file's bytes: xxh3-64 of the xxh3-64 digests of its 8 MiB chunks,
+    hashed on ``workers`` threads straight from the page cache (memory-mapped)."""
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return xxhash.xxh3_64_hexdigest(b"")
+        with mmap.mmap(handle.fileno(), 0, prot=mmap.PROT_READ) as mapped:
+            view = memoryview(mapped)
+            chunks = [
+                view[start : start + _CHECKSUM_BLOCK]
+                for start in range(0, len(view), _CHECKSUM_BLOCK)
+            ]
+            try:
+                if workers > 1 and len(chunks) > 1:
+                    with ThreadPoolExecutor(workers) as executor:
+                        digests = list(executor.map(xxhash.xxh3_64_digest, chunks))
+                else:
+                    digests = [xxhash.xxh3_64_digest(chunk) for chunk in chunks]
+            finally:
+                for chunk in chunks:
+                    chunk.release()
+                view.release()
+    return xxhash.xxh3_64_hexdigest(b"".join(digests))
+
+
+def remove_orphans(directory: Path, older_than: float) -> int:
+    """Remove temporary files (``.*.part*``) under ``directory`` last written before
+    ``older_than`` (a POSIX time): left by runs that were killed. Returns their count."""
+    removed = 0
+    for path in Path(directory).glob("*/.*.part*"):
+        try:
+            if path.stat().st_mtime < older_than:
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue  # another run's file, gone or not ours to remove
+    return removed
+
+
+def _process_start_time() -> float:
+    """When this process started (POSIX time), from ``/proc`` where it exists."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime")
+        )
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return time.time() - time.process_time()  # roughly: not later than the start
 
 
 @dataclass(frozen=True)
@@ -68,24 +158,34 @@ class FeatureCache:
     thousands of clips).
     """
 
-    def __init__(self, directory: Path, feature: FeatureConfig):
+    def __init__(self, directory: Path, feature: FeatureConfig, *, workers: int = 1):
         self.directory = Path(directory)
         self.n_mels = feature.n_mels
+        self._workers = max(1, workers)
         self._parameters = json.dumps(
             {"format": _CACHE_FORMAT, **feature.log_mel_key()}, sort_keys=True
         )
+        self._orphans_checked = False
+
+    def _remove_orphans_once(self) -> None:
+        """Temporary files older than this process are left by killed runs: removed."""
+        if not self._orphans_checked and self.directory.is_dir():
+            removed = remove_orphans(self.directory, older_than=_process_start_time())
+            if removed:
+                logger.info("%s: removed %d unfinished cache file(s)", self.directory, removed)
+        self._orphans_checked = True
 
     def entry_paths(self, files: Sequence[Path]) -> tuple[Path, Path] | None:
         """Index and data file of the entry for ``files`` (``None`` if a file is missing)."""
+        absolute = [os.path.abspath(clip) for clip in files]
+        fingerprints = [_fingerprint(path) for path in absolute]  # threads measured slower
         parts = [self._parameters]
-        for clip in files:
-            absolute = os.path.abspath(clip)
-            try:
-                status = os.stat(absolute)
-            except FileNotFoundError:
+        for path, fingerprint in zip(absolute, fingerprints, strict=True):
+            if fingerprint is None:
                 return None
-            parts.append(f"\0{absolute}\0{status.st_size}\0{status.st_mtime_ns}")
-        key = hashlib.sha256("".join(parts).encode()).hexdigest()
+            parts.append(f"\0{path}\0{fingerprint}")
+        # surrogateescape: a file name that is not valid UTF-8 keeps its own bytes
+        key = hashlib.sha256("".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
         return (self.directory / key[:2] / f"{key}.json", self.directory / key[:2] / f"{key}.f32")
 
     def load(self, files: Sequence[Path]) -> list[ClipFeatures] | None:
@@ -111,12 +211,14 @@ class FeatureCache:
         An entry whose index or data file is unreadable or inconsistent is
         reported and treated as a miss (it is rewritten).
         """
+        self._remove_orphans_once()
         paths = self.entry_paths(files)
         if paths is None or not paths[0].is_file():
             return None
         index_path, data_path = paths
         try:
-            offsets = json.loads(index_path.read_text())["offsets"]
+            index = json.loads(index_path.read_text())
+            offsets = index["offsets"]
             if len(offsets) != len(files) + 1:
                 raise ValueError("index does not match the clip list")
             expected = offsets[-1] * self.n_mels * np.dtype(np.float32).itemsize
@@ -125,10 +227,11 @@ class FeatureCache:
                     f"{data_path.name} has {data_path.stat().st_size} bytes, "
                     f"the index needs {expected}"
                 )
+            if data_checksum(data_path, workers=self._workers) != index["checksum"]:
+                raise ValueError(f"{data_path.name} does not match its checksum (damaged)")
         except (OSError, ValueError, KeyError, TypeError) as error:
-            logger.warning(
-                "%s: unreadable feature-cache entry (%s); recomputing", index_path, error
-            )
+            logger.warning("%s: damaged feature-cache entry (%s); recomputing", index_path, error)
+            index_path.unlink(missing_ok=True)
             return None
         return CacheEntry(data_path, offsets, self.n_mels)
 
@@ -145,18 +248,27 @@ class FeatureCache:
             yield None
             return
         index_path, data_path = paths
+        self._remove_orphans_once()
         try:  # clips are read under AudioError, so an OSError here is the cache's
-            with atomic_path(data_path) as temporary, open(temporary, "w+b") as handle:
-                entry = _EntryWriter(handle, slot_frames, self.n_mels, len(files))
-                yield entry
-            if entry.complete:
-                write_text_atomic(index_path, json.dumps({"offsets": entry.offsets}))
+            with atomic_path(data_path) as temporary:
+                with open(temporary, "w+b") as handle:
+                    entry = _EntryWriter(handle, slot_frames, self.n_mels, len(files))
+                    yield entry
+                    handle.flush()
+                    os.fsync(handle.fileno())  # on disk before the index says it is
+                checksum = (
+                    data_checksum(temporary, workers=self._workers) if entry.complete else None
+                )
+            if checksum is not None:
+                index = {"offsets": entry.offsets, "checksum": checksum}
+                write_text_atomic(index_path, json.dumps(index))
             else:
                 data_path.unlink(missing_ok=True)
-        except OSError as error:
+        except (OSError, OutputError) as error:
+            cause = error.strerror if isinstance(error, OSError) else error.reason
             raise CacheError(
                 f"{self.directory}: cannot write the feature cache "
-                f"({error.strerror or error}); free some space, set another "
+                f"({cause or error}); free some space, set another "
                 "cache_directory, or pass --no-cache"
             ) from None
 

@@ -278,7 +278,15 @@ def _clip_frame_windows(
     end = (stop - 1) * feature.hop_length + feature.n_fft - pad
     padding = (max(-first, 0), max(end - n_samples, 0))  # zeros beyond the clip's ends
     segment = np.pad(signal, padding, mode="constant") if any(padding) else signal
+    if segment.dtype.kind == "f" and not np.all(np.isfinite(segment)):
+        raise FeatureError("samples are not finite (NaN or infinity)")
     return _frame_windows(segment, stop - start, feature.n_fft, feature.hop_length), sample_rate
+
+
+def _check_finite(log_mel: np.ndarray) -> np.ndarray:
+    if not np.all(np.isfinite(log_mel)):
+        raise FeatureError("log-mel spectrogram is not finite (samples far out of range)")
+    return log_mel
 
 
 def file_to_log_mel(
@@ -298,7 +306,11 @@ def file_to_log_mel(
         ``expected_sample_rate`` (when given).
     """
     windows, sample_rate = _clip_frame_windows(path, feature, expected_sample_rate)
-    return _log_mels_of_windows([windows], sample_rate, feature.n_mels, feature.power)[0]
+    log_mel = _log_mels_of_windows([windows], sample_rate, feature.n_mels, feature.power)[0]
+    try:
+        return _check_finite(log_mel)
+    except FeatureError as error:
+        raise FeatureError(f"{path}: {error}") from None
 
 
 def files_to_log_mels(
@@ -327,5 +339,10 @@ def files_to_log_mels(
             [windows for _, windows in batch], sample_rate, feature.n_mels, feature.power
         )
         for (index, _), log_mel in zip(batch, log_mels, strict=True):
-            outcomes[index] = ClipFeatures(paths[index], log_mel)
+            try:
+                outcomes[index] = ClipFeatures(paths[index], _check_finite(log_mel))
+            except FeatureError as error:
+                outcomes[index] = ClipFeatures(
+                    paths[index], None, FeatureError(f"{paths[index]}: {error}")
+                )
     return [outcome for outcome in outcomes if outcome is not None]

@@ -11,7 +11,16 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-__all__ = ["as_path", "atomic_path", "write_bytes_atomic", "write_text_atomic", "write_csv_atomic"]
+from .errors import OutputError
+
+__all__ = [
+    "as_path",
+    "atomic_path",
+    "write_bytes_atomic",
+    "write_text_atomic",
+    "write_csv_atomic",
+    "check_output_folder",
+]
 
 
 def as_path(path: str | Path) -> Path:
@@ -27,18 +36,32 @@ def atomic_path(path: Path) -> Iterator[Path]:
     matplotlib choose the format from it). On any exception, including
     ``KeyboardInterrupt``, the temporary file is removed and ``path`` is left
     as it was.
+
+    Raises
+    ------
+    OutputError
+        Naming ``path``, if it cannot be written (a full disk, no permission, a
+        file where a folder should be).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent
-    )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(
+            prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent
+        )
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise OutputError(f"{path}: cannot write ({reason})", reason) from None
     os.close(handle)
     temporary_path = Path(temporary)
     try:
         yield temporary_path
         os.chmod(temporary_path, 0o666 & ~_umask())
         os.replace(temporary_path, path)
+    except OSError as error:
+        temporary_path.unlink(missing_ok=True)
+        reason = error.strerror or str(error)
+        raise OutputError(f"{path}: cannot write ({reason})", reason) from None
     except BaseException:
         temporary_path.unlink(missing_ok=True)
         raise
@@ -67,4 +90,29 @@ def write_csv_atomic(path: Path, rows: Iterable[Sequence[object]]) -> None:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)
     with atomic_path(path) as temporary:
-        temporary.write_text(buffer.getvalue(), encoding="utf-8", newline="")
+        # a file name that is not valid UTF-8 is written back as its own bytes
+        temporary.write_text(
+            buffer.getvalue(), encoding="utf-8", errors="surrogateescape", newline=""
+        )
+
+
+def check_output_folder(path: Path, what: str) -> None:
+    """Create ``path`` if needed and check that a file can be written in it, before any
+    work whose result would go there.
+
+    Raises
+    ------
+    OutputError
+        Naming ``what`` (the YAML key) and the cause.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path}: '{what}' is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise OutputError(
+            f"{path}: '{what}' is not a writable folder ({error.strerror or error})"
+        ) from None

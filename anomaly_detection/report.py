@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .deployment import DeploymentReport, deployment_markdown, read_deployment_report
-from .errors import ModelError, PipelineError
+from .errors import ModelError
 from .io_utils import write_text_atomic
 from .layout import OutputLayout
 from .scoring import TypeResult
@@ -38,23 +38,25 @@ ResultTable = dict[str, dict[str, tuple[float, float]]]  # {type: {id or 'Averag
 
 
 def read_run_info(path: Path) -> dict[str, dict[str, dict[str, object]]]:
-    """``run_info.json`` as ``{label: {type: {field: value}}}`` (empty if absent).
+    """``run_info.json`` as ``{label: {type: {field: value}}}``.
 
-    Raises
-    ------
-    PipelineError
-        If the file exists but is not such a JSON object.
+    Empty if absent; a damaged file (it only records model sizes and timings for the
+    summary) is reported in one warning and started afresh.
     """
     if not path.is_file():
         return {}
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
+        valid = isinstance(info, dict) and all(
+            isinstance(by_type, dict)
+            and all(isinstance(fields, dict) for fields in by_type.values())
+            for by_type in info.values()
+        )
+        if not valid:
+            raise ValueError("not a {model: {machine type: {field: value}}} object")
     except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise PipelineError(
-            f"{path}: unreadable run information ({error}); delete it and run again"
-        ) from None
-    if not isinstance(info, dict):
-        raise PipelineError(f"{path}: not a JSON object; delete it and run again")
+        logger.warning("%s: unreadable run information (%s); starting a new one", path, error)
+        return {}
     return info
 
 

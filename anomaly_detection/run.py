@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from .config import Config
-from .dataset import TestSet, list_test_sets, list_train_files, select_machine_type_dirs
+from .dataset import list_train_files
 from .decision import (
     Threshold,
     decision_metrics_csv_text,
@@ -29,16 +26,17 @@ from .decision import (
     training_scores,
     write_decision_csv,
 )
-from .errors import PipelineError
-from .extraction import extract_log_mels, load_frame_store
+from .errors import ModelError, PipelineError
+from .extraction import majority_sample_rate
 from .feature_cache import FeatureCache
-from .features import ClipFeatures
 from .frame_store import FrameStore
 from .ground_truth import GroundTruth, find_ground_truth, read_ground_truth
 from .io_utils import write_text_atomic
 from .layout import OutputLayout
 from .plots import plot_roc_curves, plot_score_histograms
+from .provenance import Provenance, check_provenance, clip_list_digest, make_provenance
 from .report import forget_in_run_info, summary_markdown, update_run_info
+from .run_data import RunData, TestFeatures
 from .scoring import (
     ClipScorer,
     IdScores,
@@ -55,16 +53,8 @@ __all__ = ["RunContext", "TestFeatures"]
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class TestFeatures:
-    """Test clips of one machine ID with their features (or errors)."""
-
-    test_set: TestSet
-    clips: list[ClipFeatures]
-
-
 @dataclass(frozen=True)
-class RunContext:
+class RunContext(RunData):
     """One run of a script: its configuration, mode and options, and its output layout.
 
     Attributes
@@ -83,6 +73,8 @@ class RunContext:
         (test clips).
     ground_truth : GroundTruth or None
         Labels of the evaluation test clips (evaluation mode only).
+    ignore_provenance : bool
+        A model made for other features or clips is a warning, not an error.
     """
 
     config: Config
@@ -92,6 +84,7 @@ class RunContext:
     progress: bool = False
     skip_bad_clips: bool = False
     ground_truth: GroundTruth | None = None
+    ignore_provenance: bool = False
     layout: OutputLayout = field(init=False)
 
     def __post_init__(self) -> None:
@@ -105,7 +98,7 @@ class RunContext:
         """The context of a script run from its parsed options (see :mod:`.cli`)."""
         cache = None
         if not args.no_cache and config.cache_directory is not None:
-            cache = FeatureCache(config.cache_directory, config.feature)
+            cache = FeatureCache(config.cache_directory, config.feature, workers=config.workers)
         if getattr(args, "model_directory", None) is not None:
             config = dataclasses.replace(config, model_directory=args.model_directory)
         ground_truth = None
@@ -128,6 +121,7 @@ class RunContext:
             progress=args.progress,
             skip_bad_clips=getattr(args, "skip_bad_clips", False),
             ground_truth=ground_truth,
+            ignore_provenance=getattr(args, "ignore_provenance", False),
         )
 
     @property
@@ -136,58 +130,45 @@ class RunContext:
         mode. Then AUC/pAUC, decision metrics and ROC curves are reported."""
         return self.dev_mode or self.ground_truth is not None
 
-    # ---- data ----------------------------------------------------------------------------
-    def type_dirs(self) -> list[Path]:
-        """Machine-type folders of the dev or eval data, sorted (or as selected)."""
-        return select_machine_type_dirs(
-            self.config.data_directory(self.dev_mode), self.machine_types
-        )
+    # ---- models ----------------------------------------------------------------------------
+    def check_model(
+        self, model_file: Path, clips: Sequence[Path], *, input_dim: int
+    ) -> Provenance | None:
+        """Check, before feeding them, that the model at ``model_file`` takes vectors of
+        this configuration's size and was made for its features and for ``clips``' sample
+        rate; returns its provenance (``None`` for a model made elsewhere).
 
-    def training_frames(self, type_dir: Path, *, max_clips: int | None = None) -> FrameStore:
-        """Cropped log-mel frames of the type's training clips.
-
-        Parameters
-        ----------
-        max_clips : int, optional
-            Use this many clips spread evenly over the sorted list (calibration).
+        Raises
+        ------
+        ModelError
+            Naming the file, the differing key and both values.
         """
+        if input_dim != self.config.feature.vector_dim:
+            feature = self.config.feature
+            raise ModelError(
+                f"{model_file}: the model takes vectors of {input_dim} values, the features "
+                f"are {feature.vector_dim} (n_mels {feature.n_mels} x frames {feature.frames})"
+            )
+        return check_provenance(
+            model_file,
+            feature=self.config.feature,
+            sample_rate=majority_sample_rate(clips),
+            strict=not self.ignore_provenance,
+        )
+
+    def provenance(
+        self, model_file: Path, type_dir: Path, *, source_model: Path | None = None
+    ) -> Provenance:
+        """The provenance of the model file at ``model_file``, made from ``type_dir``'s
+        training clips (and converted from ``source_model``)."""
         files = list_train_files(type_dir)
-        if max_clips is not None and len(files) > max_clips:
-            files = [files[i] for i in np.linspace(0, len(files) - 1, max_clips).astype(int)]
-        return load_frame_store(
-            files,
-            self.config.feature,
-            cache=self.cache,
-            workers=self.config.workers,
-            skip_bad_clips=self.skip_bad_clips,
-            description=f"{type_dir.name} train features",
-            progress=self.progress,
+        return make_provenance(
+            model_file,
+            feature=self.config.feature,
+            sample_rate=majority_sample_rate(files),
+            training_clips=clip_list_digest(files),
+            source_model=source_model,
         )
-
-    def training_frames_loader(self, type_dir: Path) -> Callable[[], FrameStore]:
-        """:meth:`training_frames` of ``type_dir``, loaded on the first call only (several
-        models of one type share them for their thresholds)."""
-        return functools.cache(functools.partial(self.training_frames, type_dir))
-
-    def test_features(self, type_dir: Path) -> list[TestFeatures]:
-        """Features of every test clip of one machine type, grouped by machine ID."""
-        test_sets = list_test_sets(type_dir, self.dev_mode)
-        if self.ground_truth is not None and not self.dev_mode:
-            test_sets = self.ground_truth.label_test_sets(type_dir.name, test_sets)
-        files = [path for test_set in test_sets for path in test_set.files]
-        clips = extract_log_mels(
-            files,
-            self.config.feature,
-            cache=self.cache,
-            workers=self.config.workers,
-            description=f"{type_dir.name} test features",
-            progress=self.progress,
-        )
-        grouped, start = [], 0
-        for test_set in test_sets:
-            grouped.append(TestFeatures(test_set, clips[start : start + len(test_set.files)]))
-            start += len(test_set.files)
-        return grouped
 
     # ---- decision thresholds ---------------------------------------------------------------
     def fit_threshold(

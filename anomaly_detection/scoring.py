@@ -141,8 +141,17 @@ def score_test_set(
     ):
         scores.append(score)
     predict_seconds = time.perf_counter() - start
-    files = [clip.path for clip, _ in readable]
-    labels = [label for _, label in readable]
+    for (clip, _), score in zip(readable, scores, strict=True):
+        if not math.isfinite(score):  # never a score file with NaN: excluded and named
+            excluded.append((clip.path, f"{clip.path}: the model's anomaly score is {score}"))
+    kept = [
+        (clip, label, score)
+        for (clip, label), score in zip(readable, scores, strict=True)
+        if math.isfinite(score)
+    ]
+    files = [clip.path for clip, _, _ in kept]
+    labels = [label for _, label, _ in kept]
+    scores = [score for _, _, score in kept]
     result = IdScores(
         test_set.machine_id,
         files,

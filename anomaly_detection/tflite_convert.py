@@ -117,7 +117,7 @@ def check_folding(
     expected = np.asarray(model.predict_on_batch(sample), dtype=np.float64)
     actual = np.asarray(folded.predict_on_batch(sample), dtype=np.float64)
     difference = float(np.max(np.abs(actual - expected)) / max(np.max(np.abs(expected)), 1e-12))
-    if difference > tolerance:
+    if not difference <= tolerance:  # NaN fails too
         raise ConversionError(
             f"BatchNorm folding changed the outputs by {difference:.2e} "
             f"(relative), more than {tolerance:.0e}"

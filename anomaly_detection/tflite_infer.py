@@ -64,6 +64,11 @@ class TFLiteModel:
         self._output = self._interpreter.get_output_details()[0]
         self._batch = -1
 
+    @property
+    def input_dim(self) -> int:
+        """Length of the feature vector the model takes."""
+        return int(self._input["shape"][-1])
+
     def _resize(self, batch: int) -> None:
         if batch != self._batch:
             self._interpreter.resize_tensor_input(
@@ -75,8 +80,17 @@ class TFLiteModel:
             self._batch = batch
 
     def __call__(self, vectors: np.ndarray) -> np.ndarray:
-        """Reconstructions of ``vectors`` (shape ``(n, dim)``), float32."""
-        self._resize(len(vectors))
-        self._interpreter.set_tensor(self._input["index"], to_input_type(vectors, self._input))
-        self._interpreter.invoke()
+        """Reconstructions of ``vectors`` (shape ``(n, dim)``), float32.
+
+        Raises
+        ------
+        ModelError
+            If the interpreter cannot allocate or run the model.
+        """
+        try:
+            self._resize(len(vectors))
+            self._interpreter.set_tensor(self._input["index"], to_input_type(vectors, self._input))
+            self._interpreter.invoke()
+        except (RuntimeError, ValueError) as error:
+            raise ModelError(f"{self.path}: LiteRT cannot run this model ({error})") from None
         return to_float(self._interpreter.get_tensor(self._output["index"]), self._output)

@@ -136,6 +136,8 @@ def train_autoencoder(
     ------
     KeyboardInterrupt
         If Ctrl-C was pressed during training, even where Keras caught it.
+    TrainingError
+        If the loss became non-finite (training stops at that batch).
     """
     model.compile(optimizer=fit.optimizer, loss=fit.loss)
     history = model.fit(
@@ -143,9 +145,15 @@ def train_autoencoder(
         validation_data=validation,
         epochs=fit.epochs,
         verbose=fit.verbose,
-        callbacks=[_StopOnInterrupt()],
+        callbacks=[_StopOnInterrupt(), keras.callbacks.TerminateOnNaN()],
     )
     raise_if_requested()
+    for name, values in history.history.items():
+        if not np.all(np.isfinite(values)):
+            raise TrainingError(
+                f"training diverged: {name} became {values[-1]} in epoch {len(values)}; "
+                "nothing saved (check the training clips, or lower the learning rate)"
+            )
     return history
 
 

@@ -174,7 +174,8 @@ def test_unwritable_cache_is_a_clear_error(tmp_path, tiny_data):
     config = write_config(tmp_path, tiny_data, cache_directory=str(blocker / "cache"))
     run = run_script("00_train.py", "-d", "-q", "--config", str(config), cwd=tmp_path)
     assert run.returncode == 1 and "Traceback" not in run.stderr
-    assert "cannot write the feature cache (Not a directory)" in run.stderr
+    # found before any work: the output folders are checked first
+    assert "cache: 'cache_directory' is not a writable folder (Not a directory)" in run.stderr
     assert (
         run_script(
             "00_train.py", "-d", "-q", "--no-cache", "--config", str(config), cwd=tmp_path
