@@ -3,8 +3,8 @@
 A model's threshold is the ``decision_percentile`` point of a gamma
 distribution fitted to the anomaly scores of its own training clips. It is
 stored beside the model file as ``<model file>.threshold.json`` together with
-the model file's size and modification time, so a retrained model never uses a
-stale threshold.
+the model file's size, modification time and SHA-256, so a retrained or
+replaced model never uses a stale threshold.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from .errors import ModelError
 from .features import frame_stack
 from .frame_store import FrameStore
 from .io_utils import write_csv_atomic, write_text_atomic
+from .provenance import file_digest
 from .scoring import IdScores, Predictor, TypeResult, anomaly_score
 
 __all__ = [
@@ -54,6 +55,7 @@ class Threshold:
     n_clips: int
     model_size: int = 0
     model_mtime_ns: int = 0
+    model_digest: str = ""
 
 
 def training_scores(predict: Predictor, store: FrameStore, frames: int) -> np.ndarray:
@@ -85,8 +87,8 @@ def fit_threshold(scores: np.ndarray, percentile: float) -> Threshold:
 
 
 def save_threshold(path: Path, threshold: Threshold, *, model_file: Path) -> None:
-    """Write ``threshold`` to ``path``, tagged with the state of ``model_file`` (its size
-    and modification time), so that a changed model never reuses it."""
+    """Write ``threshold`` to ``path``, tagged with the state of ``model_file`` (its size,
+    modification time and SHA-256), so that a changed model never reuses it."""
     if not math.isfinite(threshold.threshold):
         raise ModelError(f"{path}: the decision threshold is {threshold.threshold}; not saved")
     status = model_file.stat()
@@ -94,6 +96,7 @@ def save_threshold(path: Path, threshold: Threshold, *, model_file: Path) -> Non
         **asdict(threshold),
         "model_size": status.st_size,
         "model_mtime_ns": status.st_mtime_ns,
+        "model_digest": file_digest(model_file),
     }
     # JSON has no NaN: the gamma parameters of a fit without spread are written as null
     fields = {
@@ -120,7 +123,9 @@ def load_threshold(path: Path, *, model_file: Path, percentile: float) -> Thresh
         logger.warning("%s: unreadable threshold file (%s); recomputing", path, error)
         return None
     status = model_file.stat()
-    if (stored.model_size, stored.model_mtime_ns) != (status.st_size, status.st_mtime_ns):
+    if (stored.model_size, stored.model_mtime_ns) != (status.st_size, status.st_mtime_ns) or (
+        stored.model_digest != file_digest(model_file)
+    ):
         logger.info("%s: model changed since the threshold was fitted; recomputing", path)
         return None
     if stored.percentile != percentile:

@@ -497,3 +497,18 @@ def test_case_upper_case_wav_extension_is_accepted(dev_run, tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     scores = (tmp_path / "result" / "anomaly_score_ToyCar_id_01.csv").read_text()
     assert first.with_suffix(".WAV").name in scores and scores.count("\n") == 10
+
+
+def test_case_threshold_of_a_model_rewritten_with_the_same_size_and_mtime_is_refit(tmp_path):
+    from anomaly_detection.decision import load_threshold
+
+    model_file = tmp_path / "model.tflite"
+    model_file.write_bytes(b"first model bytes")
+    save_threshold(
+        tmp_path / "t.json", Threshold(5.0, 0.9, 1.0, 0.0, 1.0, 3), model_file=model_file
+    )
+    status = model_file.stat()
+    assert load_threshold(tmp_path / "t.json", model_file=model_file, percentile=0.9)
+    model_file.write_bytes(b"other model bytes")  # same size
+    os.utime(model_file, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert load_threshold(tmp_path / "t.json", model_file=model_file, percentile=0.9) is None
