@@ -28,8 +28,6 @@ __all__ = [
     "unusable_model",
 ]
 
-HIDDEN_UNITS = (128, 128, 128, 128, 8, 128, 128, 128, 128)
-
 
 def get_model(
     input_dim: int, *, hidden_units: int = 128, bottleneck_units: int = 8, hidden_layers: int = 4
@@ -42,7 +40,7 @@ def get_model(
         Length of a feature vector (``n_mels * frames``).
     hidden_units, bottleneck_units, hidden_layers : int
         ``hidden_layers`` layers of ``hidden_units`` on each side of a
-        ``bottleneck_units`` layer (the reference: 128, 8, 4, as ``HIDDEN_UNITS``).
+        ``bottleneck_units`` layer (the reference: 128, 8, 4).
     """
     shape = (hidden_units,) * hidden_layers
     inputs = keras.Input(shape=(input_dim,), name="input")

@@ -34,7 +34,7 @@ import numpy as np
 
 from .errors import ModelError
 from .io_utils import write_text_atomic
-from .tflm import redirected_stderr, silenced_stderr, tflm_runtime
+from .tflm import check_flatbuffer, redirected_stderr, silenced_stderr, tflm_runtime
 
 __all__ = [
     "ARENA_ALIGNMENT",
@@ -138,9 +138,9 @@ def smallest_arena(model: bytes) -> int:
     return high
 
 
-def recorded_arena(model: bytes) -> int:
-    """The arena total of TFLM's allocation recording (``print_allocations``), in bytes."""
-    interpreter = _interpreter(model, _SEARCH_LIMIT_BYTES)
+def recorded_arena(interpreter: Any) -> int:
+    """The arena total of a TFLM interpreter's allocation recording (``print_allocations``),
+    in bytes."""
     with tempfile.TemporaryFile() as captured:
         with redirected_stderr(captured):  # TFLM prints its recording to standard error
             interpreter.print_allocations()
@@ -199,17 +199,16 @@ def deployment_report(path: Path) -> DeploymentReport:
     """
     tflm_runtime()  # a missing package is a one-line error, not a failed search
     model = Path(path).read_bytes()
-    if len(model) < 8 or model[4:8] != b"TFL3":
-        raise ModelError(f"{path}: not a TFLite model (no TFL3 flatbuffer identifier)")
+    check_flatbuffer(Path(path), model)
     arena = smallest_arena(model)
-    interpreter = _interpreter(model, arena)
+    interpreter = _interpreter(model, arena)  # runs with it: its facts and its recording
     ops, macs, parameters = _graph_facts(model)
     suggested = -(-(arena + ARENA_MARGIN_BYTES) // ARENA_ALIGNMENT) * ARENA_ALIGNMENT
     return DeploymentReport(
         model=Path(path).name,
         flash_bytes=len(model),
         arena_bytes=arena,
-        recorded_arena_bytes=recorded_arena(model),
+        recorded_arena_bytes=recorded_arena(interpreter),
         suggested_arena_bytes=suggested,
         ops=ops,
         resolver=[_resolver_call(name) for name in ops],

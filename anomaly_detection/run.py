@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .config import Config
 from .dataset import list_train_files
@@ -86,6 +87,10 @@ class RunContext(RunData):
     ground_truth: GroundTruth | None = None
     ignore_provenance: bool = False
     layout: OutputLayout = field(init=False)
+    # Facts of clip lists read once per run (several models of a type check the same clips).
+    _clip_facts: dict[tuple[str, tuple[Path, ...]], object] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         layout = OutputLayout(
@@ -152,7 +157,7 @@ class RunContext(RunData):
         return check_provenance(
             model_file,
             feature=self.config.feature,
-            sample_rate=majority_sample_rate(clips),
+            sample_rate=self._once("sample rate", clips, majority_sample_rate),
             strict=not self.ignore_provenance,
         )
 
@@ -165,10 +170,17 @@ class RunContext(RunData):
         return make_provenance(
             model_file,
             feature=self.config.feature,
-            sample_rate=majority_sample_rate(files),
-            training_clips=clip_list_digest(files),
+            sample_rate=self._once("sample rate", files, majority_sample_rate),
+            training_clips=self._once("digest", files, clip_list_digest),
             source_model=source_model,
         )
+
+    def _once(self, fact: str, clips: Sequence[Path], compute: Callable[[Any], Any]) -> Any:
+        """``compute(clips)``, read from the clips once per run."""
+        key = (fact, tuple(clips))
+        if key not in self._clip_facts:
+            self._clip_facts[key] = compute(clips)
+        return self._clip_facts[key]
 
     # ---- decision thresholds ---------------------------------------------------------------
     def fit_threshold(

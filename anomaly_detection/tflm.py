@@ -27,7 +27,14 @@ import numpy as np
 from .errors import ModelError, PipelineError
 from .scoring import score_log_mels
 
-__all__ = ["TFLMModel", "tflm_runtime", "quantize_like_firmware", "silenced_stderr"]
+__all__ = [
+    "TFLMModel",
+    "tflm_runtime",
+    "quantize_like_firmware",
+    "silenced_stderr",
+    "redirected_stderr",
+    "check_flatbuffer",
+]
 
 #: The arena every model gets for scoring (the deployment report finds the real need).
 SCORING_ARENA_BYTES = 1 << 20
@@ -87,7 +94,8 @@ def quantize_like_firmware(values: np.ndarray, scale: float, zero_point: int) ->
     return np.clip(rounded + zero_point, -128, 127).astype(np.int8)
 
 
-def _check_flatbuffer(path: Path, model: bytes) -> None:
+def check_flatbuffer(path: Path, model: bytes) -> None:
+    """Raise :class:`ModelError` unless ``model`` (read from ``path``) is a TFLite flatbuffer."""
     if len(model) < 8 or model[4:8] != b"TFL3":
         raise ModelError(f"{path}: not a TFLite model (no TFL3 flatbuffer identifier)")
 
@@ -169,7 +177,7 @@ class TFLMModel:
         if not self.path.is_file():
             raise ModelError(f"{self.path}: TFLite model not found (run 02_convert.py)")
         self._model = self.path.read_bytes()
-        _check_flatbuffer(self.path, self._model)
+        check_flatbuffer(self.path, self._model)
         try:
             with silenced_stderr():
                 self._runner = _Runner(self._model, SCORING_ARENA_BYTES)

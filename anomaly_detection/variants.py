@@ -43,10 +43,6 @@ class ModelVariant:
         TFLite conversion settings: dynamic-range or full-integer optimisation,
         calibration on representative data (full integer), int8 builtin ops only
         (TFLite Micro), int8 input and output tensors.
-    runtime : str
-        What runs the model: ``keras``, ``litert`` (LiteRT, the desktop TFLite
-        interpreter) or ``tflm`` (TensorFlow Lite Micro, as on the device; the
-        same file as the ``litert`` variant of the same postfix).
     """
 
     label: str
@@ -58,7 +54,6 @@ class ModelVariant:
     calibrate: bool = False
     int8_ops_only: bool = False
     int8_io: bool = False
-    runtime: str = "litert"
 
     @property
     def result_prefix(self) -> str:
@@ -71,7 +66,7 @@ class ModelVariant:
         return f"model_{machine_type}{self.postfix}{self.suffix}"
 
 
-KERAS = ModelVariant("keras", "Keras", "Keras model (HDF5)", suffix=".hdf5", runtime="keras")
+KERAS = ModelVariant("keras", "Keras", "Keras model (HDF5)", suffix=".hdf5")
 
 TFLITE_VARIANTS: tuple[ModelVariant, ...] = (
     ModelVariant("tflite", "float", "float32"),
@@ -118,7 +113,6 @@ TFLM_VARIANTS: tuple[ModelVariant, ...] = tuple(
         calibrate=True,
         int8_ops_only=True,
         int8_io=variant.int8_io,
-        runtime="tflm",
     )
     for variant in TFLITE_VARIANTS
     if variant.int8_ops_only
