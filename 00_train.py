@@ -5,7 +5,8 @@
     python 00_train.py -e        # eval_data/<type>/train/*.wav
 
 A type whose model already exists is skipped (as in the reference) unless
-``--retrain`` is given.
+``--retrain`` is given. Keras trains on the backend ``fit.backend`` names (JAX by
+default), or ``$KERAS_BACKEND`` if set; the model file loads in every backend.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from typing import TYPE_CHECKING
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: no CUDA probes
 
 import common
+from anomaly_detection.backend import check_keras_backend, choose_training_backend, training_backend
+
+choose_training_backend()  # before Keras loads: $KERAS_BACKEND, else fit.backend of --config
+
 import keras_model
 from anomaly_detection.plots import plot_training_history
 from anomaly_detection.provenance import write_provenance
@@ -56,6 +61,8 @@ def save_with_provenance(
 
 def main(args: argparse.Namespace, run: common.RunContext) -> int:
     config = run.config
+    backend = check_keras_backend(training_backend(config.fit.backend))
+    logger.info("training on Keras' %s backend", backend)
     for type_dir in run.type_dirs():
         machine_type = type_dir.name
         model_file = run.layout.model_file(KERAS, machine_type)

@@ -28,6 +28,10 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: no CUDA probes
 
 import common
+from anomaly_detection.backend import use_tensorflow_backend
+
+use_tensorflow_backend()  # before Keras loads: the TFLite converter needs TensorFlow
+
 import keras_model
 from anomaly_detection.dataset import list_train_files
 from anomaly_detection.deployment import deployment_report, write_deployment_report

@@ -16,6 +16,7 @@ import h5py
 import keras
 import numpy as np
 
+from anomaly_detection.backend import tensorflow_left_out
 from anomaly_detection.errors import ModelError
 from anomaly_detection.io_utils import atomic_path
 
@@ -143,7 +144,7 @@ def save_model(
     previous_level = absl_logger.level
     absl_logger.setLevel(logging.ERROR)
     try:
-        with atomic_path(Path(path)) as temporary:
+        with atomic_path(Path(path)) as temporary, tensorflow_left_out():
             model.save(temporary)
             if before_publish is not None:
                 before_publish(temporary)

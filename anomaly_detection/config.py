@@ -19,6 +19,7 @@ import yaml
 
 from .config_values import (
     DCASE_SAMPLE_RATE,
+    KERAS_BACKENDS,
     LOSSES,
     OPTIMIZERS,
     StrictLoader,
@@ -81,7 +82,8 @@ class FeatureConfig:
 
 @dataclass(frozen=True)
 class FitConfig:
-    """Training parameters (``fit:`` section), as passed to Keras."""
+    """Training parameters (``fit:`` section), as passed to Keras; ``backend`` is the
+    Keras 3 backend ``00_train.py`` trains on (``$KERAS_BACKEND`` overrides it)."""
 
     optimizer: str = "adam"
     loss: str = "mean_squared_error"
@@ -90,6 +92,7 @@ class FitConfig:
     shuffle: bool = True
     validation_split: float = 0.1
     verbose: int = 1
+    backend: str = "jax"
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,7 @@ _KEYS: tuple[_Key, ...] = (
     _Key("fit.shuffle", "bool"),
     _Key("fit.validation_split", "float", check=validation_split),
     _Key("fit.verbose", "int", check=verbose),
+    _Key("fit.backend", "str", default="jax", check=one_of(KERAS_BACKENDS)),
     _Key("model.hidden_units", "int", default=128, check=between(1, 65536)),
     _Key("model.bottleneck_units", "int", default=8, check=between(1, 65536)),
     _Key("model.hidden_layers", "int", default=4, check=between(0, 64)),

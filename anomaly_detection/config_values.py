@@ -131,6 +131,9 @@ def fraction_open(value: Any) -> str | None:
 
 
 #: Keras 3 optimizer names ``compile`` accepts as a string (compared in lower case).
+# Keras 3 backends (fit.backend): JAX trains this model fastest on a CPU.
+KERAS_BACKENDS = ("jax", "tensorflow", "torch")
+
 OPTIMIZERS = (
     "adadelta",
     "adafactor",

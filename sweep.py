@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Run the pipeline for several seeds and settings, and tell a real gain from seed noise.
+
+    python sweep.py --config baseline.yaml --output sweep --seeds 0 1 2 \\
+        --set fit.epochs=50,100 --set fit.batch_size=256,512
+    python sweep.py ... --stages 00 01 02 03          # also convert and test the TFLite models
+    python sweep.py ... --ray auto                    # the runs as tasks on a Ray cluster
+    python sweep.py ... --ray local                   # a Ray instance on this machine
+
+The grid is the product of the ``--set`` values, each combination run once per
+seed, each run in ``<output>/runs/<setting>/seed_<seed>/`` (its YAML, models,
+results and logs; data and feature cache are shared). Every run's YAML is
+validated before anything runs. Runs go side by side on this machine, each
+limited to its share of the cores, or as Ray tasks with ``--ray``. A run that
+fails is attempted again (``--retries``), then reported; the others go on.
+Run the same command again to resume: complete runs are skipped.
+
+Writes ``<output>/sweep_summary.csv``, ``sweep_summary.md`` (AUC and pAUC mean,
+standard deviation, min and max over the seeds, per setting, model variant and
+machine type) and ``sweep_spread.png``. Exit code 1 if a run failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from anomaly_detection.cli import run_tool
+from anomaly_detection.config import load_raw_config
+from anomaly_detection.errors import ConfigError
+from anomaly_detection.sweep_plan import STAGES, SweepRun, parse_override, plan_sweep
+from anomaly_detection.sweep_runner import run_locally
+from anomaly_detection.sweep_summary import collect_results, plot_spread, summarize, write_summary
+
+logger = logging.getLogger("sweep")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", type=Path, default=Path("baseline.yaml"), help="base YAML")
+    parser.add_argument("--output", type=Path, required=True, help="folder of the sweep")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], metavar="SEED")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="overrides",
+        metavar="KEY=V1,V2",
+        help="a YAML key (dotted: fit.epochs) and its values; repeat for a grid",
+    )
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=["00", "01"])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("-d", "--dev", action="store_true", help="development mode (default)")
+    mode.add_argument("-e", "--eval", action="store_true", help="evaluation mode")
+    parser.add_argument("--machine-type", nargs="+", metavar="TYPE", dest="machine_types")
+    parser.add_argument(
+        "--parallel", type=int, help="runs side by side on this machine (default: one per core)"
+    )
+    parser.add_argument(
+        "--retries", type=int, default=1, help="attempts after a failure (default %(default)s)"
+    )
+    parser.add_argument(
+        "--ray", metavar="ADDRESS", help="run on Ray: a cluster address, auto, or local"
+    )
+    return parser
+
+
+def plan(args: argparse.Namespace) -> list[SweepRun]:
+    """Every run of the grid, its YAML validated."""
+    if args.retries < 0 or (args.parallel is not None and args.parallel < 1):
+        raise ConfigError("--retries must be 0 or more and --parallel 1 or more")
+    overrides = [parse_override(text) for text in args.overrides]
+    raw = load_raw_config(args.config)
+    seeds = sorted(set(args.seeds))
+    return plan_sweep(
+        args.config, raw, overrides, seeds, args.output, n_workers=cores_per_run(args)
+    )
+
+
+def parallel_runs(args: argparse.Namespace) -> int:
+    return args.parallel or len(os.sched_getaffinity(0))
+
+
+def cores_per_run(args: argparse.Namespace) -> int:
+    return max(1, len(os.sched_getaffinity(0)) // parallel_runs(args))
+
+
+def script_options(args: argparse.Namespace) -> list[str]:
+    options = ["-e" if args.eval else "-d"]
+    if args.machine_types:
+        options += ["--machine-type", *args.machine_types]
+    return options
+
+
+def run_sweep(args: argparse.Namespace, runs: list[SweepRun]) -> list[dict[str, Any]]:
+    """Run every incomplete run; the statuses of those that did not finish."""
+    stages = tuple(args.stages)
+    pending = [run for run in runs if not run.is_complete(stages)]
+    logger.info(
+        "%d runs (%d settings x %d seeds): %d complete, %d to run",
+        len(runs),
+        len({run.setting for run in runs}),
+        len({run.seed for run in runs}),
+        len(runs) - len(pending),
+        len(pending),
+    )
+    failed: list[dict[str, Any]] = []
+
+    def on_finished(status: dict[str, Any]) -> None:
+        if status["state"] == "done":
+            logger.info("done: %s (%.0f s)", status["run"], status.get("seconds", 0))
+        else:
+            failed.append(status)
+            logger.error("failed: %s: %s", status["run"], status.get("error", status["state"]))
+
+    if not pending:
+        return failed
+    if args.ray:
+        from anomaly_detection.sweep_ray import run_on_ray
+
+        run_on_ray(
+            pending,
+            stages,
+            address=args.ray,
+            cores_per_run=cores_per_run(args),
+            retries=args.retries,
+            script_options=script_options(args),
+            on_finished=on_finished,
+        )
+    else:
+        run_locally(
+            pending,
+            stages,
+            parallel=min(parallel_runs(args), len(pending)),
+            retries=args.retries,
+            on_finished=on_finished,
+            script_options=script_options(args),
+            python=sys.executable,
+        )
+    return failed
+
+
+def summarize_sweep(args: argparse.Namespace, runs: list[SweepRun], failed: list) -> None:
+    complete = [run for run in runs if run.is_complete(tuple(args.stages))]
+    rows = summarize(complete, [collect_results(run) for run in complete])
+    write_summary(args.output, rows, failed, sorted(set(args.seeds)))
+    plot_spread(args.output / "sweep_spread.png", rows)
+    logger.info("summary of %d complete runs: %s", len(complete), args.output / "sweep_summary.md")
+
+
+def main(args: argparse.Namespace) -> int:
+    runs = plan(args)
+    failed = run_sweep(args, runs)
+    summarize_sweep(args, runs, failed)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_tool(main, build_parser()))
