@@ -23,17 +23,30 @@ machine type) and ``sweep_spread.png``. Exit code 1 if a run failed.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import logging
 import os
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from anomaly_detection.backend import check_installed, training_backend
 from anomaly_detection.cli import run_tool
 from anomaly_detection.config import load_raw_config
-from anomaly_detection.errors import ConfigError
-from anomaly_detection.sweep_plan import STAGES, SweepRun, parse_override, plan_sweep
-from anomaly_detection.sweep_runner import run_locally
+from anomaly_detection.errors import ConfigError, OutputError
+from anomaly_detection.io_utils import check_output_folder
+from anomaly_detection.sweep_plan import (
+    LOCK_FILE,
+    SPREAD_PLOT,
+    STAGES,
+    SweepRun,
+    parse_override,
+    plan_sweep,
+)
+from anomaly_detection.sweep_runner import run_config, run_locally
 from anomaly_detection.sweep_summary import collect_results, plot_spread, summarize, write_summary
 
 logger = logging.getLogger("sweep")
@@ -70,15 +83,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def plan(args: argparse.Namespace) -> list[SweepRun]:
-    """Every run of the grid, its YAML validated."""
+    """Every run of the grid, its YAML validated, the training backends checked."""
     if args.retries < 0 or (args.parallel is not None and args.parallel < 1):
         raise ConfigError("--retries must be 0 or more and --parallel 1 or more")
     overrides = [parse_override(text) for text in args.overrides]
+    chosen = os.environ.get("KERAS_BACKEND")
+    if chosen and any(key == "fit.backend" for key, _ in overrides):
+        raise ConfigError(f"--set fit.backend=...: KERAS_BACKEND={chosen} would override it")
     raw = load_raw_config(args.config)
-    seeds = sorted(set(args.seeds))
-    return plan_sweep(
-        args.config, raw, overrides, seeds, args.output, n_workers=cores_per_run(args)
+    identity = {
+        "mode": "eval" if args.eval else "dev",
+        "machine_types": sorted(args.machine_types or []),
+        "keras_backend": chosen,
+    }
+    runs = plan_sweep(
+        args.config,
+        raw,
+        overrides,
+        sorted(set(args.seeds)),
+        args.output,
+        n_workers=cores_per_run(args),
+        identity=identity,
     )
+    if "00" in args.stages:
+        for run in runs:
+            check_installed(training_backend(run_config(run).fit.backend))
+    return runs
 
 
 def parallel_runs(args: argparse.Namespace) -> int:
@@ -145,18 +175,61 @@ def run_sweep(args: argparse.Namespace, runs: list[SweepRun]) -> list[dict[str, 
 
 
 def summarize_sweep(args: argparse.Namespace, runs: list[SweepRun], failed: list) -> None:
-    complete = [run for run in runs if run.is_complete(tuple(args.stages))]
-    rows = summarize(complete, [collect_results(run) for run in complete])
-    write_summary(args.output, rows, failed, sorted(set(args.seeds)))
-    plot_spread(args.output / "sweep_spread.png", rows)
-    logger.info("summary of %d complete runs: %s", len(complete), args.output / "sweep_summary.md")
+    """Write the summary of every complete run; one whose results cannot be read is
+    added to ``failed``."""
+    complete, results = [], []
+    for run in runs:
+        if run.is_complete(tuple(args.stages)):
+            try:
+                results.append(collect_results(run))
+            except (OSError, ValueError, IndexError) as error:
+                failed.append({"run": run.name, "failed_stage": "summary", "error": str(error)})
+                continue
+            complete.append(run)
+    rows = summarize(complete, results)
+    header = f"Mode: {'-e' if args.eval else '-d'}; stages: {' '.join(args.stages)}; " + (
+        f"machine types: {' '.join(args.machine_types)}"
+        if args.machine_types
+        else "all machine types"
+    )
+    write_summary(args.output, rows, failed, sorted(set(args.seeds)), header=header)
+    plot_spread(args.output / SPREAD_PLOT, rows)
+    logger.info("summary of %d complete runs in %s", len(complete), args.output)
 
 
 def main(args: argparse.Namespace) -> int:
+    args.output = args.output.resolve()
     runs = plan(args)
-    failed = run_sweep(args, runs)
-    summarize_sweep(args, runs, failed)
+    with sweep_lock(args.output), sigterm_as_interrupt():
+        failed = run_sweep(args, runs)
+        summarize_sweep(args, runs, failed)
     return 1 if failed else 0
+
+
+@contextlib.contextmanager
+def sweep_lock(output: Path) -> Iterator[None]:
+    """Hold ``<output>/.sweep.lock``: two sweeps never run in one folder at once."""
+    check_output_folder(output, "--output")
+    with open(output / LOCK_FILE, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputError(f"{output}: another sweep is running in this folder") from None
+        yield
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM as Ctrl-C: the running stages are interrupted, not orphaned."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

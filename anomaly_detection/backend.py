@@ -29,6 +29,7 @@ __all__ = [
     "check_keras_backend",
     "training_backend",
     "tensorflow_left_out",
+    "check_installed",
 ]
 
 _PACKAGE = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
@@ -93,8 +94,7 @@ def check_keras_backend(wanted: str) -> str:
     ConfigError
         If ``wanted`` is not installed, or Keras was loaded with another backend.
     """
-    if not _installed(wanted):
-        raise ConfigError(f"'fit.backend' {wanted!r}: {_not_installed(wanted)}")
+    check_installed(wanted)
     import keras
 
     actual = keras.backend.backend()
@@ -105,6 +105,12 @@ def check_keras_backend(wanted: str) -> str:
             "choose_training_backend() before importing Keras)"
         )
     return actual
+
+
+def check_installed(backend: str) -> None:
+    """Raise :class:`ConfigError` if the package of Keras backend ``backend`` is missing."""
+    if not _installed(backend):
+        raise ConfigError(f"'fit.backend' {backend!r}: {_not_installed(backend)}")
 
 
 def _installed(backend: str) -> bool:

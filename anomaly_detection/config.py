@@ -45,6 +45,7 @@ __all__ = [
     "load_config",
     "load_raw_config",
     "parse_config",
+    "path_keys",
 ]
 
 
@@ -189,6 +190,11 @@ _KEYS: tuple[_Key, ...] = (
     _Key("eval_ground_truth", "optional_path", default=None),
 )
 _SECTIONS = {"feature", "fit", "fit.compile", "model"}
+
+
+def path_keys() -> tuple[str, ...]:
+    """The keys whose values are paths (relative ones are relative to the working folder)."""
+    return tuple(key.path for key in _KEYS if key.kind in ("path", "optional_path"))
 
 
 def _flatten(raw: dict, prefix: str = "") -> dict[str, Any]:

@@ -130,10 +130,10 @@ def fraction_open(value: Any) -> str | None:
     return None if 0 < value < 1 else "must be in (0, 1)"
 
 
-#: Keras 3 optimizer names ``compile`` accepts as a string (compared in lower case).
-# Keras 3 backends (fit.backend): JAX trains this model fastest on a CPU.
+#: Keras 3 backends (``fit.backend``): JAX trains this model fastest on a CPU.
 KERAS_BACKENDS = ("jax", "tensorflow", "torch")
 
+#: Keras 3 optimizer names ``compile`` accepts as a string (compared in lower case).
 OPTIMIZERS = (
     "adadelta",
     "adafactor",

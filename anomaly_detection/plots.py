@@ -151,11 +151,13 @@ def plot_sweep_spread(values: dict[str, Sequence[float]], path: Path, *, ylabel:
         offsets = np.linspace(-0.12, 0.12, len(array)) if len(array) > 1 else np.zeros(1)
         axes.scatter(position + offsets, array, s=18, alpha=0.8)
         deviation = float(np.std(array, ddof=1)) if len(array) > 1 else 0.0
-        axes.errorbar(position + 0.3, float(array.mean()), yerr=deviation, fmt="_k", capsize=4)
+        axes.errorbar(
+            position + 0.3, float(array.mean()), yerr=deviation, fmt="ok", markersize=4, capsize=4
+        )
     axes.set_xticks(range(len(values)))
     axes.set_xticklabels(list(values), rotation=30, ha="right", fontsize=8)
     axes.set_ylabel(ylabel)
-    axes.set_title("Every run (dots); mean ± 1 standard deviation over seeds (bar)")
+    axes.set_title("Each run (dots); mean ± 1 std over the seeds (bar)", fontsize=10)
     axes.grid(axis="y", alpha=0.3)
     figure.tight_layout()
     _save(figure, path)

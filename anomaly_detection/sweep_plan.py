@@ -5,11 +5,13 @@
     <output>/runs/<setting>/seed_<seed>/config.yaml     the run's YAML (validated)
     <output>/runs/<setting>/seed_<seed>/model/, result/, baseline.log
     <output>/runs/<setting>/seed_<seed>/sweep_run.json   its status (done, failed) and attempts
+    <output>/runs/<setting>/seed_<seed>/stage_<NN>.log   each stage's output (all attempts)
+    <output>/sweep_summary.csv, sweep_summary.md, sweep_spread.png, .sweep.lock
 
 ``<setting>`` names the run's overrides (``fit.epochs=2+fit.batch_size=256``;
 ``base`` without any). A run keeps the base YAML's data, eval and cache paths
-(made absolute, so that the feature cache is shared) and gets its own model,
-result and log paths.
+(made absolute against the working folder, as the scripts read them, so that
+the feature cache is shared) and gets its own model, result and log paths.
 """
 
 from __future__ import annotations
@@ -25,15 +27,27 @@ from typing import Any
 
 import yaml
 
-from .config import parse_config
+from .config import parse_config, path_keys
 from .config_values import quote
 from .errors import ConfigError
 
-__all__ = ["SweepRun", "parse_override", "plan_sweep", "RUN_STATUS_FILE", "STAGES"]
+__all__ = [
+    "SweepRun",
+    "parse_override",
+    "plan_sweep",
+    "STAGES",
+    "SUMMARY_CSV",
+    "SUMMARY_MARKDOWN",
+    "SPREAD_PLOT",
+    "LOCK_FILE",
+]
 
-RUN_STATUS_FILE = "sweep_run.json"
 STAGES = ("00", "01", "02", "03")
-_PATH_KEYS = ("dev_directory", "eval_directory", "cache_directory", "eval_ground_truth")
+SUMMARY_CSV = "sweep_summary.csv"
+SUMMARY_MARKDOWN = "sweep_summary.md"
+SPREAD_PLOT = "sweep_spread.png"
+LOCK_FILE = ".sweep.lock"
+_RUN_STATUS_FILE = "sweep_run.json"
 _OWN_PATHS = {"model_directory": "model", "result_directory": "result", "log_file": "baseline.log"}
 
 
@@ -66,7 +80,11 @@ class SweepRun:
 
     @property
     def status_file(self) -> Path:
-        return self.folder / RUN_STATUS_FILE
+        return self.folder / _RUN_STATUS_FILE
+
+    def stage_log(self, stage: str) -> Path:
+        """``stage_<NN>.log``: what the stage printed, every attempt appended."""
+        return self.folder / f"stage_{stage}.log"
 
     @property
     def name(self) -> str:
@@ -126,45 +144,81 @@ def plan_sweep(
     output: Path,
     *,
     n_workers: int,
+    identity: dict[str, Any],
 ) -> list[SweepRun]:
     """Every run of the grid (the product of the overrides' values) times ``seeds``.
 
     Each run's configuration is validated here, before anything runs: a bad
-    value is a :class:`ConfigError` naming the setting. ``n_workers`` is each
-    run's share of the cores (unless an override sets it).
+    value is a :class:`ConfigError` naming the setting.
+
+    Parameters
+    ----------
+    base_config : Path
+        The base YAML (named in messages).
+    base_raw : dict
+        Its parsed mapping.
+    overrides : list of (str, list)
+        ``--set`` keys and their values.
+    seeds : list of int
+    output : Path
+        The sweep's folder (absolute).
+    n_workers : int
+        Each run's share of the cores (unless an override sets ``n_workers``).
+    identity : dict
+        What else determines a run's results (mode, machine types, backend): part
+        of its digest, so that a finished run is not taken for one of another kind.
+
+    Returns
+    -------
+    list of SweepRun
+        Setting by setting, seed by seed.
     """
     keys = [key for key, _ in overrides]
     if len(set(keys)) != len(keys):
         raise ConfigError("--set: a key is given twice (put all its values in one --set)")
     if "seed" in keys:
         raise ConfigError("--set seed=...: use --seeds")
-    runs = []
+    for key in keys:
+        if key in _OWN_PATHS:
+            raise ConfigError(f"--set {key}=...: every run has its own, in its folder")
+    runs: list[SweepRun] = []
     for values in itertools.product(*(values for _, values in overrides)):
-        setting = "+".join(
-            f"{key}={_label(value)}" for key, value in zip(keys, values, strict=True)
-        )
+        setting_values = dict(zip(keys, values, strict=True))
+        setting = "+".join(f"{key}={_label(value)}" for key, value in setting_values.items())
         setting = setting or "base"
         for seed in seeds:
-            raw = copy.deepcopy(base_raw)
-            raw["n_workers"] = n_workers
-            for key, value in zip(keys, values, strict=True):
-                _set_dotted(raw, key, value)
             folder = output / "runs" / _folder_name(setting) / f"seed_{seed}"
-            raw["seed"] = seed
-            for key in _PATH_KEYS:
-                if raw.get(key) is not None:
-                    raw[key] = str((base_config.parent / str(raw[key])).resolve())
-            for key, name in _OWN_PATHS.items():
-                raw[key] = str((folder / name).resolve())
+            if any(other.folder == folder for other in runs):
+                raise ConfigError(f"--set: two values give the same setting {setting!r}")
+            raw = _run_config(base_raw, setting_values, seed=seed, folder=folder)
+            raw["n_workers"] = raw.get("n_workers") if "n_workers" in keys else n_workers
             text = yaml.safe_dump(raw, sort_keys=False)
             try:
                 parse_config(yaml.safe_load(text), source=f"{base_config} with {setting}")
             except ConfigError as error:
                 raise ConfigError(str(error)) from None
             results_from = {key: value for key, value in raw.items() if key != "n_workers"}
+            results_from["sweep"] = identity
             digest = hashlib.sha256(yaml.safe_dump(results_from).encode()).hexdigest()
             runs.append(SweepRun(setting, seed, folder, text, digest))
     return runs
+
+
+def _run_config(
+    base_raw: dict[str, Any], setting: dict[str, Any], *, seed: int, folder: Path
+) -> dict[str, Any]:
+    """The base YAML with ``setting``'s values, ``seed``, absolute shared paths and the
+    run's own model, result and log paths in ``folder``."""
+    raw = copy.deepcopy(base_raw)
+    for key, value in setting.items():
+        _set_dotted(raw, key, value)
+    raw["seed"] = seed
+    for key in path_keys():
+        if key not in _OWN_PATHS and raw.get(key) is not None:
+            raw[key] = str(Path(str(raw[key])).resolve())  # as the scripts read it
+    for key, name in _OWN_PATHS.items():
+        raw[key] = str((folder / name).resolve())
+    return raw
 
 
 def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -36,6 +37,18 @@ def _ray_task(
         python=sys.executable,
         executor=f"ray worker {os.getpid()}",
     )
+
+
+def _check_reachable(address: str) -> None:
+    """A ``HOST:PORT`` that accepts no connection is an error at once (Ray would retry
+    for minutes)."""
+    host, _, port = address.rpartition(":")
+    if address in ("local", "auto") or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.removeprefix("ray://") or "127.0.0.1", int(port)), 5).close()
+    except OSError as error:
+        raise PipelineError(f"--ray {address}: no Ray cluster answers there ({error})") from None
 
 
 def run_on_ray(
@@ -65,6 +78,7 @@ def run_on_ray(
         import ray
     except ImportError:
         raise PipelineError("--ray: Ray is not installed (pip install 'ray==2.60.0')") from None
+    _check_reachable(address)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     runtime_env = {"env_vars": {"PYTHONPATH": str(REPO), "RAY_USAGE_STATS_ENABLED": "0"}}
     try:

@@ -13,6 +13,7 @@ import concurrent.futures
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import threading
@@ -21,14 +22,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from .config import Config, parse_config
 from .io_utils import write_text_atomic
+from .layout import OutputLayout
 from .sweep_plan import SweepRun
+from .variants import KERAS
 
 __all__ = [
     "STAGE_SCRIPTS",
     "execute_run",
     "execute_with_retries",
     "run_locally",
+    "run_config",
     "stop_all_runs",
     "last_error_line",
 ]
@@ -103,14 +110,17 @@ def execute_run(
             break
         script = REPO / STAGE_SCRIPTS[stage]
         command = [python, str(script), *script_options, "--config", str(run.config_file), "-q"]
-        log = run.folder / f"stage_{stage}.log"
-        exit_code = _run_stage(command, log, cores)
-        if exit_code != 0:
+        log = run.stage_log(stage)
+        exit_code = _run_stage(command, log, cores, header=f"== attempt {attempt}")
+        problem = None if exit_code == 0 else last_error_line(log)
+        if exit_code == 0 and stage == "01" and not _result_csv(run).is_file():
+            problem = f"{script.name} wrote no {_result_csv(run).name} (no labels to compute AUC)"
+        if problem is not None or exit_code != 0:
             status.update(
-                state="failed",
+                state="interrupted" if _stopping.is_set() else "failed",
                 failed_stage=stage,
                 exit_code=exit_code,
-                error=last_error_line(log) or f"{script.name} exited with {exit_code}",
+                error=problem or f"{script.name} exited with {exit_code}",
                 seconds=round(time.perf_counter() - start, 1),
             )
             _record(run, status)
@@ -180,19 +190,13 @@ def run_locally(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_stage(command: list[str], log: Path, cores: Sequence[int] | None) -> int:
-    def limit_cores() -> None:
-        if cores is not None:
-            os.sched_setaffinity(0, cores)
-
-    with open(log, "w", encoding="utf-8") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=REPO,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            preexec_fn=limit_cores,  # noqa: PLW1509 - only sets the CPU affinity
-        )
+def _run_stage(command: list[str], log: Path, cores: Sequence[int] | None, header: str) -> int:
+    with open(log, "a", encoding="utf-8") as output:
+        output.write(f"{header}: {' '.join(command)}\n")
+        output.flush()
+        process = subprocess.Popen(command, cwd=REPO, stdout=output, stderr=subprocess.STDOUT)
+        if cores is not None:  # before the interpreter has started its thread pools
+            os.sched_setaffinity(process.pid, cores)
         with _running_lock:
             _running.add(process)
         try:
@@ -233,9 +237,20 @@ def _record(run: SweepRun, status: dict[str, Any]) -> None:
     write_text_atomic(run.status_file, json.dumps(status, indent=2) + "\n")
 
 
+def run_config(run: SweepRun) -> Config:
+    """The run's validated configuration."""
+    return parse_config(yaml.safe_load(run.config_text), source=run.config_file)
+
+
+def _result_csv(run: SweepRun) -> Path:
+    config = run_config(run)
+    return OutputLayout(
+        config.model_directory, config.result_directory, config.result_file
+    ).result_csv(KERAS)
+
+
 def _forget_outputs(run: SweepRun) -> None:
     """Remove the models and results of an earlier configuration of this run."""
-    import shutil
-
-    for name in ("model", "result"):
-        shutil.rmtree(run.folder / name, ignore_errors=True)
+    config = run_config(run)
+    for folder in (config.model_directory, config.result_directory):
+        shutil.rmtree(folder, ignore_errors=True)

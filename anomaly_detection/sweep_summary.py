@@ -24,7 +24,7 @@ from .io_utils import write_csv_atomic, write_text_atomic
 from .layout import OutputLayout
 from .plots import plot_sweep_spread
 from .report import read_result_csv
-from .sweep_plan import SweepRun
+from .sweep_plan import SUMMARY_CSV, SUMMARY_MARKDOWN, SweepRun
 from .variants import VARIANTS
 
 __all__ = ["SpreadRow", "collect_results", "summarize", "write_summary", "plot_spread"]
@@ -82,10 +82,10 @@ def collect_results(run: SweepRun) -> dict[str, dict[str, tuple[float, float]]]:
         path = layout.result_csv(variant)
         if not path.is_file():
             continue
-        by_type = {
+        by_type = {  # a machine type without an AUC (nan) is left out, as in result.csv
             machine_type: ids[AVERAGE]
             for machine_type, ids in read_result_csv(path).items()
-            if AVERAGE in ids
+            if AVERAGE in ids and all(math.isfinite(value) for value in ids[AVERAGE])
         }
         if by_type:
             pairs = np.asarray(list(by_type.values()), dtype=float)
@@ -117,12 +117,31 @@ def summarize(runs: Sequence[SweepRun], results: Sequence[dict]) -> list[SpreadR
 
 
 def write_summary(
-    output: Path, rows: Sequence[SpreadRow], failed: Sequence[dict], seeds: Sequence[int]
+    output: Path,
+    rows: Sequence[SpreadRow],
+    failed: Sequence[dict],
+    seeds: Sequence[int],
+    *,
+    header: str = "",
 ) -> None:
-    """Write ``sweep_summary.csv`` and ``sweep_summary.md`` into ``output``."""
-    write_csv_atomic(output / "sweep_summary.csv", [COLUMNS, *(row.cells() for row in rows)])
+    """Write ``sweep_summary.csv`` and ``sweep_summary.md`` into ``output``.
+
+    Parameters
+    ----------
+    output : Path
+    rows : sequence of SpreadRow
+        From :func:`summarize`.
+    failed : sequence of dict
+        Statuses of the runs that failed (listed in the Markdown).
+    seeds : sequence of int
+    header : str
+        A line describing the runs (mode, stages, machine types).
+    """
+    write_csv_atomic(output / SUMMARY_CSV, [COLUMNS, *(row.cells() for row in rows)])
     lines = [
         "# Sweep summary",
+        "",
+        header,
         "",
         f"Seeds: {', '.join(map(str, seeds))}. Mean ± standard deviation over the seeds "
         "(sample, n-1), [min, max]; `Average`: each run's mean over machine types.",
@@ -143,7 +162,7 @@ def write_summary(
             f"{status.get('attempts', 1)} attempt(s): {status.get('error', 'unknown error')}"
             for status in failed
         ]
-    write_text_atomic(output / "sweep_summary.md", "\n".join(lines) + "\n")
+    write_text_atomic(output / SUMMARY_MARKDOWN, "\n".join(lines) + "\n")
 
 
 def _markdown_spread(values: Sequence[float]) -> str:

@@ -122,6 +122,8 @@ def test_sweep_refuses_bad_settings_before_running(sweep):
         ("fit.epoch=3", "unknown key 'fit.epoch'"),
         ("seed=4", "use --seeds"),
         ("nonsense", "expected key=value"),
+        ("cache_directory=null,'null'", "two values give the same setting 'cache_directory=null'"),
+        ("model_directory=/tmp/m", "every run has its own"),
     ]:
         command = ["sweep.py", "--config", str(sweep["config"]), "--output", "x", "--set", bad]
         result = run_script(*command, cwd=sweep["work"])
@@ -129,6 +131,25 @@ def test_sweep_refuses_bad_settings_before_running(sweep):
         assert message in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
     assert not (sweep["work"] / "x" / "runs").exists()
+
+
+def test_sweep_refuses_a_busy_or_unusable_output_folder(sweep, tmp_path):
+    import fcntl
+
+    (tmp_path / "a_file").write_text("")
+    command = ["sweep.py", "--config", str(sweep["config"]), "--seeds", "0", "--output"]
+    result = run_script(*command, str(tmp_path / "a_file"), cwd=sweep["work"])
+    assert result.returncode == 1 and "'--output' is a file, not a folder" in result.stderr
+    assert "Traceback" not in result.stderr
+    with open(sweep["output"] / ".sweep.lock", "w") as lock:  # a sweep running there
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = run_script(*command, str(sweep["output"]), cwd=sweep["work"])
+    assert result.returncode == 1
+    assert "another sweep is running in this folder" in result.stderr
+    unreachable = run_script(
+        *command, str(tmp_path / "o"), "--ray", "127.0.0.1:9", cwd=sweep["work"]
+    )
+    assert unreachable.returncode == 1 and "no Ray cluster answers there" in unreachable.stderr
 
 
 def test_sweep_on_a_local_ray_instance_with_a_failing_run(tmp_path, tiny_data):
