@@ -33,10 +33,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from anomaly_detection.backend import check_installed, training_backend
+from anomaly_detection.backend import KERAS_BACKENDS, check_installed, training_backend
 from anomaly_detection.cli import run_tool
 from anomaly_detection.config import load_raw_config
 from anomaly_detection.errors import ConfigError, OutputError
+from anomaly_detection.ground_truth import find_ground_truth
 from anomaly_detection.io_utils import check_output_folder
 from anomaly_detection.sweep_plan import (
     LOCK_FILE,
@@ -88,12 +89,14 @@ def plan(args: argparse.Namespace) -> list[SweepRun]:
         raise ConfigError("--retries must be 0 or more and --parallel 1 or more")
     overrides = [parse_override(text) for text in args.overrides]
     chosen = os.environ.get("KERAS_BACKEND")
+    if chosen and chosen not in KERAS_BACKENDS:
+        raise ConfigError(f"KERAS_BACKEND={chosen!r} is not a Keras backend")
     if chosen and any(key == "fit.backend" for key, _ in overrides):
         raise ConfigError(f"--set fit.backend=...: KERAS_BACKEND={chosen} would override it")
     raw = load_raw_config(args.config)
     identity = {
         "mode": "eval" if args.eval else "dev",
-        "machine_types": sorted(args.machine_types or []),
+        "machine_types": sorted(set(args.machine_types or [])),
         "keras_backend": chosen,
     }
     runs = plan_sweep(
@@ -105,9 +108,16 @@ def plan(args: argparse.Namespace) -> list[SweepRun]:
         n_workers=cores_per_run(args),
         identity=identity,
     )
-    if "00" in args.stages:
-        for run in runs:
-            check_installed(training_backend(run_config(run).fit.backend))
+    for run in runs:
+        config = run_config(run)
+        if "00" in args.stages:
+            check_installed(training_backend(config.fit.backend))
+        no_labels = not find_ground_truth(None, config.eval_ground_truth, config.eval_directory)
+        if args.eval and "01" in args.stages and no_labels:
+            raise ConfigError(
+                f"-e: {run.setting} has no ground truth (eval_ground_truth, or "
+                "eval_data_list.csv beside eval_directory): no AUC to sweep"
+            )
     return runs
 
 
@@ -181,10 +191,13 @@ def summarize_sweep(args: argparse.Namespace, runs: list[SweepRun], failed: list
     for run in runs:
         if run.is_complete(tuple(args.stages)):
             try:
-                results.append(collect_results(run))
+                result = collect_results(run)
+                if "keras" not in result:
+                    raise ValueError("its result.csv is missing or holds no AUC")
             except (OSError, ValueError, IndexError) as error:
                 failed.append({"run": run.name, "failed_stage": "summary", "error": str(error)})
                 continue
+            results.append(result)
             complete.append(run)
     rows = summarize(complete, results)
     header = f"Mode: {'-e' if args.eval else '-d'}; stages: {' '.join(args.stages)}; " + (
@@ -199,6 +212,7 @@ def summarize_sweep(args: argparse.Namespace, runs: list[SweepRun], failed: list
 
 def main(args: argparse.Namespace) -> int:
     args.output = args.output.resolve()
+    args.stages = [stage for stage in STAGES if stage in args.stages]  # in pipeline order
     runs = plan(args)
     with sweep_lock(args.output), sigterm_as_interrupt():
         failed = run_sweep(args, runs)

@@ -4,8 +4,9 @@ Keras reads its backend once, when it is first imported, from the
 ``KERAS_BACKEND`` environment variable. ``00_train.py`` trains on the backend
 that ``fit.backend`` of its YAML names (JAX by default: the fastest on a CPU
 here) unless ``KERAS_BACKEND`` is set, which wins. Conversion to TFLite needs
-TensorFlow, so ``02_convert.py`` and ``03_tflite_test.py`` always run on it.
-Keras 3 model files load in every backend.
+TensorFlow, so ``02_convert.py`` always runs on it; ``01_test.py`` runs on
+Keras' default (or ``$KERAS_BACKEND``): Keras 3 model files load in every
+backend.
 """
 
 from __future__ import annotations

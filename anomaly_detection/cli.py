@@ -112,7 +112,7 @@ def setup_logging(log_file: Path | None, level: int) -> None:
             logging.Formatter("%(asctime)s - %(levelname)s - %(name)s - %(message)s")
         )
         root.addHandler(to_file)
-    for noisy in ("tensorflow", "absl", "h5py", "matplotlib", "PIL", "numba"):
+    for noisy in ("tensorflow", "absl", "h5py", "matplotlib", "PIL", "numba", "jax"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -192,13 +192,20 @@ def plan_sweep(
                 raise ConfigError(f"--set: two values give the same setting {setting!r}")
             raw = _run_config(base_raw, setting_values, seed=seed, folder=folder)
             raw["n_workers"] = raw.get("n_workers") if "n_workers" in keys else n_workers
-            text = yaml.safe_dump(raw, sort_keys=False)
+            source = f"{base_config} with {setting}"
             try:
-                parse_config(yaml.safe_load(text), source=f"{base_config} with {setting}")
+                config = parse_config(raw, source=source)
+                for key in path_keys():  # absolute, defaults included, as the scripts read them
+                    if key not in _OWN_PATHS:
+                        value = getattr(config, key)
+                        raw[key] = None if value is None else str(Path(value).resolve())
+                text = yaml.safe_dump(raw, sort_keys=False)
+                config = parse_config(yaml.safe_load(text), source=source)
             except ConfigError as error:
                 raise ConfigError(str(error)) from None
             results_from = {key: value for key, value in raw.items() if key != "n_workers"}
-            results_from["sweep"] = identity
+            backend = identity.get("keras_backend") or config.fit.backend
+            results_from["sweep"] = {**identity, "keras_backend": backend}
             digest = hashlib.sha256(yaml.safe_dump(results_from).encode()).hexdigest()
             runs.append(SweepRun(setting, seed, folder, text, digest))
     return runs
@@ -207,15 +214,12 @@ def plan_sweep(
 def _run_config(
     base_raw: dict[str, Any], setting: dict[str, Any], *, seed: int, folder: Path
 ) -> dict[str, Any]:
-    """The base YAML with ``setting``'s values, ``seed``, absolute shared paths and the
-    run's own model, result and log paths in ``folder``."""
+    """The base YAML with ``setting``'s values, ``seed`` and the run's own model, result
+    and log paths in ``folder``."""
     raw = copy.deepcopy(base_raw)
     for key, value in setting.items():
         _set_dotted(raw, key, value)
     raw["seed"] = seed
-    for key in path_keys():
-        if key not in _OWN_PATHS and raw.get(key) is not None:
-            raw[key] = str(Path(str(raw[key])).resolve())  # as the scripts read it
     for key, name in _OWN_PATHS.items():
         raw[key] = str((folder / name).resolve())
     return raw

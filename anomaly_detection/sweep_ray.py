@@ -80,7 +80,10 @@ def run_on_ray(
         raise PipelineError("--ray: Ray is not installed (pip install 'ray==2.60.0')") from None
     _check_reachable(address)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    runtime_env = {"env_vars": {"PYTHONPATH": str(REPO), "RAY_USAGE_STATS_ENABLED": "0"}}
+    env_vars = {"PYTHONPATH": str(REPO), "RAY_USAGE_STATS_ENABLED": "0"}
+    if os.environ.get("KERAS_BACKEND"):  # the runs' identity includes it: every node gets it
+        env_vars["KERAS_BACKEND"] = os.environ["KERAS_BACKEND"]
+    runtime_env = {"env_vars": env_vars}
     try:
         if address == "local":
             ray.init(

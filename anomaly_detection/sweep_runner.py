@@ -199,6 +199,8 @@ def _run_stage(command: list[str], log: Path, cores: Sequence[int] | None, heade
             os.sched_setaffinity(process.pid, cores)
         with _running_lock:
             _running.add(process)
+            if _stopping.is_set():  # the sweep was stopped while this stage started
+                process.send_signal(signal.SIGINT)
         try:
             return process.wait()
         finally:
@@ -222,11 +224,14 @@ def stop_all_runs() -> None:
 
 
 def last_error_line(log: Path) -> str | None:
-    """The last ``error:``/``ERROR:`` line of a stage's log (its one-line cause)."""
+    """The last ``error:``/``ERROR:`` line of a stage's last attempt in its log (its
+    one-line cause)."""
     try:
         lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return None
+    starts = [index for index, line in enumerate(lines) if line.startswith("== attempt")]
+    lines = lines[starts[-1] + 1 :] if starts else lines
     for line in reversed(lines):
         if line.startswith(("error:", "ERROR:")):
             return line.split(":", 1)[1].strip()

@@ -116,7 +116,7 @@ def test_sweep_resumes_where_it_was_interrupted(sweep):
     assert again.returncode == 0 and "6 complete, 0 to run" in again.stderr
 
 
-def test_sweep_refuses_bad_settings_before_running(sweep):
+def test_sweep_refuses_bad_settings_before_running(sweep, tiny_data):
     for bad, message in [
         ("fit.epochs=1,0", "'fit.epochs' must be greater than 0"),
         ("fit.epoch=3", "unknown key 'fit.epoch'"),
@@ -130,6 +130,14 @@ def test_sweep_refuses_bad_settings_before_running(sweep):
         assert result.returncode == 1, bad
         assert message in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
+    unlabelled = write_config(
+        sweep["work"] / "unlabelled", tiny_data, eval_directory=str(sweep["work"] / "eval_data")
+    )
+    eval_without_labels = run_script(
+        "sweep.py", "--config", str(unlabelled), "--output", "x", "-e", cwd=sweep["work"]
+    )
+    assert eval_without_labels.returncode == 1
+    assert "has no ground truth" in eval_without_labels.stderr
     assert not (sweep["work"] / "x" / "runs").exists()
 
 
