@@ -112,8 +112,9 @@ def plan(args: argparse.Namespace) -> list[SweepRun]:
         config = run_config(run)
         if "00" in args.stages:
             check_installed(training_backend(config.fit.backend))
-        no_labels = not find_ground_truth(None, config.eval_ground_truth, config.eval_directory)
-        if args.eval and "01" in args.stages and no_labels:
+        if not (args.eval and "01" in args.stages):
+            continue
+        if find_ground_truth(None, config.eval_ground_truth, config.eval_directory) is None:
             raise ConfigError(
                 f"-e: {run.setting} has no ground truth (eval_ground_truth, or "
                 "eval_data_list.csv beside eval_directory): no AUC to sweep"
