@@ -84,8 +84,9 @@ def execute_run(
     Returns
     -------
     dict
-        ``state`` (``done`` or ``failed``), ``stages``, ``seconds``, ``attempts``,
-        and for a failure ``failed_stage``, ``exit_code`` and ``error``.
+        ``state`` (``done``, ``failed``, or ``interrupted`` when the sweep was
+        stopped), ``stages`` (those finished), ``seconds``, ``attempts``, and for a
+        failure ``failed_stage``, ``exit_code`` and ``error``.
     """
     run.folder.mkdir(parents=True, exist_ok=True)
     previous = run.status()
