@@ -105,6 +105,7 @@ def execute_run(
         "executor": executor,
     }
     _record(run, status)
+    result_csv = _result_csv(run)
     start = time.perf_counter()
     for stage in stages:
         if _stopping.is_set():
@@ -114,8 +115,8 @@ def execute_run(
         log = run.stage_log(stage)
         exit_code = _run_stage(command, log, cores, header=f"== attempt {attempt}")
         problem = None if exit_code == 0 else last_error_line(log)
-        if exit_code == 0 and stage == "01" and not _result_csv(run).is_file():
-            problem = f"{script.name} wrote no {_result_csv(run).name} (no labels to compute AUC)"
+        if exit_code == 0 and stage == "01" and not result_csv.is_file():
+            problem = f"{script.name} wrote no {result_csv.name} (no labels to compute AUC)"
         if problem is not None or exit_code != 0:
             status.update(
                 state="interrupted" if _stopping.is_set() else "failed",

@@ -177,7 +177,8 @@ def feature_stage(train_files, feature, cache_dir, workers):
     }
 
 
-def training_memory_stage(work: Path, data_root: Path, cache_dir: Path) -> dict:
+def write_training_config(work: Path, data_root: Path, cache_dir: Path) -> Path:
+    """``work/bench_train.yaml``: baseline.yaml on ``data_root``'s dev data, 1 epoch, seed 0."""
     config = yaml.safe_load((REPO / "baseline.yaml").read_text())
     config.update(
         dev_directory=str(data_root / "dev_data"),
@@ -188,45 +189,58 @@ def training_memory_stage(work: Path, data_root: Path, cache_dir: Path) -> dict:
         seed=0,
     )
     config["fit"].update(epochs=1, verbose=0)
+    work.mkdir(parents=True, exist_ok=True)
     config_path = work / "bench_train.yaml"
     config_path.write_text(yaml.safe_dump(config))
+    return config_path
+
+
+def peak_memory_of_training(config_path: Path, log: Path) -> tuple[float, int]:
+    """Run ``00_train.py -d --retrain`` with ``config_path`` (stderr to ``log``); its time in
+    seconds (start-up included) and peak resident memory in bytes."""
+    start = time.perf_counter()
+    with open(log, "w") as stderr:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                str(REPO / "00_train.py"),
+                "-d",
+                "--retrain",
+                "-q",
+                "--config",
+                str(config_path),
+            ],
+            cwd=config_path.parent,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        peak_kib = 0
+        # VmHWM is the peak of this process's own memory since exec; getrusage/wait4
+        # would also count what the child inherited through fork from this process.
+        while process.poll() is None:
+            try:
+                status = Path(f"/proc/{process.pid}/status").read_text()
+            except OSError:  # the process has just ended
+                continue
+            if match := re.search(r"VmHWM:\s+(\d+)", status):
+                peak_kib = max(peak_kib, int(match.group(1)))
+            time.sleep(0.05)
+    seconds = time.perf_counter() - start
+    if process.returncode != 0:
+        raise RuntimeError(f"00_train.py failed:\n{log.read_text()[-3000:]}")
+    return seconds, peak_kib * 1024
+
+
+def training_memory_stage(work: Path, data_root: Path, cache_dir: Path) -> dict:
+    config_path = write_training_config(work, data_root, cache_dir)
     results = {}
     for cache_state in ("cold", "warm"):
         if cache_state == "cold":
             shutil.rmtree(cache_dir, ignore_errors=True)
         log = work / f"bench_train_{cache_state}.log"
-        start = time.perf_counter()
-        with open(log, "w") as stderr:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    str(REPO / "00_train.py"),
-                    "-d",
-                    "--retrain",
-                    "-q",
-                    "--config",
-                    str(config_path),
-                ],
-                cwd=work,
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-            )
-            peak_kib = 0
-            # VmHWM is the peak of this process's own memory since exec; getrusage/wait4
-            # would also count what the child inherited through fork from this process.
-            while process.poll() is None:
-                try:
-                    status = Path(f"/proc/{process.pid}/status").read_text()
-                except OSError:  # the process has just ended
-                    continue
-                if match := re.search(r"VmHWM:\s+(\d+)", status):
-                    peak_kib = max(peak_kib, int(match.group(1)))
-                time.sleep(0.05)
-        seconds = time.perf_counter() - start
-        if process.returncode != 0:
-            raise RuntimeError(f"00_train.py failed:\n{log.read_text()[-3000:]}")
+        seconds, peak_bytes = peak_memory_of_training(config_path, log)
         results[f"{cache_state}_cache_seconds_1_epoch_with_startup"] = seconds
-        results[f"{cache_state}_cache_peak_rss_bytes"] = peak_kib * 1024
+        results[f"{cache_state}_cache_peak_rss_bytes"] = peak_bytes
     results["peak_rss_bytes"] = max(
         results["cold_cache_peak_rss_bytes"], results["warm_cache_peak_rss_bytes"]
     )

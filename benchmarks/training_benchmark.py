@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import time
@@ -147,49 +146,17 @@ def measure(which: str, list_file: Path, epochs: int) -> dict:
     }
 
 
-def peak_memory_of_training(output: Path, clips: int) -> dict:
+def training_memory(output: Path, clips: int) -> dict:
     """``00_train.py -d`` for one epoch on ``clips`` clips (features cached first): its
-    peak resident memory and time."""
-    import yaml
+    peak resident memory and time, measured as ``pipeline_benchmark.py`` measures them."""
+    from pipeline_benchmark import peak_memory_of_training, write_training_config
 
     list_file = prepare_vectors(output, clips)
     data_root = Path(list_file.read_text().splitlines()[0]).parents[3]
-    config = yaml.safe_load((REPO / "baseline.yaml").read_text())
     work = output / "training_memory"
-    config.update(
-        dev_directory=str(data_root / "dev_data"),
-        model_directory=str(work / "model"),
-        result_directory=str(work / "result"),
-        cache_directory=str(output / "training_cache"),
-        log_file=str(work / "baseline.log"),
-        seed=0,
-    )
-    config["fit"].update(epochs=1, verbose=0)
-    work.mkdir(parents=True, exist_ok=True)
-    config_path = work / "config.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    command = [sys.executable, str(REPO / "00_train.py"), "-d", "--retrain", "-q"]
-    start = time.perf_counter()
-    with open(work / "stderr.log", "w") as stderr:
-        process = subprocess.Popen(
-            [*command, "--config", str(config_path)], stdout=subprocess.DEVNULL, stderr=stderr
-        )
-        peak_kib = 0
-        while process.poll() is None:  # VmHWM: this process's own peak since exec
-            try:
-                status = Path(f"/proc/{process.pid}/status").read_text()
-            except OSError:
-                continue
-            if match := re.search(r"VmHWM:\s+(\d+)", status):
-                peak_kib = max(peak_kib, int(match.group(1)))
-            time.sleep(0.05)
-    if process.returncode != 0:
-        raise RuntimeError(f"00_train.py failed:\n{(work / 'stderr.log').read_text()[-3000:]}")
-    return {
-        "clips": clips,
-        "peak_rss_bytes": peak_kib * 1024,
-        "seconds_1_epoch_with_startup": time.perf_counter() - start,
-    }
+    config_path = write_training_config(work, data_root, output / "training_cache")
+    seconds, peak_bytes = peak_memory_of_training(config_path, work / "stderr.log")
+    return {"clips": clips, "peak_rss_bytes": peak_bytes, "seconds_1_epoch_with_startup": seconds}
 
 
 def measure_in_process(which: str, backend: str, list_file: Path, epochs: int) -> dict:
@@ -268,7 +235,7 @@ def main() -> int:
     }
     if args.memory_clips:
         print(f"00_train.py, 1 epoch on {args.memory_clips} clips: peak memory ...")
-        report["training_memory"] = peak_memory_of_training(args.output, args.memory_clips)
+        report["training_memory"] = training_memory(args.output, args.memory_clips)
     (args.output / "training_benchmark.json").write_text(json.dumps(report, indent=2))
     print(f"\nTraining benchmark: {report['vectors']} vectors x {args.epochs} epochs, best of")
     print(f"{args.repeats} alternating runs, {os.cpu_count()} cores")
