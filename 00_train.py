@@ -20,16 +20,24 @@ from typing import TYPE_CHECKING
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: no CUDA probes
 
 import common
-from anomaly_detection.backend import check_keras_backend, choose_training_backend, training_backend
+from anomaly_detection.model.backend import (
+    check_keras_backend,
+    choose_training_backend,
+    training_backend,
+)
 
 choose_training_backend()  # before Keras loads: $KERAS_BACKEND, else fit.backend of --config
 
 import keras_model
-from anomaly_detection.plots import plot_training_history
-from anomaly_detection.provenance import write_provenance
-from anomaly_detection.scoring import keras_predictor
-from anomaly_detection.training import seed_everything, split_training_vectors, train_autoencoder
-from anomaly_detection.variants import KERAS
+from anomaly_detection.core.variants import KERAS
+from anomaly_detection.evaluation.plots import plot_training_history
+from anomaly_detection.evaluation.scoring import keras_predictor
+from anomaly_detection.model.provenance import write_provenance
+from anomaly_detection.model.training import (
+    seed_everything,
+    split_training_vectors,
+    train_autoencoder,
+)
 
 if TYPE_CHECKING:
     import keras

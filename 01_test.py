@@ -19,9 +19,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: n
 
 import common
 import keras_model
-from anomaly_detection.report import format_result_table
-from anomaly_detection.scoring import keras_predictor
-from anomaly_detection.variants import KERAS
+from anomaly_detection.core.variants import KERAS
+from anomaly_detection.evaluation.report import format_result_table
+from anomaly_detection.evaluation.scoring import keras_predictor
 
 logger = logging.getLogger("01_test")
 

@@ -28,25 +28,25 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: no CUDA probes
 
 import common
-from anomaly_detection.backend import use_tensorflow_backend
+from anomaly_detection.model.backend import use_tensorflow_backend
 
 use_tensorflow_backend()  # before Keras loads: the TFLite converter needs TensorFlow
 
 import keras_model
-from anomaly_detection.dataset import list_train_files
-from anomaly_detection.deployment import deployment_report, write_deployment_report
-from anomaly_detection.errors import ModelError
-from anomaly_detection.frame_store import sample_vectors
-from anomaly_detection.io_utils import atomic_path
-from anomaly_detection.provenance import write_provenance
-from anomaly_detection.tflite_convert import (
+from anomaly_detection.core.errors import ModelError
+from anomaly_detection.core.io_utils import atomic_path
+from anomaly_detection.core.variants import KERAS, TFLITE_VARIANTS, ModelVariant
+from anomaly_detection.data.dataset import list_train_files
+from anomaly_detection.device.deployment import deployment_report, write_deployment_report
+from anomaly_detection.device.tflite_convert import (
     check_folding,
     convert_to_tflite,
     fold_batch_norm,
     write_c_array,
 )
-from anomaly_detection.tflm import tflm_runtime
-from anomaly_detection.variants import KERAS, TFLITE_VARIANTS, ModelVariant
+from anomaly_detection.device.tflm import tflm_runtime
+from anomaly_detection.features.frame_store import sample_vectors
+from anomaly_detection.model.provenance import write_provenance
 
 logger = logging.getLogger("02_convert")
 
@@ -91,12 +91,12 @@ def write_tflite(
             write_deployment_report(run.layout.deployment_report(variant, machine_type), report)
             arena_size = report.suggested_arena_bytes
             logger.info(
-                "%s: %s runs in TFLM with a %d-byte arena (suggested kTensorArenaSize %d%s)",
+                "%s: %s: TFLM arena %d B (kTensorArenaSize %d%s)",
                 machine_type,
                 path.name,
                 report.arena_bytes,
                 report.suggested_arena_bytes,
-                "" if report.fits_reference_firmware else "; MORE than the reference's 10 KB",
+                "" if report.fits_reference_firmware else "; OVER the reference's 10 KB",
             )
         if variant.int8_io:
             header = write_c_array(
@@ -105,8 +105,10 @@ def write_tflite(
                 variable=path.name.replace(".", "_"),
                 arena_size=arena_size,
             )
-            logger.info("%s: C source %s and %s", machine_type, path.with_suffix(".cc"), header)
-    logger.info("%s: %s (%s, %d bytes)", machine_type, path, variant.description, len(flatbuffer))
+            logger.info(
+                "%s: C source %s and %s", machine_type, path.with_suffix(".cc").name, header.name
+            )
+    logger.info("%s: %s (%s, %d B)", machine_type, path.name, variant.description, len(flatbuffer))
 
 
 def main(args: argparse.Namespace, run: common.RunContext) -> int:

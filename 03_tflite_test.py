@@ -23,21 +23,21 @@ from pathlib import Path
 import numpy as np
 
 import common
-from anomaly_detection.decision import Threshold
-from anomaly_detection.errors import ModelError
-from anomaly_detection.provenance import check_converted_from
-from anomaly_detection.report import auc_table
-from anomaly_detection.run import TestFeatures
-from anomaly_detection.scoring import TypeResult, relative_score_differences
-from anomaly_detection.tflite_infer import TFLiteModel
-from anomaly_detection.tflm import TFLMModel, tflm_runtime
-from anomaly_detection.variants import (
+from anomaly_detection.core.errors import ModelError
+from anomaly_detection.core.variants import (
     KERAS,
     TFLITE_VARIANTS,
     TFLM_VARIANTS,
     ModelVariant,
     litert_counterpart,
 )
+from anomaly_detection.device.tflite_infer import TFLiteModel
+from anomaly_detection.device.tflm import TFLMModel, tflm_runtime
+from anomaly_detection.evaluation.decision import Threshold
+from anomaly_detection.evaluation.report import console_auc_table
+from anomaly_detection.evaluation.scoring import TypeResult, relative_score_differences
+from anomaly_detection.model.provenance import check_converted_from
+from anomaly_detection.pipeline.context import TestFeatures
 
 logger = logging.getLogger("03_tflite_test")
 
@@ -173,8 +173,8 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
         run.write_results(variant, variant_results, thresholds[variant])
     summary = run.write_summary()
     if run.labelled:
-        print("AUC / pAUC of the Keras, TFLite and TFLite Micro models")
-        print(auc_table(run.layout))
+        print("Average AUC / pAUC over the machine IDs (per ID: summary.md)")
+        print(console_auc_table(run.layout))
     logger.info("summary with model sizes, timings and plots: %s", summary)
     # Every variant sees the same clips: report the exclusions once.
     return run.exit_status(next(iter(results.values())))

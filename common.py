@@ -35,14 +35,14 @@ from typing import Any
 import numpy as np
 
 from anomaly_detection import __version__
-from anomaly_detection.audio import load_audio
-from anomaly_detection.cli import build_parser, run_script
-from anomaly_detection.config import FeatureConfig, load_raw_config
-from anomaly_detection.eembc import sample_file_name, write_sample
-from anomaly_detection.errors import FeatureError, PipelineError
-from anomaly_detection.features import file_to_log_mel, frame_stack
-from anomaly_detection.io_utils import write_csv_atomic
-from anomaly_detection.run import RunContext
+from anomaly_detection.core.config import FeatureConfig, load_raw_config
+from anomaly_detection.core.errors import FeatureError, PipelineError
+from anomaly_detection.core.io_utils import write_csv_atomic
+from anomaly_detection.data.audio import load_audio
+from anomaly_detection.device.eembc import sample_file_name, write_sample
+from anomaly_detection.features.logmel import file_to_log_mel, frame_stack
+from anomaly_detection.pipeline.cli import build_parser, run_script
+from anomaly_detection.pipeline.context import RunContext
 
 __all__ = [
     "__versions__",
@@ -93,7 +93,7 @@ def command_line_chk(argv: Sequence[str] | None = None) -> bool | None:
 
 def yaml_load(path: str | Path = "baseline.yaml") -> dict[str, Any]:
     """``baseline.yaml`` as the dict of its keys, validated first (one
-    :class:`~anomaly_detection.errors.ConfigError` listing every problem)."""
+    :class:`~anomaly_detection.core.errors.ConfigError` listing every problem)."""
     return load_raw_config(path)
 
 
@@ -102,7 +102,7 @@ def file_load(wav_name: str | Path, mono: bool = False) -> tuple[np.ndarray, int
 
     Multi-channel files are mixed down to mono whatever ``mono`` says (the
     DCASE clips are mono). A missing or broken file raises
-    :class:`~anomaly_detection.errors.AudioError` naming it.
+    :class:`~anomaly_detection.core.errors.AudioError` naming it.
     """
     return load_audio(Path(wav_name))
 
@@ -198,7 +198,7 @@ def _save_log_mel(
         return sample.with_name(sample.name.removesuffix(".bin") + ending)
 
     if png:
-        from anomaly_detection.plots import plot_log_mel
+        from anomaly_detection.evaluation.plots import plot_log_mel
 
         plot_log_mel(log_mel, beside(".png"))
     if text:

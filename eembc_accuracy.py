@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from anomaly_detection.cli import run_tool
-from anomaly_detection.energyrunner import (
+from anomaly_detection.core.errors import ModelError, PipelineError
+from anomaly_detection.core.io_utils import write_csv_atomic
+from anomaly_detection.device.energyrunner import (
     Sample,
     accuracy_figures,
     read_device_scores,
@@ -35,9 +36,8 @@ from anomaly_detection.energyrunner import (
     read_sample,
     window_results,
 )
-from anomaly_detection.errors import ModelError, PipelineError
-from anomaly_detection.io_utils import write_csv_atomic
-from anomaly_detection.tflm import TFLMModel
+from anomaly_detection.device.tflm import TFLMModel
+from anomaly_detection.pipeline.cli import run_tool
 
 logger = logging.getLogger("eembc_accuracy")
 COLUMNS = ["auc", "pauc", "simplified_auc", "pr_accuracy"]

@@ -14,9 +14,9 @@ import logging
 from pathlib import Path
 
 import common
-from anomaly_detection.dataset import list_test_sets
-from anomaly_detection.eembc import select_clips, write_samples
-from anomaly_detection.extraction import extract_log_mels
+from anomaly_detection.data.dataset import list_test_sets
+from anomaly_detection.device.eembc import select_clips, write_samples
+from anomaly_detection.features.extraction import extract_log_mels
 
 logger = logging.getLogger("export_eembc")
 

@@ -11,7 +11,7 @@
 #                                            model/model_ToyCar.hdf5, pretrained/*.tflite
 #   ./get_dataset.sh --base-url http://mirror/dcase2020   fetch from a mirror
 #   ./get_dataset.sh --synthetic [generator options]      synthetic dev_data/ and eval_data/
-#                                            (offline; see python -m anomaly_detection.synthetic -h)
+#                                            (offline; see python -m anomaly_detection.data.synthetic -h)
 #
 # Downloads resume when interrupted, are checked against the published MD5 (the
 # label list, which has none, for its structure) and unpacked only if no member
@@ -21,7 +21,7 @@ cd "$(dirname "$0")"
 if [ "${1:-}" = "--synthetic" ]; then
     shift
     ./prepare_training_env.sh
-    exec "${VENV_DIR:-.venv}/bin/python" -m anomaly_detection.synthetic . --eval "$@"
+    exec "${VENV_DIR:-.venv}/bin/python" -m anomaly_detection.data.synthetic . --eval "$@"
 fi
 # The downloader needs only the Python standard library (no environment yet).
-exec "${PYTHON:-python3}" -m anomaly_detection.download "$@"
+exec "${PYTHON:-python3}" -m anomaly_detection.data.download "$@"

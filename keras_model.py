@@ -13,12 +13,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import h5py
-import keras
 import numpy as np
 
-from anomaly_detection.backend import tensorflow_left_out
-from anomaly_detection.errors import ModelError
-from anomaly_detection.io_utils import atomic_path
+from anomaly_detection.core.errors import ModelError
+from anomaly_detection.core.io_utils import atomic_path
+from anomaly_detection.core.native_logs import quiet_native_stderr
+from anomaly_detection.model.backend import tensorflow_left_out
+
+with quiet_native_stderr():  # TensorFlow (Keras' default backend) prints absl lines
+    import keras
 
 __all__ = [
     "ModelError",

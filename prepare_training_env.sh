@@ -25,8 +25,8 @@ if [ ! -x "$VENV_DIR/bin/python" ]; then
     "$PYTHON" -m venv "$VENV_DIR"
 fi
 stamp="$VENV_DIR/.requirements.sha256"
-runtime_state="runtime $(sha256sum < requirements.txt | cut -d' ' -f1)"
-test_state="test $(cat requirements.txt requirements-test.txt | sha256sum | cut -d' ' -f1)"
+runtime_state="runtime $(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+test_state="test $(cat requirements.txt requirements-test.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
 wanted="$runtime_state"
 [ "$requirements" = requirements-test.txt ] && wanted="$test_state"
 # A test environment also satisfies a runtime one (the test requirements include the runtime ones).
@@ -34,8 +34,19 @@ if [ -f "$stamp" ] && { [ "$(cat "$stamp")" = "$wanted" ] || [ "$(cat "$stamp")"
     echo "Environment $VENV_DIR is up to date"
     exit 0
 fi
-echo "Installing $requirements into $VENV_DIR (first time: a few minutes)"
-"$VENV_DIR/bin/python" -m pip install --quiet --upgrade pip
-"$VENV_DIR/bin/python" -m pip install --quiet -r "$requirements"
+log="$VENV_DIR/pip-install.log"
+echo "Installing $requirements into $VENV_DIR (first time: a few minutes; pip's output: $log)"
+install() {
+    if ! "$VENV_DIR/bin/python" -m pip install --quiet "$@" >>"$log" 2>&1; then
+        tail -n 20 "$log" >&2
+        echo "prepare_training_env.sh: pip install $* failed (whole output: $log)" >&2
+        exit 1
+    fi
+}
+: > "$log"
+install --upgrade pip
+install -r "$requirements"
+# The package itself, editable: importable from any folder, the sources stay here.
+PYTHONWARNINGS=ignore install --no-deps -e .
 echo "$wanted" > "$stamp"
 echo "Environment ready: source $VENV_DIR/bin/activate"

@@ -11,7 +11,7 @@ PYTHON="${VENV_DIR:-.venv}/bin/python"
 CONFIG=configs/demo.yaml
 
 echo "== Synthetic dataset (demo/dev_data)"
-"$PYTHON" -m anomaly_detection.synthetic demo --machine-types ToyCar --dev-ids 1 2 3 \
+"$PYTHON" -m anomaly_detection.data.synthetic demo --machine-types ToyCar --dev-ids 1 2 3 \
     --train-clips 120 --test-normal-clips 40 --test-anomaly-clips 40 --duration 10 --seed 0
 echo "== 00_train.py"
 "$PYTHON" 00_train.py -d --config "$CONFIG" --retrain

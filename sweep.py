@@ -33,13 +33,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from anomaly_detection.backend import KERAS_BACKENDS, check_installed, training_backend
-from anomaly_detection.cli import run_tool
-from anomaly_detection.config import load_raw_config
-from anomaly_detection.errors import ConfigError, OutputError
-from anomaly_detection.ground_truth import find_ground_truth
-from anomaly_detection.io_utils import check_output_folder
-from anomaly_detection.sweep_plan import (
+from anomaly_detection.core.config import load_raw_config
+from anomaly_detection.core.errors import ConfigError, OutputError
+from anomaly_detection.core.io_utils import check_output_folder
+from anomaly_detection.data.ground_truth import find_ground_truth
+from anomaly_detection.model.backend import KERAS_BACKENDS, check_installed, training_backend
+from anomaly_detection.pipeline.cli import run_tool
+from anomaly_detection.sweep.plan import (
     LOCK_FILE,
     SPREAD_PLOT,
     STAGES,
@@ -47,8 +47,8 @@ from anomaly_detection.sweep_plan import (
     parse_override,
     plan_sweep,
 )
-from anomaly_detection.sweep_runner import run_config, run_locally
-from anomaly_detection.sweep_summary import collect_results, plot_spread, summarize, write_summary
+from anomaly_detection.sweep.runner import run_config, run_locally
+from anomaly_detection.sweep.summary import collect_results, plot_spread, summarize, write_summary
 
 logger = logging.getLogger("sweep")
 
@@ -161,7 +161,7 @@ def run_sweep(args: argparse.Namespace, runs: list[SweepRun]) -> list[dict[str, 
     if not pending:
         return failed
     if args.ray:
-        from anomaly_detection.sweep_ray import run_on_ray
+        from anomaly_detection.sweep.ray_tasks import run_on_ray
 
         run_on_ray(
             pending,

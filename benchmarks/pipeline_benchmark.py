@@ -44,13 +44,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
-from anomaly_detection.allocator import retain_freed_memory  # noqa: E402
-from anomaly_detection.config import FeatureConfig, FitConfig  # noqa: E402
-from anomaly_detection.extraction import extract_log_mels  # noqa: E402
-from anomaly_detection.feature_cache import FeatureCache  # noqa: E402
-from anomaly_detection.features import frame_stack  # noqa: E402
-from anomaly_detection.scoring import anomaly_score  # noqa: E402
-from anomaly_detection.synthetic import SyntheticSpec, write_dataset  # noqa: E402
+from anomaly_detection.core.allocator import retain_freed_memory  # noqa: E402
+from anomaly_detection.core.config import FeatureConfig, FitConfig  # noqa: E402
+from anomaly_detection.data.synthetic import SyntheticSpec, write_dataset  # noqa: E402
+from anomaly_detection.evaluation.scoring import anomaly_score  # noqa: E402
+from anomaly_detection.features.cache import FeatureCache  # noqa: E402
+from anomaly_detection.features.extraction import extract_log_mels  # noqa: E402
+from anomaly_detection.features.logmel import frame_stack  # noqa: E402
 
 
 def naive_features(files: list[Path], feature: FeatureConfig) -> np.ndarray:
@@ -250,7 +250,7 @@ def training_memory_stage(work: Path, data_root: Path, cache_dir: Path) -> dict:
 def throughput_stage(train_files, feature, cache_dir, clips, epochs) -> dict:
     import keras
 
-    from anomaly_detection.training import split_training_vectors
+    from anomaly_detection.model.training import split_training_vectors
     from keras_model import get_model
 
     retain_freed_memory()  # as the scripts do at start-up
@@ -311,7 +311,7 @@ def per_vector_scores(model_path: Path, clip_vectors: list[np.ndarray]) -> list[
     per vector)."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from anomaly_detection.tflite_infer import to_float, to_input_type
+    from anomaly_detection.device.tflite_infer import to_float, to_input_type
 
     interpreter = Interpreter(model_path=str(model_path))
     interpreter.allocate_tensors()
@@ -329,9 +329,9 @@ def per_vector_scores(model_path: Path, clip_vectors: list[np.ndarray]) -> list[
 
 def tflite_stage(test_files, feature, cache_dir, clips, work: Path, workers: int) -> dict:
     """03_tflite_test's model calls for every TFLite variant: per clip against per vector."""
-    from anomaly_detection.tflite_convert import convert_to_tflite, fold_batch_norm
-    from anomaly_detection.tflite_infer import TFLiteModel
-    from anomaly_detection.variants import TFLITE_VARIANTS
+    from anomaly_detection.core.variants import TFLITE_VARIANTS
+    from anomaly_detection.device.tflite_convert import convert_to_tflite, fold_batch_norm
+    from anomaly_detection.device.tflite_infer import TFLiteModel
     from keras_model import get_model
 
     retain_freed_memory()  # as the scripts do at start-up

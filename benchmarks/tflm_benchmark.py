@@ -6,7 +6,7 @@
 Builds the reference autoencoder (untrained: TFLM's speed does not depend on
 the weights), converts it to the int8 micro model with int8 I/O as 02_convert.py
 does, and scores ``--clips`` log-mel spectrograms of 200 x 128 (the cropped
-MLPerf Tiny clip) with :class:`~anomaly_detection.tflm.TFLMModel`, one invoke
+MLPerf Tiny clip) with :class:`~anomaly_detection.device.tflm.TFLMModel`, one invoke
 per vector, as 03_tflite_test.py does. Also times one process on a sample, so
 the speed-up from the worker processes is measured in the same run. Writes
 ``benchmarks/output/tflm_benchmark.json``.
@@ -29,8 +29,8 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-from anomaly_detection.tflm import TFLMModel  # noqa: E402
-from anomaly_detection.variants import variant_by_label  # noqa: E402
+from anomaly_detection.core.variants import variant_by_label  # noqa: E402
+from anomaly_detection.device.tflm import TFLMModel  # noqa: E402
 
 TARGET_SECONDS = 60.0
 FRAMES, N_MELS, CLIP_FRAMES = 5, 128, 200
@@ -40,7 +40,7 @@ def micro_model(path: Path, rng: np.random.Generator) -> None:
     """The int8 micro model with int8 I/O of an untrained autoencoder, calibrated on
     log-mel-like vectors."""
     # Imported here: the spawned worker processes import this script, not Keras.
-    from anomaly_detection.tflite_convert import convert_to_tflite, fold_batch_norm
+    from anomaly_detection.device.tflite_convert import convert_to_tflite, fold_batch_norm
     from keras_model import get_model
 
     calibration = rng.normal(-40.0, 10.0, (2000, FRAMES * N_MELS)).astype(np.float32)

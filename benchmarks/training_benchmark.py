@@ -12,7 +12,7 @@ Keras picks its backend once per process:
   ``model.compile(optimizer="adam", loss="mean_squared_error")`` and
   ``model.fit(x, x, epochs, batch_size=512, shuffle=True, validation_split=0.1)``
   on the float64 matrix of all vectors (as its ``list_to_vector_array`` builds it);
-- ours: ``anomaly_detection.training.train_autoencoder`` as ``00_train.py``
+- ours: ``anomaly_detection.model.training.train_autoencoder`` as ``00_train.py``
   calls it (vectors gathered batch by batch from the feature-cache file), on
   each backend (``fit.backend``; JAX is the default).
 
@@ -48,10 +48,10 @@ VECTORS_PER_CLIP = 196  # 200 cropped frames, 5 per vector
 
 def prepare_vectors(output: Path, clips: int) -> Path:
     """Generate ``clips`` synthetic training clips and cache their features (once)."""
-    from anomaly_detection.config import FeatureConfig
-    from anomaly_detection.extraction import extract_log_mels
-    from anomaly_detection.feature_cache import FeatureCache
-    from anomaly_detection.synthetic import SyntheticSpec, write_dataset
+    from anomaly_detection.core.config import FeatureConfig
+    from anomaly_detection.data.synthetic import SyntheticSpec, write_dataset
+    from anomaly_detection.features.cache import FeatureCache
+    from anomaly_detection.features.extraction import extract_log_mels
 
     ids = (1, 2, 3, 4)
     spec = SyntheticSpec(
@@ -92,9 +92,9 @@ def measure(which: str, list_file: Path, epochs: int) -> dict:
     """Run in a fresh process (``--measure``): the rate of one training run."""
     import numpy as np
 
-    from anomaly_detection.config import FeatureConfig, FitConfig
-    from anomaly_detection.feature_cache import FeatureCache
-    from anomaly_detection.training import seed_everything, split_training_vectors
+    from anomaly_detection.core.config import FeatureConfig, FitConfig
+    from anomaly_detection.features.cache import FeatureCache
+    from anomaly_detection.model.training import seed_everything, split_training_vectors
 
     files = [Path(line) for line in list_file.read_text().splitlines()]
     feature = FeatureConfig()
@@ -127,7 +127,7 @@ def measure(which: str, list_file: Path, epochs: int) -> dict:
             callbacks=[timer],
         )
     else:
-        from anomaly_detection.training import train_autoencoder
+        from anomaly_detection.model.training import train_autoencoder
 
         n_vectors = train.n_vectors + (validation.n_vectors if validation else 0)
         start = time.perf_counter()

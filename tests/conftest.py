@@ -16,7 +16,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from anomaly_detection.synthetic import SyntheticSpec, write_dataset  # noqa: E402
+from anomaly_detection.data.synthetic import SyntheticSpec, write_dataset  # noqa: E402
 
 TINY_SPEC = SyntheticSpec(
     machine_types=("ToyCar",),

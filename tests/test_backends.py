@@ -13,8 +13,8 @@ import sys
 import pytest
 import yaml
 
-from anomaly_detection.config import parse_config
-from anomaly_detection.errors import ConfigError
+from anomaly_detection.core.config import parse_config
+from anomaly_detection.core.errors import ConfigError
 from conftest import REPO, base_config, write_config
 
 EPOCHS = 6

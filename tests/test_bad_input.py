@@ -7,14 +7,20 @@ import numpy as np
 import pytest
 import soundfile
 
-from anomaly_detection.audio import load_audio
-from anomaly_detection.config import FeatureConfig
-from anomaly_detection.dataset import list_test_sets, list_train_files
-from anomaly_detection.errors import AudioError, CacheError, DatasetError, FeatureError, ModelError
-from anomaly_detection.extraction import extract_log_mels
-from anomaly_detection.feature_cache import FeatureCache
-from anomaly_detection.features import file_to_log_mel
-from anomaly_detection.tflite_infer import TFLiteModel
+from anomaly_detection.core.config import FeatureConfig
+from anomaly_detection.core.errors import (
+    AudioError,
+    CacheError,
+    DatasetError,
+    FeatureError,
+    ModelError,
+)
+from anomaly_detection.data.audio import load_audio
+from anomaly_detection.data.dataset import list_test_sets, list_train_files
+from anomaly_detection.device.tflite_infer import TFLiteModel
+from anomaly_detection.features.cache import FeatureCache
+from anomaly_detection.features.extraction import extract_log_mels
+from anomaly_detection.features.logmel import file_to_log_mel
 from conftest import run_script, write_config
 from keras_model import load_model
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from anomaly_detection.config import FeatureConfig, load_config, parse_config
-from anomaly_detection.errors import ConfigError
+from anomaly_detection.core.config import FeatureConfig, load_config, parse_config
+from anomaly_detection.core.errors import ConfigError
 from conftest import REPO
 
 

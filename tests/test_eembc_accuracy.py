@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from anomaly_detection.eembc import sample_file_name
-from anomaly_detection.energyrunner import precision_recall_accuracy, simplified_auc
+from anomaly_detection.device.eembc import sample_file_name
+from anomaly_detection.device.energyrunner import precision_recall_accuracy, simplified_auc
 from conftest import run_script
 
 INTIO = "model_ToyCar_quant_fullint_micro_intio.tflite"

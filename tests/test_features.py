@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import soundfile
 
-from anomaly_detection.audio import load_audio
-from anomaly_detection.config import FeatureConfig
-from anomaly_detection.errors import FeatureError
-from anomaly_detection.extraction import extract_log_mels, iter_log_mels
-from anomaly_detection.feature_cache import FeatureCache
-from anomaly_detection.features import (
+from anomaly_detection.core.config import FeatureConfig
+from anomaly_detection.core.errors import FeatureError
+from anomaly_detection.data.audio import load_audio
+from anomaly_detection.features.cache import FeatureCache
+from anomaly_detection.features.extraction import extract_log_mels, iter_log_mels
+from anomaly_detection.features.logmel import (
     file_to_log_mel,
     frame_stack,
     log_mel_spectrogram,
@@ -105,8 +105,8 @@ def test_feature_extraction_does_not_import_librosa(clip):
     import subprocess
 
     code = (
-        "import sys; from anomaly_detection.config import FeatureConfig; "
-        "from anomaly_detection.features import file_to_log_mel; "
+        "import sys; from anomaly_detection.core.config import FeatureConfig; "
+        "from anomaly_detection.features.logmel import file_to_log_mel; "
         f"file_to_log_mel({str(clip)!r}, FeatureConfig()); "
         "print(sorted(name for name in sys.modules if name.split('.')[0] == 'librosa'))"
     )
@@ -185,7 +185,7 @@ def test_retaining_freed_memory_is_applied_with_glibc():
         [
             sys.executable,
             "-c",
-            "from anomaly_detection.allocator import "
+            "from anomaly_detection.core.allocator import "
             "retain_freed_memory; print(retain_freed_memory())",
         ],
         capture_output=True,

@@ -23,14 +23,14 @@ import pytest
 import soundfile
 import yaml
 
-from anomaly_detection.config import FeatureConfig
-from anomaly_detection.decision import Threshold, save_threshold
-from anomaly_detection.errors import ConversionError, ModelError, TrainingError
-from anomaly_detection.extraction import extract_log_mels
-from anomaly_detection.feature_cache import FeatureCache
-from anomaly_detection.features import file_to_log_mel
-from anomaly_detection.tflite_convert import check_folding
-from anomaly_detection.tflite_infer import TFLiteModel
+from anomaly_detection.core.config import FeatureConfig
+from anomaly_detection.core.errors import ConversionError, ModelError, TrainingError
+from anomaly_detection.device.tflite_convert import check_folding
+from anomaly_detection.device.tflite_infer import TFLiteModel
+from anomaly_detection.evaluation.decision import Threshold, save_threshold
+from anomaly_detection.features.cache import FeatureCache
+from anomaly_detection.features.extraction import extract_log_mels
+from anomaly_detection.features.logmel import file_to_log_mel
 from conftest import REPO, base_config, run_script
 
 RATE = 16000
@@ -179,9 +179,9 @@ def test_case_nan_samples_in_a_training_clip_stop_training(dev_run, tmp_path):
 
 
 def test_case_non_finite_loss_stops_training_before_saving():
-    from anomaly_detection.config import FitConfig
-    from anomaly_detection.frame_store import MemoryFrameStore
-    from anomaly_detection.training import split_training_vectors, train_autoencoder
+    from anomaly_detection.core.config import FitConfig
+    from anomaly_detection.features.frame_store import MemoryFrameStore
+    from anomaly_detection.model.training import split_training_vectors, train_autoencoder
     from keras_model import get_model
 
     frames = np.full((40, 128), 1e30, dtype=np.float32)  # squares overflow float32
@@ -245,7 +245,7 @@ def test_case_nan_and_huge_samples_in_test_clips_are_excluded_and_named(dev_run,
 
 
 def test_case_folding_check_fails_on_nan():
-    from anomaly_detection.tflite_convert import fold_batch_norm
+    from anomaly_detection.device.tflite_convert import fold_batch_norm
     from keras_model import get_model
 
     model = get_model(640)
@@ -500,7 +500,7 @@ def test_case_upper_case_wav_extension_is_accepted(dev_run, tmp_path):
 
 
 def test_case_threshold_of_a_model_rewritten_with_the_same_size_and_mtime_is_refit(tmp_path):
-    from anomaly_detection.decision import load_threshold
+    from anomaly_detection.evaluation.decision import load_threshold
 
     model_file = tmp_path / "model.tflite"
     model_file.write_bytes(b"first model bytes")

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from anomaly_detection.io_utils import atomic_path, write_text_atomic
+from anomaly_detection.core.io_utils import atomic_path, write_text_atomic
 from conftest import REPO, run_script, write_config
 
 

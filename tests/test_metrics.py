@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from anomaly_detection.errors import MetricError
-from anomaly_detection.metrics import partial_roc_auc, roc_auc, roc_curve
+from anomaly_detection.core.errors import MetricError
+from anomaly_detection.evaluation.metrics import partial_roc_auc, roc_auc, roc_curve
 
 
 @pytest.mark.parametrize("seed", range(40))

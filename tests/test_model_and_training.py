@@ -6,13 +6,13 @@ import keras
 import numpy as np
 import pytest
 
-from anomaly_detection.config import FitConfig, load_config
-from anomaly_detection.errors import TrainingError
-from anomaly_detection.feature_cache import FeatureCache
-from anomaly_detection.frame_store import FileFrameStore, MemoryFrameStore
-from anomaly_detection.run import RunContext
-from anomaly_detection.tflite_convert import check_folding, fold_batch_norm
-from anomaly_detection.training import split_training_vectors
+from anomaly_detection.core.config import FitConfig, load_config
+from anomaly_detection.core.errors import TrainingError
+from anomaly_detection.device.tflite_convert import check_folding, fold_batch_norm
+from anomaly_detection.features.cache import FeatureCache
+from anomaly_detection.features.frame_store import FileFrameStore, MemoryFrameStore
+from anomaly_detection.model.training import split_training_vectors
+from anomaly_detection.pipeline.context import RunContext
 from conftest import write_config
 from keras_model import get_model, load_model, save_model
 

@@ -11,8 +11,8 @@ import shutil
 import numpy as np
 import pytest
 
-from anomaly_detection.eembc import sample_file_name
-from anomaly_detection.variants import TFLITE_VARIANTS
+from anomaly_detection.core.variants import TFLITE_VARIANTS
+from anomaly_detection.device.eembc import sample_file_name
 from common import file_to_vector_array
 from conftest import reference_dir, run_script, write_config
 
@@ -158,8 +158,8 @@ def test_eembc_export_matches_the_reference_dump(reference, tmp_path):
 
 
 def test_eembc_every_nth_clip(reference, tmp_path):
-    from anomaly_detection.dataset import TestSet
-    from anomaly_detection.eembc import select_clips
+    from anomaly_detection.data.dataset import TestSet
+    from anomaly_detection.device.eembc import select_clips
 
     files = tuple(reference / clip for clip in CLIPS)
     chosen = select_clips([TestSet("id_01", files, (0, 0, 1))], every=2)
@@ -185,7 +185,7 @@ def test_golden_model_in_tflm_against_litert(golden_run):
 
 
 def test_golden_model_deployment_fits_the_reference_firmware(golden_run):
-    from anomaly_detection.deployment import read_deployment_report
+    from anomaly_detection.device.deployment import read_deployment_report
 
     name = "model_ToyCar_quant_fullint_micro_intio"
     report = read_deployment_report(golden_run / "model" / f"{name}.deploy.json")

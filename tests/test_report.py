@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from anomaly_detection.decision import decision_metrics, fit_threshold
-from anomaly_detection.report import read_result_csv
-from anomaly_detection.variants import VARIANTS
+from anomaly_detection.core.variants import VARIANTS
+from anomaly_detection.evaluation.decision import decision_metrics, fit_threshold
+from anomaly_detection.evaluation.report import read_result_csv
 from conftest import run_script
 
 PNG = b"\x89PNG\r\n\x1a\n"

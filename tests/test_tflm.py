@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 import yaml
 
-from anomaly_detection.config import parse_config
-from anomaly_detection.deployment import (
+from anomaly_detection.core.config import parse_config
+from anomaly_detection.core.errors import ConfigError
+from anomaly_detection.device.deployment import (
     ARENA_MARGIN_BYTES,
     deployment_report,
     read_deployment_report,
     runs_with_arena,
 )
-from anomaly_detection.errors import ConfigError
-from anomaly_detection.tflm import TFLMModel, quantize_like_firmware
+from anomaly_detection.device.tflm import TFLMModel, quantize_like_firmware
 from conftest import REPO, base_config, run_script
 
 MICRO = "model_ToyCar_quant_fullint_micro"
@@ -168,7 +168,7 @@ def test_too_small_arena_fails_cleanly_not_with_a_crash(dev_run):
     model = (model_dir / f"{INTIO}.tflite").read_bytes()
     for arena, expected in ((report.arena_bytes, 0), (report.arena_bytes - 1, 1)):
         probe = subprocess.run(
-            [sys.executable, "-m", "anomaly_detection.arena_probe", str(arena)],
+            [sys.executable, "-m", "anomaly_detection.device.arena_probe", str(arena)],
             input=model,
             capture_output=True,
             cwd=REPO,
@@ -254,8 +254,8 @@ def test_size_knobs_are_validated(tmp_path, key, value, message):
 
 
 def test_a_smaller_shape_costs_less_on_the_device(tmp_path):
-    from anomaly_detection.tflite_convert import convert_to_tflite, fold_batch_norm
-    from anomaly_detection.variants import variant_by_label
+    from anomaly_detection.core.variants import variant_by_label
+    from anomaly_detection.device.tflite_convert import convert_to_tflite, fold_batch_norm
     from keras_model import get_model
 
     rng = np.random.default_rng(1)
@@ -292,21 +292,27 @@ def test_no_tflm_removes_an_earlier_runs_tflm_results(dev_run, tmp_path):
 
 
 def test_damaged_deploy_json_is_left_out_of_the_summary(dev_run, tmp_path):
-    from anomaly_detection.layout import OutputLayout
-    from anomaly_detection.report import summary_markdown
+    from anomaly_detection.core.layout import OutputLayout
+    from anomaly_detection.device.deployment import deployment_markdown, deployment_reports
+    from anomaly_detection.evaluation.report import summary_markdown
 
     shutil.copytree(dev_run["work"] / "model", tmp_path / "model")
     shutil.copytree(dev_run["work"] / "result", tmp_path / "result")
     damaged = tmp_path / "model" / f"{INTIO}.deploy.json"
     data = json.loads(damaged.read_text())
     damaged.write_text(json.dumps({**data, "arena_bytes": None}))
-    summary = summary_markdown(OutputLayout(tmp_path / "model", tmp_path / "result"), 0.1)
+    layout = OutputLayout(tmp_path / "model", tmp_path / "result")
+    summary = summary_markdown(
+        layout,
+        0.1,
+        more_sections=lambda types: deployment_markdown(deployment_reports(layout, types)),
+    )
     section = summary.split("## Deployment (TensorFlow Lite Micro)")[1].split("\n## ")[0]
     assert f"| {MICRO}.tflite |" in section and f"| {INTIO}.tflite |" not in section
 
 
 def test_a_file_that_is_not_tflite_is_a_model_error(tmp_path):
-    from anomaly_detection.errors import ModelError
+    from anomaly_detection.core.errors import ModelError
 
     for name, content in (("empty.tflite", b""), ("noise.tflite", bytes(range(256)) * 8)):
         (tmp_path / name).write_bytes(content)

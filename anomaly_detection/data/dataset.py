@@ -1,0 +1,166 @@
+"""File discovery and labels for the DCASE 2020 Task 2 directory layout.
+
+::
+
+    <data_dir>/<machine_type>/train/normal_id_01_00000000.wav ...
+    <data_dir>/<machine_type>/test/normal_id_01_00000000.wav     (development: labelled)
+    <data_dir>/<machine_type>/test/anomaly_id_01_00000000.wav
+    <data_dir>/<machine_type>/test/id_05_00000000.wav            (evaluation: no label)
+
+Test files whose names match neither pattern are ignored with a warning,
+never guessed at.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.errors import DatasetError
+
+__all__ = [
+    "DatasetError",
+    "TestSet",
+    "NORMAL",
+    "ANOMALY",
+    "select_machine_type_dirs",
+    "list_train_files",
+    "list_test_sets",
+    "parse_test_name",
+    "machine_id_number",
+]
+
+logger = logging.getLogger(__name__)
+
+NORMAL, ANOMALY = 0, 1
+_LABELLED = re.compile(r"^(normal|anomaly)_(id_\d\d)_.*(?i:\.wav)$")  # .WAV too
+_UNLABELLED = re.compile(r"^(id_\d\d)_.*(?i:\.wav)$")
+
+
+@dataclass(frozen=True)
+class TestSet:
+    """The test clips of one machine ID.
+
+    ``labels`` holds 0 (normal) / 1 (anomaly) per file in development mode and
+    is ``None`` in evaluation mode.
+    """
+
+    machine_id: str
+    files: tuple[Path, ...]
+    labels: tuple[int, ...] | None
+
+
+def machine_id_number(machine_id: str) -> str:
+    """``'id_01'`` -> ``'01'``, the form used in ``result.csv``."""
+    return machine_id.split("_", 1)[1]
+
+
+def select_machine_type_dirs(
+    data_dir: Path, machine_types: Sequence[str] | None = None
+) -> list[Path]:
+    """The machine-type folders under ``data_dir``, sorted by name.
+
+    Parameters
+    ----------
+    data_dir : Path
+        ``dev_data`` or ``eval_data`` folder.
+    machine_types : sequence of str, optional
+        Only these types (each must exist); all when ``None``.
+    """
+    if not data_dir.is_dir():
+        raise DatasetError(
+            f"{data_dir}: data folder not found (run ./get_dataset.sh, "
+            "or set dev_directory/eval_directory in the YAML)"
+        )
+    found = sorted(path for path in data_dir.iterdir() if path.is_dir())
+    if machine_types:
+        by_name = {path.name: path for path in found}
+        missing = [name for name in machine_types if name not in by_name]
+        if missing:
+            raise DatasetError(
+                f"{data_dir}: no folder for machine type(s) {', '.join(missing)}; "
+                f"found: {', '.join(by_name) or 'none'}"
+            )
+        found = [by_name[name] for name in machine_types]
+    if not found:
+        raise DatasetError(f"{data_dir}: no machine-type folders (expected e.g. {data_dir}/ToyCar)")
+    return found
+
+
+def wav_files(folder: Path) -> list[Path]:
+    """The ``.wav`` files of ``folder`` (any case of the extension: ``.WAV`` too), by name.
+
+    Entries are not opened here: a broken link is listed, and reported when read.
+    """
+    return sorted(path for path in folder.iterdir() if path.suffix.lower() == ".wav")
+
+
+def list_train_files(type_dir: Path) -> list[Path]:
+    """All ``*.wav`` files of ``<type_dir>/train``, sorted by name."""
+    train_dir = type_dir / "train"
+    if not train_dir.is_dir():
+        raise DatasetError(f"{train_dir}: training folder not found")
+    files = wav_files(train_dir)
+    if not files:
+        raise DatasetError(f"{train_dir}: no .wav files in the training folder")
+    return files
+
+
+def parse_test_name(name: str, dev_mode: bool) -> tuple[str, int | None] | None:
+    """Machine ID and label of a test file name, or ``None`` if it fits no pattern.
+
+    In development mode only ``normal_id_XX_*.wav`` / ``anomaly_id_XX_*.wav``
+    match; in evaluation mode ``id_XX_*.wav`` too, and the label is ``None``.
+    """
+    labelled = _LABELLED.match(name)
+    if labelled:
+        label = NORMAL if labelled.group(1) == "normal" else ANOMALY
+        return labelled.group(2), (label if dev_mode else None)
+    unlabelled = _UNLABELLED.match(name)
+    if unlabelled and not dev_mode:
+        return unlabelled.group(1), None
+    return None
+
+
+def list_test_sets(type_dir: Path, dev_mode: bool) -> list[TestSet]:
+    """The test clips of each machine ID under ``<type_dir>/test``.
+
+    Files are ordered as in the reference: normals then anomalies (development),
+    by name within each group. Names that fit no pattern are logged and skipped.
+    """
+    test_dir = type_dir / "test"
+    if not test_dir.is_dir():
+        raise DatasetError(f"{test_dir}: test folder not found")
+    by_id: dict[str, list[tuple[int, Path]]] = {}
+    ignored: list[str] = []
+    for path in wav_files(test_dir):
+        parsed = parse_test_name(path.name, dev_mode)
+        if parsed is None:
+            ignored.append(path.name)
+            continue
+        machine_id, label = parsed
+        by_id.setdefault(machine_id, []).append((label if label is not None else 0, path))
+    if ignored:
+        expected = "normal_id_XX_*.wav or anomaly_id_XX_*.wav" if dev_mode else "id_XX_*.wav"
+        logger.warning(
+            "%s: ignored %d file(s) whose names do not match %s: %s",
+            test_dir,
+            len(ignored),
+            expected,
+            ", ".join(ignored[:5]) + (" ..." if len(ignored) > 5 else ""),
+        )
+    if not by_id:
+        raise DatasetError(
+            f"{test_dir}: no test clips named like "
+            + ("normal_id_XX_*.wav / anomaly_id_XX_*.wav" if dev_mode else "id_XX_*.wav")
+        )
+    test_sets = []
+    for machine_id in sorted(by_id):
+        entries = sorted(by_id[machine_id], key=lambda entry: (entry[0], entry[1].name))
+        files = tuple(path for _, path in entries)
+        labels = tuple(label for label, _ in entries) if dev_mode else None
+        test_sets.append(TestSet(machine_id, files, labels))
+    return test_sets

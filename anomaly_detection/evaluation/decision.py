@@ -1,0 +1,180 @@
+"""Decision thresholds and anomaly decisions (as in the later DCASE baselines).
+
+A model's threshold is the ``decision_percentile`` point of a gamma
+distribution fitted to the anomaly scores of its own training clips. It is
+stored beside the model file as ``<model file>.threshold.json`` together with
+the model file's size, modification time and SHA-256, so a retrained or
+replaced model never uses a stale threshold.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.errors import ModelError
+from ..core.io_utils import write_csv_atomic, write_text_atomic
+from ..data.dataset import machine_id_number
+from ..features.frame_store import FrameStore
+from ..features.logmel import frame_stack
+from ..model.provenance import file_digest
+from .scoring import IdScores, Predictor, TypeResult, anomaly_score
+
+__all__ = [
+    "Threshold",
+    "fit_threshold",
+    "load_threshold",
+    "save_threshold",
+    "training_scores",
+    "decision_metrics",
+    "write_decision_csv",
+    "decision_metrics_csv_text",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """Gamma fit of training scores and the threshold at ``percentile``."""
+
+    threshold: float
+    percentile: float
+    shape: float
+    loc: float
+    scale: float
+    n_clips: int
+    model_size: int = 0
+    model_mtime_ns: int = 0
+    model_digest: str = ""
+
+
+def training_scores(predict: Predictor, store: FrameStore, frames: int) -> np.ndarray:
+    """Anomaly score of every clip in ``store`` (one ``predict`` call per clip)."""
+    scores = []
+    for index in range(store.n_clips):
+        vectors = frame_stack(store.clip(index), frames)
+        scores.append(anomaly_score(vectors, predict(vectors)))
+    return np.asarray(scores)
+
+
+def fit_threshold(scores: np.ndarray, percentile: float) -> Threshold:
+    """Fit a gamma distribution to ``scores``; threshold at ``percentile`` (0..1)."""
+    import scipy.stats
+
+    scores = np.asarray(scores, dtype=np.float64)
+    if not np.all(np.isfinite(scores)):
+        raise ModelError(
+            f"{int(np.sum(~np.isfinite(scores)))} of {scores.size} training clips have a "
+            "non-finite anomaly score: the model is broken (train it again)"
+        )
+    if scores.size < 2 or np.ptp(scores) == 0:
+        # A gamma fit needs spread; with none, the single score value is the threshold.
+        value = float(scores.max()) if scores.size else float("nan")
+        return Threshold(value, percentile, float("nan"), float("nan"), float("nan"), scores.size)
+    shape, loc, scale = scipy.stats.gamma.fit(scores)
+    threshold = float(scipy.stats.gamma.ppf(percentile, shape, loc=loc, scale=scale))
+    return Threshold(threshold, percentile, float(shape), float(loc), float(scale), scores.size)
+
+
+def save_threshold(path: Path, threshold: Threshold, *, model_file: Path) -> None:
+    """Write ``threshold`` to ``path``, tagged with the state of ``model_file`` (its size,
+    modification time and SHA-256), so that a changed model never reuses it."""
+    if not math.isfinite(threshold.threshold):
+        raise ModelError(f"{path}: the decision threshold is {threshold.threshold}; not saved")
+    status = model_file.stat()
+    fields = {
+        **asdict(threshold),
+        "model_size": status.st_size,
+        "model_mtime_ns": status.st_mtime_ns,
+        "model_digest": file_digest(model_file),
+    }
+    # JSON has no NaN: the gamma parameters of a fit without spread are written as null
+    fields = {
+        key: None if isinstance(value, float) and not math.isfinite(value) else value
+        for key, value in fields.items()
+    }
+    write_text_atomic(path, json.dumps(fields, indent=2, allow_nan=False) + "\n")
+
+
+def load_threshold(path: Path, *, model_file: Path, percentile: float) -> Threshold | None:
+    """The threshold stored in ``path``, or ``None`` if absent, unreadable, fitted to
+    another state of ``model_file`` or for another percentile."""
+    if not path.is_file():
+        return None
+    try:
+        fields: dict[str, Any] = json.loads(path.read_text())
+        restored: dict[str, Any] = {
+            key: math.nan if value is None else value for key, value in fields.items()
+        }
+        stored = Threshold(**restored)
+        if not math.isfinite(stored.threshold):
+            raise ValueError(f"threshold {stored.threshold}")
+    except (ValueError, TypeError, AttributeError) as error:
+        logger.warning("%s: unreadable threshold file (%s); recomputing", path, error)
+        return None
+    status = model_file.stat()
+    if (stored.model_size, stored.model_mtime_ns) != (status.st_size, status.st_mtime_ns) or (
+        stored.model_digest != file_digest(model_file)
+    ):
+        logger.info("%s: model changed since the threshold was fitted; recomputing", path)
+        return None
+    if stored.percentile != percentile:
+        return None
+    return stored
+
+
+def decision_metrics(labels: np.ndarray, decisions: np.ndarray) -> tuple[float, float, float]:
+    """Precision, recall and F1 of ``decisions`` (1 = anomaly); 0 where undefined."""
+    labels = np.asarray(labels)
+    decisions = np.asarray(decisions)
+    true_positives = int(np.sum((decisions == 1) & (labels == 1)))
+    predicted = int(np.sum(decisions == 1))
+    actual = int(np.sum(labels == 1))
+    precision = true_positives / predicted if predicted else 0.0
+    recall = true_positives / actual if actual else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def write_decision_csv(path: Path, id_scores: IdScores, threshold: float) -> None:
+    """``file name,0|1`` per clip (1: score above the threshold), no header."""
+    write_csv_atomic(
+        path,
+        (
+            [file.name, int(score > threshold)]
+            for file, score in zip(id_scores.files, id_scores.scores, strict=True)
+        ),
+    )
+
+
+def decision_metrics_csv_text(results: Sequence[TypeResult], thresholds: dict[str, float]) -> str:
+    """``machine_type,id,threshold,precision,recall,F1`` per ID and an ``Average`` per type."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["machine_type", "id", "threshold", "precision", "recall", "F1"])
+    for result in results:
+        threshold = thresholds[result.machine_type]
+        rows = []
+        for ids in result.ids:
+            if ids.labels is None:  # evaluation mode: no labels, no metrics
+                continue
+            metrics = decision_metrics(ids.labels, (ids.scores > threshold).astype(int))
+            rows.append(metrics)
+            writer.writerow(
+                [result.machine_type, machine_id_number(ids.machine_id), threshold, *metrics]
+            )
+        if rows:
+            writer.writerow(
+                [result.machine_type, "Average", threshold, *np.mean(np.asarray(rows), axis=0)]
+            )
+    return buffer.getvalue()

@@ -1,0 +1,266 @@
+"""Reports a person reads: the console table, ``run_info.json`` and ``summary.md``.
+
+``result/run_info.json`` collects, per model variant label and machine type,
+the model file, its size, its parameter count and the measured inference time
+per clip; the summary joins it with the AUC/pAUC of every variant's result CSV
+and links the plots that exist.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..core.io_utils import write_text_atomic
+from ..core.layout import OutputLayout
+from ..core.variants import KERAS, TFLITE_VARIANTS, TFLM_VARIANTS, VARIANTS, ModelVariant
+from .scoring import TypeResult
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "read_run_info",
+    "update_run_info",
+    "forget_in_run_info",
+    "read_result_csv",
+    "auc_table",
+    "summary_markdown",
+    "format_result_table",
+    "console_auc_table",
+]
+
+ResultTable = dict[str, dict[str, tuple[float, float]]]  # {type: {id or 'Average': (AUC, pAUC)}}
+
+
+def read_run_info(path: Path) -> dict[str, dict[str, dict[str, object]]]:
+    """``run_info.json`` as ``{label: {type: {field: value}}}``.
+
+    Empty if absent; a damaged file (it only records model sizes and timings for the
+    summary) is reported in one warning and started afresh.
+    """
+    if not path.is_file():
+        return {}
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        valid = isinstance(info, dict) and all(
+            isinstance(by_type, dict)
+            and all(isinstance(fields, dict) for fields in by_type.values())
+            for by_type in info.values()
+        )
+        if not valid:
+            raise ValueError("not a {model: {machine type: {field: value}}} object")
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        logger.warning("%s: unreadable run information (%s); starting a new one", path, error)
+        return {}
+    return info
+
+
+def update_run_info(path: Path, variant: ModelVariant, machine_type: str, **fields: object) -> None:
+    """Merge ``fields`` into ``run_info.json[label][machine_type]`` (atomic rewrite)."""
+    info = read_run_info(path)
+    info.setdefault(variant.label, {}).setdefault(machine_type, {}).update(fields)
+    write_text_atomic(path, json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+
+def forget_in_run_info(path: Path, variants: Sequence[ModelVariant]) -> None:
+    """Remove ``variants`` from ``run_info.json`` (their results were removed)."""
+    info = read_run_info(path)
+    if any(variant.label in info for variant in variants):
+        for variant in variants:
+            info.pop(variant.label, None)
+        write_text_atomic(path, json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+
+def read_result_csv(path: Path) -> ResultTable:
+    """``{type: {id or 'Average': (AUC, pAUC)}}`` from a ``result.csv`` of this format."""
+    results: ResultTable = {}
+    current: dict[str, tuple[float, float]] | None = None
+    with open(path, newline="") as handle:
+        for row in csv.reader(handle):
+            if not row:
+                current = None
+            elif current is None and len(row) == 1:
+                current = results.setdefault(row[0], {})
+            elif current is not None and row != ["id", "AUC", "pAUC"]:
+                current[row[0]] = (float(row[1]), float(row[2]))
+    return results
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.4f}"
+
+
+def _result_tables(layout: OutputLayout) -> dict[ModelVariant, ResultTable]:
+    return {
+        variant: read_result_csv(layout.result_csv(variant))
+        for variant in VARIANTS
+        if layout.result_csv(variant).is_file()
+    }
+
+
+def auc_table(layout: OutputLayout) -> str:
+    """Markdown table of AUC/pAUC per type and ID, one column pair per variant found."""
+    tables = _result_tables(layout)
+    if not tables:
+        return ""
+    header = ["type", "id"] + [
+        f"{variant.short_name} {metric}" for variant in tables for metric in ("AUC", "pAUC")
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    machine_types = sorted({t for table in tables.values() for t in table})
+    for machine_type in machine_types:
+        ids = list(next(table[machine_type] for table in tables.values() if machine_type in table))
+        for machine_id in ids:
+            cells = [machine_type, machine_id]
+            for table in tables.values():
+                auc, pauc = table.get(machine_type, {}).get(machine_id, (None, None))
+                cells += [_number(auc), _number(pauc)]
+            if machine_id == "Average":
+                cells = [f"**{cell}**" for cell in cells]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def console_auc_table(layout: OutputLayout) -> str:
+    """A plain-text table for the terminal (under 100 columns): one row per model variant
+    and machine type with its average AUC and pAUC over the machine IDs; the per-ID
+    detail is in ``summary.md``."""
+    tables = _result_tables(layout)
+    lines = [f"{'model':<36}{'runs in':<9}{'type':<16}{'AUC':>8}{'pAUC':>8}"]
+    for variant, table in tables.items():
+        runtime = "TFLM" if variant in TFLM_VARIANTS else "Keras" if variant is KERAS else "LiteRT"
+        for machine_type, rows in sorted(table.items()):
+            auc, pauc = rows.get("Average", (None, None))
+            name = (
+                f"{variant.short_name.removeprefix('TFLM ')} ({variant.postfix or variant.suffix})"
+            )
+            lines.append(
+                f"{name:<36.36}{runtime:<9}{machine_type:<16.16}{_number(auc):>8}{_number(pauc):>8}"
+            )
+    return "\n".join(lines)
+
+
+def _models_section(
+    info: dict, variants: Sequence[ModelVariant], machine_types: Sequence[str]
+) -> list[str]:
+    lines = [
+        "## Models",
+        "",
+        "| type | model | file | size (bytes) | parameters | inference per clip (ms) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for machine_type in machine_types:
+        for variant in variants:
+            entry = info.get(variant.label, {}).get(machine_type, {})
+            if not entry:
+                continue
+            seconds = entry.get("seconds_per_clip")
+            lines.append(
+                f"| {machine_type} | {variant.label} | {entry.get('file', 'n/a')} | "
+                f"{entry.get('bytes', 'n/a')} | {entry.get('parameters', 'n/a')} | "
+                f"{'n/a' if seconds is None else f'{seconds * 1e3:.2f}'} |"
+            )
+    return lines
+
+
+def _tflm_section(info: dict, machine_types: Sequence[str]) -> list[str]:
+    """How far each clip's TFLM score is from its LiteRT score (same model file)."""
+    rows = []
+    for machine_type in machine_types:
+        for variant in TFLM_VARIANTS:
+            entry = info.get(variant.label, {}).get(machine_type, {})
+            if "litert_max_relative_difference" in entry:
+                rows.append(
+                    f"| {machine_type} | {variant.label} | {entry['clips']} | "
+                    f"{entry['litert_max_relative_difference']:.2e} | "
+                    f"{entry['litert_mean_relative_difference']:.2e} |"
+                )
+    if not rows:
+        return []
+    return [
+        "",
+        "## TensorFlow Lite Micro against LiteRT",
+        "",
+        "Relative difference of each clip's anomaly score, TFLM against LiteRT running "
+        "the same file (the int8 kernels round differently).",
+        "",
+        "| type | model | clips | max | mean |",
+        "|---|---|---|---|---|",
+        *rows,
+    ]
+
+
+def summary_markdown(
+    layout: OutputLayout,
+    max_fpr: float,
+    *,
+    more_sections: Callable[[Sequence[str]], list[str]] | None = None,
+) -> str:
+    """The side-by-side report of every model variant found in the result folder.
+
+    ``more_sections(machine_types)`` gives Markdown lines put after the models' sections
+    (the device's deployment report: written by a higher layer than this one).
+    """
+    info = read_run_info(layout.run_info)
+    tables = _result_tables(layout)
+    variants = [variant for variant in VARIANTS if variant in tables or variant.label in info]
+    machine_types = sorted(
+        {t for table in tables.values() for t in table}
+        | {t for by_type in info.values() for t in by_type}
+    )
+    lines = ["# Anomaly detection results", ""]
+    if tables:
+        names = [
+            f"{variant.short_name} (`{variant.postfix or variant.suffix}`)"
+            for variant in TFLITE_VARIANTS
+        ]
+        in_tflm = any(variant in tables for variant in TFLM_VARIANTS)
+        lines += [
+            f"AUC and pAUC (FPR <= {max_fpr:g}) per machine ID: the Keras model, the "
+            f"TFLite models {', '.join(names[:-1])} and {names[-1]} (in LiteRT)"
+            + (
+                ", and the int8 micro models in TensorFlow Lite Micro (TFLM), as on the device."
+                if in_tflm
+                else "."
+            ),
+            "",
+            auc_table(layout),
+            "",
+        ]
+    lines += _models_section(info, variants, machine_types)
+    lines += _tflm_section(info, machine_types)
+    if more_sections is not None:
+        lines += more_sections(machine_types)
+    lines += ["", "## Plots", ""]
+    for machine_type in machine_types:
+        for variant in variants:
+            for path, title in (
+                (layout.roc_plot(variant, machine_type), "ROC curves"),
+                (layout.score_histogram(variant, machine_type), "score histograms"),
+            ):
+                if path.is_file():
+                    lines.append(f"- [{machine_type} {variant.label}: {title}]({path.name})")
+    lines += [
+        "",
+        "Decisions: `*decision_result_<type>_id_XX.csv` (file, 1 = anomaly); precision, "
+        "recall and F1 per ID: `*decision_metrics.csv`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def format_result_table(results: Sequence[TypeResult], title: str) -> str:
+    """A plain-text AUC/pAUC table for the console."""
+    lines = [title, f"{'type':<14}{'id':<8}{'AUC':>8}{'pAUC':>8}"]
+    for result in results:
+        for ids in result.ids:
+            lines.append(
+                f"{result.machine_type:<14}{ids.machine_id:<8}{ids.auc:>8.4f}{ids.pauc:>8.4f}"
+            )
+        auc, pauc = result.average()
+        lines.append(f"{result.machine_type:<14}{'Average':<8}{auc:>8.4f}{pauc:>8.4f}")
+    return "\n".join(lines)

@@ -1,0 +1,239 @@
+"""A model variant's result files: scores, thresholds, decisions, plots, ``result.csv``.
+
+The run context (:mod:`anomaly_detection.pipeline.context`) calls these steps; each
+takes the output layout and only the settings it uses. Every path comes from
+:class:`~anomaly_detection.core.layout.OutputLayout`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..core.io_utils import write_text_atomic
+from ..core.layout import OutputLayout
+from ..core.variants import ModelVariant
+from ..data.dataset import TestSet
+from ..features.frame_store import FrameStore
+from ..features.logmel import ClipFeatures
+from .decision import (
+    Threshold,
+    decision_metrics_csv_text,
+    fit_threshold,
+    load_threshold,
+    save_threshold,
+    training_scores,
+    write_decision_csv,
+)
+from .plots import plot_roc_curves, plot_score_histograms
+from .report import forget_in_run_info, update_run_info
+from .scoring import (
+    ClipScorer,
+    IdScores,
+    Predictor,
+    TypeResult,
+    score_test_set,
+    write_anomaly_score_csv,
+    write_result_csv,
+)
+
+__all__ = [
+    "TestFeatures",
+    "fit_and_save_threshold",
+    "stored_or_fitted_threshold",
+    "score_machine_type",
+    "write_type_outputs",
+    "write_variant_results",
+    "record_model",
+    "forget_results",
+    "exit_status",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TestFeatures:
+    """Test clips of one machine ID with their features (or errors)."""
+
+    test_set: TestSet
+    clips: list[ClipFeatures]
+
+
+def fit_and_save_threshold(
+    layout: OutputLayout,
+    variant: ModelVariant,
+    machine_type: str,
+    predict: Predictor,
+    frames: FrameStore,
+    *,
+    frames_per_vector: int,
+    percentile: float,
+) -> Threshold:
+    """Fit the model's decision threshold on its training clips' scores (gamma
+    distribution, ``percentile``) and save it beside the model file."""
+    scores = training_scores(predict, frames, frames_per_vector)
+    threshold = fit_threshold(scores, percentile)
+    path = layout.threshold_file(variant, machine_type)
+    save_threshold(path, threshold, model_file=layout.model_file(variant, machine_type))
+    logger.info(
+        "%s: threshold %.4g (gamma fit, %g quantile, %d clips) -> %s",
+        machine_type,
+        threshold.threshold,
+        threshold.percentile,
+        threshold.n_clips,
+        path.name,
+    )
+    return threshold
+
+
+def stored_or_fitted_threshold(
+    layout: OutputLayout,
+    variant: ModelVariant,
+    machine_type: str,
+    predict: Predictor,
+    training_frames: Callable[[], FrameStore],
+    *,
+    frames_per_vector: int,
+    percentile: float,
+) -> Threshold:
+    """The threshold saved beside the model, or (absent or stale) a new fit:
+    ``training_frames`` is called only then."""
+    stored = load_threshold(
+        layout.threshold_file(variant, machine_type),
+        model_file=layout.model_file(variant, machine_type),
+        percentile=percentile,
+    )
+    if stored is not None:
+        return stored
+    return fit_and_save_threshold(
+        layout,
+        variant,
+        machine_type,
+        predict,
+        training_frames(),
+        frames_per_vector=frames_per_vector,
+        percentile=percentile,
+    )
+
+
+def score_machine_type(
+    layout: OutputLayout,
+    variant: ModelVariant,
+    machine_type: str,
+    model: Predictor | ClipScorer,
+    test_features: Sequence[TestFeatures],
+    *,
+    frames: int,
+    max_fpr: float,
+    progress: bool,
+) -> TypeResult:
+    """Score every ID of a machine type and write its ``anomaly_score`` CSV files."""
+    id_results: list[IdScores] = []
+    for item in test_features:
+        scores = score_test_set(
+            model,
+            item.test_set,
+            item.clips,
+            frames=frames,
+            max_fpr=max_fpr,
+            description=f"{variant.label} {item.test_set.machine_id}",
+            progress=progress,
+        )
+        write_anomaly_score_csv(
+            layout.anomaly_scores(variant, machine_type, scores.machine_id), scores
+        )
+        if scores.metric_problem:
+            logger.warning(
+                "%s %s: no AUC: %s", machine_type, scores.machine_id, scores.metric_problem
+            )
+        id_results.append(scores)
+    return TypeResult(machine_type, id_results)
+
+
+def write_type_outputs(
+    layout: OutputLayout,
+    variant: ModelVariant,
+    result: TypeResult,
+    threshold: Threshold,
+    *,
+    labelled: bool,
+    max_fpr: float,
+) -> None:
+    """Decision files, score histograms and (labelled clips) ROC curves of one type."""
+    for ids in result.ids:
+        write_decision_csv(
+            layout.decisions(variant, result.machine_type, ids.machine_id), ids, threshold.threshold
+        )
+    plot_score_histograms(
+        result,
+        threshold.threshold,
+        layout.score_histogram(variant, result.machine_type),
+        variant.label,
+    )
+    if labelled:
+        plot_roc_curves(
+            result, max_fpr, layout.roc_plot(variant, result.machine_type), variant.label
+        )
+
+
+def write_variant_results(
+    layout: OutputLayout,
+    variant: ModelVariant,
+    results: Sequence[TypeResult],
+    thresholds: dict[str, float],
+) -> None:
+    """The variant's ``result.csv`` and decision metrics (labelled clips only)."""
+    write_result_csv(layout.result_csv(variant), results)
+    write_text_atomic(
+        layout.decision_metrics(variant), decision_metrics_csv_text(results, thresholds)
+    )
+
+
+def record_model(
+    layout: OutputLayout, variant: ModelVariant, machine_type: str, **fields: object
+) -> None:
+    """Note the model file, its size and other facts (parameters, timing) for the summary."""
+    model_file = layout.model_file(variant, machine_type)
+    update_run_info(
+        layout.run_info,
+        variant,
+        machine_type,
+        file=model_file.name,
+        bytes=model_file.stat().st_size,
+        **fields,
+    )
+
+
+def forget_results(layout: OutputLayout, variants: Sequence[ModelVariant]) -> None:
+    """Remove the results of ``variants`` left by an earlier run (they would sit in the
+    summary beside results of other models)."""
+    stale = [path for variant in variants for path in layout.result_files(variant)]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    forget_in_run_info(layout.run_info, variants)
+    if stale:
+        logger.info(
+            "removed %d result file(s) of an earlier run's %s",
+            len(stale),
+            ", ".join(v.label for v in variants),
+        )
+
+
+def exit_status(results: Sequence[TypeResult], *, skip_bad_clips: bool) -> int:
+    """Report clips excluded from scoring; 1 if any, unless ``skip_bad_clips``."""
+    excluded = [entry for result in results for ids in result.ids for entry in ids.excluded]
+    if not excluded:
+        return 0
+    log = logger.warning if skip_bad_clips else logger.error
+    log(
+        "%d test clip(s) could not be scored and were excluded from the scores and AUC:",
+        len(excluded),
+    )
+    for _, reason in excluded:
+        log("  %s", reason)
+    if skip_bad_clips:
+        return 0
+    logger.error("failing because of the excluded clips (pass --skip-bad-clips to accept them)")
+    return 1

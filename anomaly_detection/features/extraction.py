@@ -1,0 +1,222 @@
+"""Log-mel extraction for many clips: a thread pool, in front of the feature cache.
+
+Each worker task computes a few clips as one batch (the FFT and the array
+arithmetic release the GIL, so the threads scale over cores) and, with a frame
+crop and a cache, writes them to the cache file itself; the clips then come
+back as views of that file, as on a cache hit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from ..core.config import FeatureConfig
+from ..core.errors import AudioError, FeatureError, TrainingError
+from ..data.audio import audio_sample_rate
+from .cache import FeatureCache
+from .frame_store import FrameStore, MemoryFrameStore
+from .logmel import ClipFeatures, files_to_log_mels
+
+__all__ = ["iter_log_mels", "extract_log_mels", "majority_sample_rate", "load_frame_store"]
+
+logger = logging.getLogger(__name__)
+
+_CLIPS_PER_TASK = 2  # clips per worker task, computed as one batch (fastest measured)
+
+
+def majority_sample_rate(files: Sequence[Path]) -> int | None:
+    """The most common sample rate among the readable headers of ``files`` (Hz)."""
+    rates = []
+    for path in files:
+        try:
+            rates.append(audio_sample_rate(path))
+        except AudioError:
+            continue  # reported when its features are computed
+    if not rates:
+        return None
+    values, counts = np.unique(rates, return_counts=True)
+    return int(values[np.argmax(counts)])
+
+
+def iter_log_mels(
+    files: Sequence[Path],
+    feature: FeatureConfig,
+    *,
+    cache: FeatureCache | None = None,
+    workers: int = 1,
+    description: str = "features",
+    progress: bool = True,
+    check_sample_rate: bool = True,
+) -> Iterator[ClipFeatures]:
+    """Cropped log-mel spectrograms of ``files``, yielded in order as they are computed.
+
+    Unreadable or unsuitable clips come back with ``log_mel=None`` and an
+    ``error`` naming the file and the cause; so do clips whose sample rate
+    differs from the majority of ``files`` (the mel filters depend on it).
+    Each worker task computes a few clips as one batch (the FFT and the array
+    arithmetic release the GIL, so the threads scale over cores) and, with a
+    frame crop, writes them to the cache file itself; the clips then come back
+    as views of that file, as on a cache hit.
+    """
+    files = list(files)
+    if cache is not None:
+        cached = cache.load(files)
+        if cached is not None:
+            yield from cached
+            return
+    expected = majority_sample_rate(files) if check_sample_rate else None
+
+    # With a frame crop every usable clip has the same frame count: a fixed slot in the file.
+    slot_frames = None
+    if feature.frame_crop is not None:
+        slot_frames = feature.frame_crop[1] - feature.frame_crop[0]
+    with contextlib.ExitStack() as stack:
+        bar = stack.enter_context(
+            tqdm(total=len(files), desc=description, unit="clip", disable=not progress, leave=False)
+        )
+        entry = stack.enter_context(cache.writer(files, slot_frames)) if cache is not None else None
+
+        def run(first: int) -> list[ClipFeatures]:
+            results = files_to_log_mels(
+                files[first : first + _CLIPS_PER_TASK], feature, expected_sample_rate=expected
+            )
+            if entry is not None:
+                results = [
+                    entry.write_slot(index, clip) for index, clip in enumerate(results, first)
+                ]
+            return results
+
+        mapper: Callable[
+            [Callable[[int], list[ClipFeatures]], Iterable[int]], Iterator[list[ClipFeatures]]
+        ] = map
+        if workers > 1:
+            executor = ThreadPoolExecutor(max_workers=workers)
+            # On an early stop (Ctrl-C, a consumer that breaks off), drop the queued clips.
+            stack.callback(executor.shutdown, wait=True, cancel_futures=True)
+            mapper = executor.map
+        for results in mapper(run, range(0, len(files), _CLIPS_PER_TASK)):
+            for result in results:
+                if entry is not None:
+                    entry.add(result)
+                bar.update()
+                yield result
+
+
+def extract_log_mels(
+    files: Sequence[Path], feature: FeatureConfig, **options: Any
+) -> list[ClipFeatures]:
+    """All of :func:`iter_log_mels` (the same keyword options) as a list."""
+    return list(iter_log_mels(files, feature, **options))
+
+
+def _usable(
+    clips: Iterable[ClipFeatures], problems: list[AudioError | FeatureError]
+) -> Iterator[ClipFeatures]:
+    """The clips without error; the errors are logged and appended to ``problems``."""
+    for clip in clips:
+        if clip.error is None:
+            yield clip
+        else:
+            logger.error("%s", clip.error)
+            problems.append(clip.error)
+
+
+def load_frame_store(
+    files: Sequence[Path],
+    feature: FeatureConfig,
+    *,
+    cache: FeatureCache | None = None,
+    workers: int = 1,
+    skip_bad_clips: bool = False,
+    description: str = "features",
+    progress: bool = True,
+) -> FrameStore:
+    """The cropped log-mel frames of ``files`` (training clips) as one frame store.
+
+    With a cache the store reads the cache file batch by batch (missing
+    features are computed into it first); without, the frames are streamed
+    into memory, held once.
+
+    Raises
+    ------
+    TrainingError
+        If a clip is unusable (unless ``skip_bad_clips``: it is then left out,
+        with an error logged), or none is usable.
+    """
+    folder = files[0].parent if files else Path(".")
+    problems: list[AudioError | FeatureError] = []
+    if cache is None:
+        clips = _usable(
+            iter_log_mels(
+                files, feature, workers=workers, description=description, progress=progress
+            ),
+            problems,
+        )
+        # Streamed into memory: the clips' frames are held once, never as a list and a copy.
+        store = MemoryFrameStore.from_clips(
+            (clip.log_mel for clip in clips if clip.log_mel is not None), len(files), feature.n_mels
+        )
+        _check_usable(folder, problems, store.n_clips, skip_bad_clips=skip_bad_clips)
+        return store
+    entry = cache.entry(files)
+    if entry is not None:
+        return entry.frame_store()
+    usable_files = [
+        clip.path
+        for clip in _usable(
+            iter_log_mels(
+                files,
+                feature,
+                cache=cache,
+                workers=workers,
+                description=description,
+                progress=progress,
+            ),
+            problems,
+        )
+    ]
+    _check_usable(folder, problems, len(usable_files), skip_bad_clips=skip_bad_clips)
+    if problems:
+        # The cache keeps only error-free clip lists: store the usable ones as their own.
+        logger.info("%s: caching the features of the %d usable clips", folder, len(usable_files))
+        for _ in iter_log_mels(
+            usable_files,
+            feature,
+            cache=cache,
+            workers=workers,
+            description=f"{description} (usable clips)",
+            progress=progress,
+        ):
+            pass
+    entry = cache.entry(usable_files)
+    if entry is None:
+        raise TrainingError(
+            f"{cache.directory}: the feature-cache entry of {len(usable_files)} "
+            f"clips of {folder} was not written (did clips change during the "
+            "run?)"
+        )
+    return entry.frame_store()
+
+
+def _check_usable(
+    folder: Path,
+    problems: Sequence[AudioError | FeatureError],
+    n_usable: int,
+    *,
+    skip_bad_clips: bool,
+) -> None:
+    if problems and not skip_bad_clips:
+        raise TrainingError(
+            f"{folder}: {len(problems)} unusable clip(s), first: {problems[0]} "
+            "(fix or remove them, or pass --skip-bad-clips)"
+        )
+    if n_usable == 0:
+        raise TrainingError(f"{folder}: no usable training clips")
