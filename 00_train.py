@@ -77,6 +77,8 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
         if model_file.exists() and not args.retrain:
             problem = keras_model.unusable_model(model_file)
             if problem is None:
+                existing = keras_model.load_model(model_file)
+                keras_model.check_model_shape(existing, model_file, config.model.shape)
                 logger.info(
                     "== %s: %s exists, skipping (use --retrain to train again)",
                     machine_type,

@@ -41,6 +41,7 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
         logger.info("== %s: testing", machine_type)
         model_file = run.layout.model_file(KERAS, machine_type)
         model = keras_model.load_model(model_file)
+        keras_model.check_model_shape(model, model_file, run.config.model.shape)
         run.check_model(model_file, run.test_files(type_dir), input_dim=model.input_shape[-1])
         predict = keras_predictor(model)
         threshold = run.stored_or_fitted_threshold(

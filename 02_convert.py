@@ -120,6 +120,7 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
         logger.info("== %s: converting", machine_type)
         keras_file = run.layout.model_file(KERAS, machine_type)
         model = keras_model.load_model(keras_file)
+        keras_model.check_model_shape(model, keras_file, run.config.model.shape)
         run.check_model(keras_file, list_train_files(type_dir), input_dim=model.input_shape[-1])
         if not keras_model.has_finite_weights(model):
             raise ModelError(f"{keras_file}: the model has non-finite weights (retrain it)")

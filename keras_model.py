@@ -28,6 +28,8 @@ __all__ = [
     "get_model",
     "load_model",
     "save_model",
+    "model_shape",
+    "check_model_shape",
     "has_finite_weights",
     "unusable_model",
 ]
@@ -119,6 +121,36 @@ def unusable_model(path: str | Path) -> str | None:
     except ModelError as error:
         return str(error).removeprefix(f"{path}: ")
     return None if has_finite_weights(model) else "the model has non-finite weights"
+
+
+def model_shape(model: keras.Model) -> dict[str, int]:
+    """``{"hidden_layers", "hidden_units", "bottleneck_units"}`` of an autoencoder built
+    by :func:`get_model` (read from its Dense layers: the last one is the output)."""
+    units = [layer.units for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    hidden = units[:-1]
+    middle = len(hidden) // 2
+    return {
+        "hidden_layers": middle,
+        "hidden_units": hidden[0] if middle else 0,
+        "bottleneck_units": hidden[middle] if hidden else 0,
+    }
+
+
+def check_model_shape(model: keras.Model, path: str | Path, expected: dict[str, int]) -> None:
+    """Check that the model at ``path`` has the ``model.*`` shape of the configuration.
+
+    Raises
+    ------
+    ModelError
+        Naming the first differing key and both values, with what to do.
+    """
+    actual = model_shape(model)
+    for key, wanted in expected.items():
+        if actual.get(key) != wanted:
+            raise ModelError(
+                f"{path}: model.{key} is {actual.get(key)} in the model, {wanted} in the "
+                "configuration; train it again (00_train.py --retrain) or restore the setting"
+            )
 
 
 def has_finite_weights(model: keras.Model) -> bool:

@@ -113,6 +113,15 @@ class ModelConfig:
     hidden_layers: int = 4
     per_channel_int8: bool = False
 
+    @property
+    def shape(self) -> dict[str, int]:
+        """The keys that set the network's shape, as ``keras_model.model_shape`` reads them."""
+        return {
+            "hidden_layers": self.hidden_layers,
+            "hidden_units": self.hidden_units,
+            "bottleneck_units": self.bottleneck_units,
+        }
+
 
 @dataclass(frozen=True)
 class Config:

@@ -13,6 +13,7 @@ never guessed at.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Sequence
@@ -36,8 +37,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 NORMAL, ANOMALY = 0, 1
-_LABELLED = re.compile(r"^(normal|anomaly)_(id_\d\d)_.*(?i:\.wav)$")  # .WAV too
-_UNLABELLED = re.compile(r"^(id_\d\d)_.*(?i:\.wav)$")
+# ASCII digits only, as the reference's patterns ("\d" would take "id_٠١" too); .WAV too
+_LABELLED = re.compile(r"^(normal|anomaly)_(id_[0-9][0-9])_.*(?i:\.wav)$")
+_UNLABELLED = re.compile(r"^(id_[0-9][0-9])_.*(?i:\.wav)$")
 
 
 @dataclass(frozen=True)
@@ -68,15 +70,20 @@ def select_machine_type_dirs(
     data_dir : Path
         ``dev_data`` or ``eval_data`` folder.
     machine_types : sequence of str, optional
-        Only these types (each must exist); all when ``None``.
+        Only these types (each must exist; a repeated one is taken once); all when
+        ``None``. Folders whose name starts with a dot are skipped.
     """
     if not data_dir.is_dir():
         raise DatasetError(
             f"{data_dir}: data folder not found (run ./get_dataset.sh, "
             "or set dev_directory/eval_directory in the YAML)"
         )
-    found = sorted(path for path in data_dir.iterdir() if path.is_dir())
+    # Hidden folders (.ipynb_checkpoints, .git) are not machine types.
+    found = sorted(
+        path for path in data_dir.iterdir() if path.is_dir() and not path.name.startswith(".")
+    )
     if machine_types:
+        machine_types = list(dict.fromkeys(machine_types))  # each type once, in the given order
         by_name = {path.name: path for path in found}
         missing = [name for name in machine_types if name not in by_name]
         if missing:
@@ -164,3 +171,19 @@ def list_test_sets(type_dir: Path, dev_mode: bool) -> list[TestSet]:
         labels = tuple(label for label, _ in entries) if dev_mode else None
         test_sets.append(TestSet(machine_id, files, labels))
     return test_sets
+
+
+def data_folder_digest(data_dir: Path) -> str:
+    """SHA-256 of every ``.wav`` file's path (relative to ``data_dir``), size and
+    modification time under ``data_dir``: changes when a clip is added, removed or
+    replaced. ``""`` when the folder does not exist."""
+    if not data_dir.is_dir():
+        return ""
+    digest = hashlib.sha256()
+    for path in sorted(data_dir.rglob("*")):
+        if path.suffix.lower() == ".wav":
+            status = path.stat() if path.exists() else None
+            size, mtime = (status.st_size, status.st_mtime_ns) if status else (-1, -1)
+            relative = str(path.relative_to(data_dir))
+            digest.update(f"{relative}\0{size}\0{mtime}\0".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()

@@ -190,6 +190,14 @@ def convert_to_tflite(
     return bytes(flatbuffer)
 
 
+def c_identifier(name: str) -> str:
+    """``name`` as ``xxd -i`` makes a C identifier of it: every character but an ASCII
+    letter, digit or ``_`` becomes ``_``, and a leading digit gets ``__`` before it
+    (``model_Toy Car.tflite`` -> ``model_Toy_Car_tflite``)."""
+    identifier = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    return f"__{identifier}" if identifier[:1].isdigit() else identifier
+
+
 def c_array_source(
     flatbuffer: bytes, variable: str, header_name: str, *, arena_size: int | None = None
 ) -> tuple[str, str]:
@@ -202,8 +210,7 @@ def c_array_source(
         ``const unsigned int <variable>_len``; with ``arena_size`` the header also
         holds ``constexpr int <variable>_arena_size``, the suggested ``kTensorArenaSize``.
     """
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", variable):
-        raise ConversionError(f"'{variable}' is not a valid C identifier")
+    variable = c_identifier(variable)
     guard = re.sub(r"[^A-Za-z0-9]", "_", header_name).upper() + "_"
     arena = (
         "\n// Tensor arena measured in TensorFlow Lite Micro plus a margin (see the model's\n"

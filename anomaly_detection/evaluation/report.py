@@ -18,6 +18,7 @@ from pathlib import Path
 from ..core.io_utils import write_text_atomic
 from ..core.layout import OutputLayout
 from ..core.variants import KERAS, TFLITE_VARIANTS, TFLM_VARIANTS, VARIANTS, ModelVariant
+from .currency import StaleResult, model_origin, stale_reason
 from .scoring import TypeResult
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ __all__ = [
     "summary_markdown",
     "format_result_table",
     "console_auc_table",
+    "current_results",
 ]
 
 ResultTable = dict[str, dict[str, tuple[float, float]]]  # {type: {id or 'Average': (AUC, pAUC)}}
@@ -94,19 +96,32 @@ def _number(value: float | None) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.4f}"
 
 
-def _result_tables(layout: OutputLayout) -> dict[ModelVariant, ResultTable]:
-    return {
-        variant: read_result_csv(layout.result_csv(variant))
-        for variant in VARIANTS
-        if layout.result_csv(variant).is_file()
-    }
+#: Current results, grouped by the folder of the model files they describe.
+ResultGroups = dict[str, dict[ModelVariant, ResultTable]]
 
 
-def auc_table(layout: OutputLayout) -> str:
-    """Markdown table of AUC/pAUC per type and ID, one column pair per variant found."""
-    tables = _result_tables(layout)
-    if not tables:
-        return ""
+def current_results(layout: OutputLayout) -> tuple[ResultGroups, list[StaleResult]]:
+    """The results of every variant and machine type whose model file is the one present
+    now (grouped by model folder, this configuration's first), and the stale ones."""
+    info = read_run_info(layout.run_info)
+    groups: ResultGroups = {str(layout.model_directory.resolve()): {}}
+    stale = []
+    for variant in VARIANTS:
+        path = layout.result_csv(variant)
+        if not path.is_file():
+            continue
+        for machine_type, rows in read_result_csv(path).items():
+            entry = info.get(variant.label, {}).get(machine_type, {})
+            reason = stale_reason(layout, variant, machine_type, entry)
+            if reason is not None:
+                stale.append(StaleResult(variant, machine_type, reason))
+                continue
+            folder = str(Path(model_origin(layout, variant, machine_type, entry).folder).resolve())
+            groups.setdefault(folder, {}).setdefault(variant, {})[machine_type] = rows
+    return {folder: tables for folder, tables in groups.items() if tables}, stale
+
+
+def _auc_markdown(tables: dict[ModelVariant, ResultTable]) -> list[str]:
     header = ["type", "id"] + [
         f"{variant.short_name} {metric}" for variant in tables for metric in ("AUC", "pAUC")
     ]
@@ -122,45 +137,90 @@ def auc_table(layout: OutputLayout) -> str:
             if machine_id == "Average":
                 cells = [f"**{cell}**" for cell in cells]
             lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return lines
+
+
+def auc_table(layout: OutputLayout) -> str:
+    """Markdown tables of AUC/pAUC per type and ID, one column pair per variant whose
+    results are current; one table per model folder (``--model-directory`` runs apart)."""
+    groups, _ = current_results(layout)
+    lines: list[str] = []
+    for folder, tables in groups.items():
+        if len(groups) > 1:
+            lines += [f"Models in `{folder}`:", ""]
+        lines += [*_auc_markdown(tables), ""]
+    return "\n".join(lines).rstrip("\n")
 
 
 def console_auc_table(layout: OutputLayout) -> str:
     """A plain-text table for the terminal (under 100 columns): one row per model variant
-    and machine type with its average AUC and pAUC over the machine IDs; the per-ID
-    detail is in ``summary.md``."""
-    tables = _result_tables(layout)
-    lines = [f"{'model':<36}{'runs in':<9}{'type':<16}{'AUC':>8}{'pAUC':>8}"]
-    for variant, table in tables.items():
-        runtime = "TFLM" if variant in TFLM_VARIANTS else "Keras" if variant is KERAS else "LiteRT"
-        for machine_type, rows in sorted(table.items()):
-            auc, pauc = rows.get("Average", (None, None))
-            name = (
-                f"{variant.short_name.removeprefix('TFLM ')} ({variant.postfix or variant.suffix})"
+    and machine type whose results are current, with its average AUC and pAUC over the
+    machine IDs and its model file's SHA-256 prefix; stale results are counted, not shown.
+    The per-ID detail is in ``summary.md``."""
+    groups, stale = current_results(layout)
+    info = read_run_info(layout.run_info)
+    lines = [f"{'model':<36}{'runs in':<8}{'type':<14}{'SHA-256':<14}{'AUC':>8}{'pAUC':>8}"]
+    for folder, tables in groups.items():
+        if len(groups) > 1:
+            lines.append(f"models in {folder}:")
+        for variant, table in tables.items():
+            runtime = (
+                "TFLM" if variant in TFLM_VARIANTS else "Keras" if variant is KERAS else "LiteRT"
             )
-            lines.append(
-                f"{name:<36.36}{runtime:<9}{machine_type:<16.16}{_number(auc):>8}{_number(pauc):>8}"
-            )
+            for machine_type, rows in sorted(table.items()):
+                auc, pauc = rows.get("Average", (None, None))
+                entry = info.get(variant.label, {}).get(machine_type, {})
+                digest = model_origin(layout, variant, machine_type, entry).short_digest
+                short = variant.short_name.removeprefix("TFLM ")
+                name = f"{short} ({variant.postfix or variant.suffix})"
+                lines.append(
+                    f"{name:<36.36}{runtime:<8}{machine_type:<14.14}{digest:<14}"
+                    f"{_number(auc):>8}{_number(pauc):>8}"
+                )
+    if stale:
+        lines.append(f"({len(stale)} stale result set(s) of other model files: see summary.md)")
     return "\n".join(lines)
 
 
+def _runtime(variant: ModelVariant) -> str:
+    return "TFLM" if variant in TFLM_VARIANTS else "Keras" if variant is KERAS else "LiteRT"
+
+
+def _stale_section(stale: Sequence[StaleResult]) -> list[str]:
+    if not stale:
+        return []
+    return [
+        "",
+        "## Stale results (not shown above)",
+        "",
+        "Results in this folder whose model file is no longer the one that produced them.",
+        "",
+        "| type | model | why |",
+        "|---|---|---|",
+        *(f"| {item.machine_type} | {item.variant.label} | {item.reason} |" for item in stale),
+    ]
+
+
 def _models_section(
-    info: dict, variants: Sequence[ModelVariant], machine_types: Sequence[str]
+    layout: OutputLayout, info: dict, variants: Sequence[ModelVariant], machine_types: Sequence[str]
 ) -> list[str]:
     lines = [
         "## Models",
         "",
-        "| type | model | file | size (bytes) | parameters | inference per clip (ms) |",
-        "|---|---|---|---|---|---|",
+        "| type | model | file | SHA-256 | folder | size (bytes) | parameters "
+        "| inference per clip (ms) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for machine_type in machine_types:
         for variant in variants:
             entry = info.get(variant.label, {}).get(machine_type, {})
             if not entry:
                 continue
+            origin = model_origin(layout, variant, machine_type, entry)
             seconds = entry.get("seconds_per_clip")
             lines.append(
-                f"| {machine_type} | {variant.label} | {entry.get('file', 'n/a')} | "
+                f"| {machine_type} | {variant.label} | {origin.file} | "
+                f"`{origin.short_digest or 'n/a'}` | `{origin.folder}` | "
                 f"{entry.get('bytes', 'n/a')} | {entry.get('parameters', 'n/a')} | "
                 f"{'n/a' if seconds is None else f'{seconds * 1e3:.2f}'} |"
             )
@@ -206,19 +266,25 @@ def summary_markdown(
     (the device's deployment report: written by a higher layer than this one).
     """
     info = read_run_info(layout.run_info)
-    tables = _result_tables(layout)
-    variants = [variant for variant in VARIANTS if variant in tables or variant.label in info]
+    groups, stale = current_results(layout)
+    stale_keys = {(item.variant.label, item.machine_type) for item in stale}
+    info = {
+        label: {t: e for t, e in by_type.items() if (label, t) not in stale_keys}
+        for label, by_type in info.items()
+    }
+    scored = {variant for tables in groups.values() for variant in tables}
+    variants = [variant for variant in VARIANTS if variant in scored or info.get(variant.label)]
     machine_types = sorted(
-        {t for table in tables.values() for t in table}
+        {t for tables in groups.values() for table in tables.values() for t in table}
         | {t for by_type in info.values() for t in by_type}
     )
     lines = ["# Anomaly detection results", ""]
-    if tables:
+    if groups:
         names = [
             f"{variant.short_name} (`{variant.postfix or variant.suffix}`)"
             for variant in TFLITE_VARIANTS
         ]
-        in_tflm = any(variant in tables for variant in TFLM_VARIANTS)
+        in_tflm = any(variant in scored for variant in TFLM_VARIANTS)
         lines += [
             f"AUC and pAUC (FPR <= {max_fpr:g}) per machine ID: the Keras model, the "
             f"TFLite models {', '.join(names[:-1])} and {names[-1]} (in LiteRT)"
@@ -226,12 +292,14 @@ def summary_markdown(
                 ", and the int8 micro models in TensorFlow Lite Micro (TFLM), as on the device."
                 if in_tflm
                 else "."
-            ),
+            )
+            + " Each column's model file and SHA-256: see Models.",
             "",
             auc_table(layout),
             "",
         ]
-    lines += _models_section(info, variants, machine_types)
+    lines += _stale_section(stale)
+    lines += _models_section(layout, info, variants, machine_types)
     lines += _tflm_section(info, machine_types)
     if more_sections is not None:
         lines += more_sections(machine_types)

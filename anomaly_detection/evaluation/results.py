@@ -17,6 +17,7 @@ from ..core.variants import ModelVariant
 from ..data.dataset import TestSet
 from ..features.frame_store import FrameStore
 from ..features.logmel import ClipFeatures
+from ..model.provenance import file_digest
 from .decision import (
     Threshold,
     decision_metrics_csv_text,
@@ -202,6 +203,8 @@ def record_model(
         machine_type,
         file=model_file.name,
         bytes=model_file.stat().st_size,
+        digest=file_digest(model_file),
+        model_directory=str(layout.model_directory),
         **fields,
     )
 

@@ -12,6 +12,7 @@ from .. import __version__
 from ..core import allocator, interruption
 from ..core.config import Config, load_config
 from ..core.errors import OutputError, PipelineError
+from ..core.folder_lock import folder_locks
 from ..core.io_utils import check_output_folder
 from .context import RunContext, context_from_arguments
 
@@ -160,7 +161,16 @@ def run_script(
     interruption.install_handler()
     allocator.retain_freed_memory()
     logger.debug("%s %s", Path(sys.argv[0]).name, " ".join(sys.argv[1:]))
-    return _guarded(lambda: main(args, context_from_arguments(args, config)))
+    return _guarded(lambda: _run_locked(main, args, config))
+
+
+def _run_locked(
+    main: Callable[[argparse.Namespace, RunContext], int], args: argparse.Namespace, config: Config
+) -> int:
+    """``main`` on the run's context, holding its model and result folders: one writer each."""
+    run = context_from_arguments(args, config)
+    with folder_locks([run.config.model_directory, run.config.result_directory]):
+        return main(args, run)
 
 
 def _guarded(call: Callable[[], int]) -> int:

@@ -30,6 +30,7 @@ import yaml
 from ..core.config import parse_config, path_keys
 from ..core.config_values import quote
 from ..core.errors import ConfigError
+from ..data.dataset import data_folder_digest
 
 __all__ = [
     "SweepRun",
@@ -167,6 +168,8 @@ def plan_sweep(
     identity : dict
         What else determines a run's results (mode, machine types, backend): part
         of its digest, so that a finished run is not taken for one of another kind.
+        The digest also holds the data folder's clip list (paths, sizes, modification
+        times): adding, removing or replacing a clip makes every run incomplete.
 
     Returns
     -------
@@ -182,6 +185,7 @@ def plan_sweep(
         if key in _OWN_PATHS:
             raise ConfigError(f"--set {key}=...: every run has its own, in its folder")
     runs: list[SweepRun] = []
+    data_digests: dict[Path, str] = {}
     for values in itertools.product(*(values for _, values in overrides)):
         setting_values = dict(zip(keys, values, strict=True))
         setting = "+".join(f"{key}={_label(value)}" for key, value in setting_values.items())
@@ -204,6 +208,11 @@ def plan_sweep(
             except ConfigError as error:
                 raise ConfigError(str(error)) from None
             results_from = {key: value for key, value in raw.items() if key != "n_workers"}
+            # The clips themselves: a run on changed data is not complete.
+            data_dir = config.data_directory(identity.get("mode") != "eval")
+            if data_dir not in data_digests:
+                data_digests[data_dir] = data_folder_digest(data_dir)
+            results_from["data"] = data_digests[data_dir]
             backend = identity.get("keras_backend") or config.fit.backend
             results_from["sweep"] = {**identity, "keras_backend": backend}
             digest = hashlib.sha256(yaml.safe_dump(results_from).encode()).hexdigest()

@@ -1,0 +1,103 @@
+"""Which results in a result folder describe the model files present now.
+
+Each scoring run records, in ``run_info.json``, the SHA-256 and folder of the model
+file it scored (:func:`anomaly_detection.evaluation.results.record_model`). A report
+shows a model variant's results of a machine type only while that file is still
+there with that digest and, for a converted model, was converted from the Keras
+model now beside it; other results are listed apart, with the reason.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.errors import ModelError
+from ..core.layout import OutputLayout
+from ..core.variants import KERAS, ModelVariant
+from ..model.provenance import file_digest, read_provenance
+
+__all__ = ["ModelOrigin", "StaleResult", "model_origin", "stale_reason"]
+
+#: Hex digits of a SHA-256 shown in reports.
+DIGEST_PREFIX = 12
+
+
+@dataclass(frozen=True)
+class ModelOrigin:
+    """The model file a variant's results of one machine type came from."""
+
+    folder: str
+    file: str
+    digest: str
+
+    @property
+    def short_digest(self) -> str:
+        return self.digest[:DIGEST_PREFIX]
+
+
+@dataclass(frozen=True)
+class StaleResult:
+    """Results not shown as current: whose, and why."""
+
+    variant: ModelVariant
+    machine_type: str
+    reason: str
+
+
+def model_origin(
+    layout: OutputLayout, variant: ModelVariant, machine_type: str, entry: Mapping[str, object]
+) -> ModelOrigin:
+    """Where the model of ``entry`` (a ``run_info.json`` record) was, by its record."""
+    folder = str(entry.get("model_directory") or layout.model_directory)
+    file = str(entry.get("file") or variant.model_file_name(machine_type))
+    return ModelOrigin(folder, file, str(entry.get("digest") or ""))
+
+
+@functools.lru_cache(maxsize=64)
+def _digest(path: Path, size: int, mtime_ns: int) -> str:
+    return file_digest(path)
+
+
+def _current_digest(path: Path) -> str | None:
+    """SHA-256 of the file now at ``path`` (``None`` if missing); cached by size and mtime."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return _digest(path, status.st_size, status.st_mtime_ns)
+
+
+def stale_reason(
+    layout: OutputLayout, variant: ModelVariant, machine_type: str, entry: Mapping[str, object]
+) -> str | None:
+    """Why ``variant``'s results of ``machine_type`` do not describe the model file there
+    now; ``None`` when they do."""
+    origin = model_origin(layout, variant, machine_type, entry)
+    if not origin.digest:
+        return "no record of the model that produced them (run_info.json)"
+    model_file = Path(origin.folder) / origin.file
+    current = _current_digest(model_file)
+    if current is None:
+        return f"{model_file} is gone"
+    if current != origin.digest:
+        return (
+            f"{origin.file} changed since it was scored (scored {origin.short_digest}, "
+            f"now {current[:DIGEST_PREFIX]})"
+        )
+    if variant is not KERAS:
+        keras_file = Path(origin.folder) / KERAS.model_file_name(machine_type)
+        try:
+            provenance = read_provenance(model_file)
+        except ModelError as error:
+            return str(error)
+        source = None if provenance is None else provenance.source_model_digest
+        keras_digest = _current_digest(keras_file)
+        if source is not None and keras_digest is not None and source != keras_digest:
+            return (
+                f"{origin.file} was converted from an earlier {keras_file.name} "
+                "(run 02_convert.py and 03_tflite_test.py again)"
+            )
+    return None

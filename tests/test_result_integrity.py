@@ -1,0 +1,149 @@
+"""Results never mix models: every figure in a report comes from the model file present
+now; one writer per output folder; a model of another shape than the YAML's is an error."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import yaml
+
+from conftest import REPO, base_config, run_script
+
+
+def own_run(dev_run, tmp_path, *, with_results=False, **overrides):
+    """The dev run's models (and results, moved with them) in a fresh work folder."""
+    shutil.copytree(dev_run["work"] / "model", tmp_path / "model")
+    if with_results:
+        shutil.copytree(dev_run["work"] / "result", tmp_path / "result")
+        info_path = tmp_path / "result" / "run_info.json"
+        info = json.loads(info_path.read_text())
+        for by_type in info.values():
+            for entry in by_type.values():
+                entry["model_directory"] = str(tmp_path / "model")
+        info_path.write_text(json.dumps(info))
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(base_config(tmp_path, dev_run["data"], **overrides)))
+    return config
+
+
+def with_seed(config, seed):
+    """A copy of ``config`` (same folders) with another seed."""
+    settings = yaml.safe_load(config.read_text())
+    other = config.with_name(f"seed_{seed}.yaml")
+    other.write_text(yaml.safe_dump({**settings, "seed": seed}))
+    return other
+
+
+def script(name, config, *options, cwd):
+    run = run_script(name, "-d", "--config", str(config), *options, cwd=cwd)
+    return run
+
+
+def tables_and_stale(summary: str) -> tuple[str, str]:
+    """The AUC part of summary.md and its stale-results section ('' if none)."""
+    head, _, _ = summary.partition("## Models")
+    tables, _, stale = head.partition("## Stale results")
+    return tables, stale
+
+
+def test_retrained_keras_model_never_shares_a_report_with_older_tflite_results(dev_run, tmp_path):
+    config = own_run(dev_run, tmp_path, with_results=True)
+    assert script("03_tflite_test.py", config, "--no-tflm", cwd=tmp_path).returncode == 0
+    tables, stale = tables_and_stale((tmp_path / "result" / "summary.md").read_text())
+    assert "Keras AUC" in tables and "float AUC" in tables and not stale
+
+    # train.sh's steps with another seed: the TFLite results describe the older model.
+    for name, options in (("00_train.py", ("--retrain",)), ("01_test.py", ())):
+        run = script(name, with_seed(config, 7), *options, cwd=tmp_path)
+        assert run.returncode == 0, run.stderr[-2000:]
+    tables, stale = tables_and_stale((tmp_path / "result" / "summary.md").read_text())
+    assert "Keras AUC" in tables and "float AUC" not in tables
+    assert (
+        "| ToyCar | tflite_quant_fullint_micro | model_ToyCar_quant_fullint_micro.tflite " in stale
+    )
+    assert "was converted from an earlier model_ToyCar.hdf5" in stale
+
+    # The reverse: retrain, convert, test the TFLite models only: the Keras AUC is stale.
+    for name, options in (
+        ("00_train.py", ("--retrain",)),
+        ("02_convert.py", ()),
+        ("03_tflite_test.py", ("--no-tflm",)),
+    ):
+        run = script(name, with_seed(config, 8), *options, cwd=tmp_path)
+        assert run.returncode == 0, run.stderr[-2000:]
+    tables, stale = tables_and_stale((tmp_path / "result" / "summary.md").read_text())
+    assert "Keras AUC" not in tables and "float AUC" in tables
+    assert "| ToyCar | keras | model_ToyCar.hdf5 changed since it was scored" in stale
+    table = run.stdout[run.stdout.index("SHA-256") :]
+    assert "Keras " not in table and "(.tflite)" in table and "1 stale result set" in table
+
+
+def test_models_from_another_folder_are_reported_under_their_own_heading(dev_run, tmp_path):
+    config = own_run(dev_run, tmp_path)
+    assert script("01_test.py", config, cwd=tmp_path).returncode == 0
+    other = tmp_path / "pretrained"
+    other.mkdir()
+    shutil.copy(tmp_path / "model" / "model_ToyCar.tflite", other)
+    run = script(
+        "03_tflite_test.py", config, "--model-directory", str(other), "--no-tflm", cwd=tmp_path
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    tables, _ = tables_and_stale((tmp_path / "result" / "summary.md").read_text())
+    sections = dict(
+        part.split("`:", 1) for part in tables.split("Models in `")[1:]
+    )  # {folder: its tables}
+    own, theirs = sections[str((tmp_path / "model").resolve())], sections[str(other.resolve())]
+    assert "Keras AUC" in own and "float AUC" not in own
+    assert "float AUC" in theirs and "Keras AUC" not in theirs
+    assert f"models in {other.resolve()}:" in run.stdout
+
+
+def test_a_second_writer_on_the_same_folder_stops_with_one_line(dev_run, tmp_path):
+    config = own_run(dev_run, tmp_path)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import sys, time
+                from anomaly_detection.core.folder_lock import folder_locks
+                with folder_locks([{str(tmp_path / "model")!r}], purpose="00_train.py"):
+                    print("held", flush=True)
+                    time.sleep(60)
+                """
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={"PYTHONPATH": str(REPO)},
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        run = script("01_test.py", config, cwd=tmp_path)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run.returncode == 1
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in run.stderr
+    assert f"{(tmp_path / 'model').resolve()}: in use by 00_train.py (pid {holder.pid}" in lines[0]
+    assert not (tmp_path / "result" / "result.csv").exists()
+    # Once the other process is gone, the folder is free again.
+    assert script("01_test.py", config, cwd=tmp_path).returncode == 0
+
+
+def test_a_model_of_another_shape_than_the_yaml_is_an_error(dev_run, tmp_path):
+    config = own_run(dev_run, tmp_path, **{"model.hidden_units": 64})
+    for name in ("00_train.py", "01_test.py", "02_convert.py"):
+        run = script(name, config, cwd=tmp_path)
+        assert run.returncode == 1, name
+        assert (
+            "model.hidden_units is 128 in the model, 64 in the configuration; train it again "
+            "(00_train.py --retrain)" in run.stderr
+        ), run.stderr[-1000:]
+        assert "Traceback" not in run.stderr
