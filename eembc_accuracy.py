@@ -54,14 +54,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-fpr", type=float, default=0.1, help="pAUC's FPR limit (default %(default)s)"
     )
+    parser.add_argument(
+        "--frames",
+        type=int,
+        default=200,
+        help="log-mel frames in each sample, as export_eembc.py wrote them (default "
+        "%(default)s: the frame crop [50, 250)); a sample of another size is an error",
+    )
     return parser
 
 
-def emulate_runner(model: TFLMModel, samples_dir: Path, samples: list[Sample]) -> np.ndarray:
+def emulate_runner(
+    model: TFLMModel, samples_dir: Path, samples: list[Sample], *, frames: int
+) -> np.ndarray:
     """Each sample file's score: the mean of what the firmware prints for its windows."""
     scores = []
     for sample in tqdm(samples, desc="EnergyRunner", unit="file", disable=not sys.stderr.isatty()):
-        windows = read_sample(samples_dir, sample, model.input_dim)
+        windows = read_sample(samples_dir, sample, model.input_dim, frames=frames)
         scores.append(float(np.mean(window_results(model, windows))))
     return np.asarray(scores, dtype=np.float64)
 
@@ -93,6 +102,8 @@ def print_figures(figures: dict[str, dict[str, float]], files: int) -> None:
 def main(args: argparse.Namespace) -> int:
     if not 0 < args.max_fpr <= 1:
         raise PipelineError(f"--max-fpr must be in (0, 1], got {args.max_fpr}")
+    if args.frames < 1:
+        raise PipelineError(f"--frames must be at least 1, got {args.frames}")
     if args.output.exists() and not args.output.is_dir():
         raise PipelineError(f"{args.output}: --output exists and is not a folder")
     samples = read_labels(args.samples / "y_labels.csv")
@@ -107,7 +118,7 @@ def main(args: argparse.Namespace) -> int:
             f"{args.model}: the reference firmware runs a model with int8 input and output "
             "(the _quant_fullint_micro_intio model); this one has float input or output"
         )
-    host = emulate_runner(model, args.samples, samples)
+    host = emulate_runner(model, args.samples, samples, frames=args.frames)
 
     figures = {"host (TFLM)": accuracy_figures(labels, host, args.max_fpr)}
     if device is not None:

@@ -14,7 +14,8 @@ import logging
 from pathlib import Path
 
 import common
-from anomaly_detection.data.dataset import list_test_sets
+from anomaly_detection.core.errors import PipelineError
+from anomaly_detection.data.dataset import TestSet, list_test_sets
 from anomaly_detection.device.eembc import select_clips, write_samples
 from anomaly_detection.features.extraction import extract_log_mels
 
@@ -22,7 +23,9 @@ logger = logging.getLogger("export_eembc")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = common.build_parser("Export test clips as EEMBC EnergyRunner samples.")
+    parser = common.build_parser(
+        "Export test clips as EEMBC EnergyRunner samples.", ground_truth=True
+    )
     parser.add_argument(
         "--every",
         type=int,
@@ -39,10 +42,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def labelled_test_sets(run: common.RunContext, type_dir: Path) -> list[TestSet]:
+    """The type's test clips with their labels: from the file names (-d), or from the
+    evaluation set's published labels (-e; without them the samples cannot be labelled)."""
+    test_sets = list_test_sets(type_dir, run.dev_mode)
+    if run.dev_mode:
+        return test_sets
+    if run.ground_truth is None:
+        raise PipelineError(
+            "-e: the evaluation clips carry no labels in their names; give their published "
+            "labels (--ground-truth eval_data_list.csv, or eval_ground_truth in the YAML)"
+        )
+    return run.ground_truth.label_test_sets(type_dir.name, test_sets)
+
+
 def main(args: argparse.Namespace, run: common.RunContext) -> int:
     feature = run.config.feature
     for type_dir in run.type_dirs():
-        selected = select_clips(list_test_sets(type_dir, run.dev_mode), args.every)
+        selected = select_clips(labelled_test_sets(run, type_dir), args.every)
         clips = extract_log_mels(
             [path for path, _ in selected],
             feature,

@@ -232,6 +232,24 @@ def test_single_class_id_gets_a_message_not_a_crash(tree_with_bad_clips):
     assert lines[4].startswith("Average,") and "nan" not in lines[4]
 
 
+def test_an_average_missing_an_id_is_nan_and_fails_unless_told(tree_with_bad_clips):
+    work, config, bad = tree_with_bad_clips
+    bad.unlink()
+    test_dir = work / "data" / "dev_data" / "ToyCar" / "test"
+    for normal in test_dir.glob("normal_id_01_*.wav"):  # ignored: names are case-sensitive
+        normal.rename(normal.with_name("N" + normal.name[1:]))
+    run = run_script("01_test.py", "-d", "--config", str(config), cwd=work)
+    assert run.returncode == 1
+    assert "ToyCar: no AUC for id_01; the Average is nan (pass --skip-bad-clips" in run.stderr
+    lines = (work / "result" / "result.csv").read_text().splitlines()
+    assert lines[2] == "01,nan,nan" and lines[4] == "Average,nan,nan"
+    allowed = run_script("01_test.py", "-d", "--skip-bad-clips", "--config", str(config), cwd=work)
+    assert allowed.returncode == 0
+    assert "the Average covers the other 1 ID(s) only" in allowed.stderr
+    lines = (work / "result" / "result.csv").read_text().splitlines()
+    assert lines[4] == f"Average,{lines[3].split(',')[1]},{lines[3].split(',')[2]}"
+
+
 def test_unreadable_training_clip_stops_training(tmp_path, tiny_data):
     data = tmp_path / "data"
     shutil.copytree(tiny_data / "dev_data", data / "dev_data")

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+from anomaly_detection.model.provenance import file_digest
 from conftest import REPO
 
 NOISE_WORDS = ("absl", "onednn", "cuda drivers", "fully_quantize", "xnnpack delegate")
@@ -57,9 +58,11 @@ def test_tflite_tests_table_fits_100_columns(dev_run):
     table = stdout[stdout.index("Average AUC / pAUC") :].splitlines()
     assert len(table) == 1 + 1 + 8  # title, header, Keras + 5 LiteRT + 2 TFLM rows (one type)
     assert max(len(line) for line in table) <= 100
-    rows = {tuple(line.split()[-5:-2]) for line in table[2:]}
-    assert ("(_quant_fullint_micro_intio)", "TFLM", "ToyCar") in rows
-    assert ("(.hdf5)", "Keras", "ToyCar") in rows
+    rows = {tuple(line.split()[-6:-2]) for line in table[2:]}
+    model = dev_run["work"] / "model"
+    intio = file_digest(model / "model_ToyCar_quant_fullint_micro_intio.tflite")[:12]
+    assert ("(_quant_fullint_micro_intio)", "TFLM", "ToyCar", intio) in rows
+    assert ("(.hdf5)", "Keras", "ToyCar", file_digest(model / "model_ToyCar.hdf5")[:12]) in rows
 
 
 def test_loss_plot_has_a_log_axis_and_marks_the_best_validation_epoch(tmp_path, monkeypatch):

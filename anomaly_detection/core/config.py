@@ -18,14 +18,16 @@ from typing import Any
 import yaml
 
 from .config_values import (
-    DCASE_SAMPLE_RATE,
     KERAS_BACKENDS,
     LOSSES,
+    MAX_FRAMES,
+    MAX_N_FFT,
+    MAX_N_MELS,
     OPTIMIZERS,
     StrictLoader,
     between,
     coerce,
-    empty_mel_bands,
+    cross_key_problems,
     fraction_open,
     fraction_open_closed,
     non_negative,
@@ -173,10 +175,10 @@ _KEYS: tuple[_Key, ...] = (
     _Key("result_directory", "path"),
     _Key("result_file", "str"),
     _Key("max_fpr", "float", check=fraction_open_closed),
-    _Key("feature.n_mels", "int", check=positive),
-    _Key("feature.frames", "int", check=positive),
-    _Key("feature.n_fft", "int", check=positive),
-    _Key("feature.hop_length", "int", check=positive),
+    _Key("feature.n_mels", "int", check=between(1, MAX_N_MELS)),
+    _Key("feature.frames", "int", check=between(1, MAX_FRAMES)),
+    _Key("feature.n_fft", "int", check=between(2, MAX_N_FFT)),
+    _Key("feature.hop_length", "int", check=between(1, MAX_N_FFT)),
     _Key("feature.power", "float", check=positive),
     _Key("feature.frame_crop", "crop", default=(50, 250)),
     _Key("fit.compile.optimizer", "str", check=one_of(OPTIMIZERS, lower=True)),
@@ -219,27 +221,6 @@ def _flatten(raw: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _cross_key_problems(values: dict[str, Any]) -> list[str]:
-    """Problems of keys that are valid alone but not together."""
-    problems = []
-    crop = values.get("feature.frame_crop")
-    frames = values.get("feature.frames")
-    if crop is not None and frames is not None and frames > crop[1] - crop[0]:
-        problems.append(
-            f"'feature.frames' ({frames}) is larger than the cropped clip "
-            f"({crop[1] - crop[0]} frames from 'feature.frame_crop')"
-        )
-    n_fft, n_mels = values.get("feature.n_fft"), values.get("feature.n_mels")
-    if n_fft is not None and n_mels is not None:
-        empty = empty_mel_bands(n_fft, n_mels)
-        if empty:
-            problems.append(
-                f"'feature.n_fft' ({n_fft}) is too small for 'feature.n_mels' ({n_mels}): "
-                f"{empty} mel band(s) would hold no FFT bin at {DCASE_SAMPLE_RATE} Hz"
-            )
-    return problems
-
-
 def parse_config(raw: Any, source: str | Path = "<config>") -> Config:
     """Validate a parsed YAML mapping and build a :class:`Config`.
 
@@ -278,7 +259,7 @@ def parse_config(raw: Any, source: str | Path = "<config>") -> Config:
         else:
             values[key.path] = value
 
-    problems += _cross_key_problems(values)
+    problems += cross_key_problems(values)
     if problems:
         raise ConfigError(f"{source}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
 

@@ -25,6 +25,12 @@ __all__ = [
     "quote",
     "OPTIMIZERS",
     "LOSSES",
+    "MAX_FRAMES",
+    "MAX_N_FFT",
+    "MAX_N_MELS",
+    "MAX_PARAMETERS",
+    "autoencoder_parameters",
+    "cross_key_problems",
     "DCASE_SAMPLE_RATE",
     "empty_mel_bands",
     "StrictLoader",
@@ -149,35 +155,30 @@ OPTIMIZERS = (
     "schedulefreeadamw",
     "sgd",
 )
-#: Keras 3 loss names ``compile`` accepts as a string.
-LOSSES = (
-    "bce",
-    "binary_crossentropy",
-    "binary_focal_crossentropy",
-    "categorical_crossentropy",
-    "categorical_focal_crossentropy",
-    "categorical_hinge",
-    "circle",
-    "cosine_similarity",
-    "dice",
-    "hinge",
-    "huber",
-    "kl_divergence",
-    "kld",
-    "log_cosh",
-    "mae",
-    "mape",
-    "mean_absolute_error",
-    "mean_absolute_percentage_error",
-    "mean_squared_error",
-    "mean_squared_logarithmic_error",
-    "mse",
-    "msle",
-    "poisson",
-    "sparse_categorical_crossentropy",
-    "squared_hinge",
-    "tversky",
-)
+#: Keras 3 losses (their ``compile`` names) that compare a float reconstruction with a
+#: float target of any sign, as an autoencoder of log-mel vectors needs; classification
+#: losses (crossentropies, hinge), and losses of positive targets (msle, poisson), do not.
+LOSSES = ("huber", "log_cosh", "mae", "mean_absolute_error", "mean_squared_error", "mse")
+
+#: Upper bounds of the size keys: a log-mel of audio, an autoencoder that fits in memory.
+MAX_N_FFT = 65_536
+MAX_N_MELS = 1_024
+MAX_FRAMES = 1_024
+#: Parameters of the autoencoder (the reference's: 269,992); about 16 bytes each while
+#: training (weights, gradients, Adam's two moments): 20 million take some 320 MB.
+MAX_PARAMETERS = 20_000_000
+
+
+def autoencoder_parameters(
+    input_dim: int, hidden_units: int, bottleneck_units: int, hidden_layers: int
+) -> int:
+    """Parameters of ``keras_model.get_model``'s autoencoder (Dense kernels and biases,
+    four per BatchNorm unit): 269,992 for 640, 128, 8, 4."""
+    widths = [input_dim, *[hidden_units] * hidden_layers, bottleneck_units]
+    widths += [*[hidden_units] * hidden_layers, input_dim]
+    dense = sum(a * b + b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    batch_norm = 4 * (2 * hidden_layers * hidden_units + bottleneck_units)
+    return dense + batch_norm
 
 
 def one_of(names: tuple[str, ...], *, lower: bool = False) -> Callable[[Any], str | None]:
@@ -186,6 +187,8 @@ def one_of(names: tuple[str, ...], *, lower: bool = False) -> Callable[[Any], st
             return None
         close = difflib.get_close_matches(value.lower() if lower else value, names, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
+        if names is LOSSES:
+            return f"is not a loss for an autoencoder's float target: {quote(value)}{hint}"
         return f"is not a Keras name: {quote(value)}{hint}"
 
     return check
@@ -195,13 +198,14 @@ def one_of(names: tuple[str, ...], *, lower: bool = False) -> Callable[[Any], st
 DCASE_SAMPLE_RATE = 16_000
 
 
-def empty_mel_bands(n_fft: int, n_mels: int) -> int:
-    """Mel bands without any FFT bin (all-zero filters) at the DCASE sample rate."""
+def empty_mel_bands(n_fft: int, n_mels: int, sample_rate: int = DCASE_SAMPLE_RATE) -> int:
+    """Mel bands without any FFT bin (all-zero filters) at ``sample_rate`` (Hz; the DCASE
+    recordings' 16 kHz by default: the clips' own rate is checked once it is known)."""
     import librosa  # here: loading the configuration needs it only for this check
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # librosa warns about the very bands counted here
-        filters = librosa.filters.mel(sr=DCASE_SAMPLE_RATE, n_fft=n_fft, n_mels=n_mels)
+        filters = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
     return int(np.sum(np.max(filters, axis=1) <= 0))
 
 
@@ -252,3 +256,57 @@ class StrictLoader(yaml.SafeLoader):
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+def cross_key_problems(values: dict[str, Any]) -> list[str]:
+    """Problems of keys that are valid alone but not together."""
+    problems = []
+    crop = values.get("feature.frame_crop")
+    frames = values.get("feature.frames")
+    if crop is not None and frames is not None and frames > crop[1] - crop[0]:
+        problems.append(
+            f"'feature.frames' ({frames}) is larger than the cropped clip "
+            f"({crop[1] - crop[0]} frames from 'feature.frame_crop')"
+        )
+    n_fft, n_mels = values.get("feature.n_fft"), values.get("feature.n_mels")
+    if (
+        isinstance(n_fft, int)
+        and isinstance(n_mels, int)
+        and 2 <= n_fft <= MAX_N_FFT
+        and 1 <= n_mels <= MAX_N_MELS
+    ):
+        empty = empty_mel_bands(n_fft, n_mels)
+        if empty:
+            problems.append(
+                f"'feature.n_fft' ({n_fft}) is too small for 'feature.n_mels' ({n_mels}): "
+                f"{empty} mel band(s) would hold no FFT bin at {DCASE_SAMPLE_RATE} Hz"
+            )
+    problems += _model_size_problems(values)
+    return problems
+
+
+def _model_size_problems(values: dict[str, Any]) -> list[str]:
+    """The autoencoder's parameters must stay under :data:`MAX_PARAMETERS`."""
+    shape = [
+        values.get(key, default)
+        for key, default in (
+            ("feature.n_mels", 128),
+            ("feature.frames", 5),
+            ("model.hidden_units", 128),
+            ("model.bottleneck_units", 8),
+            ("model.hidden_layers", 4),
+        )
+    ]
+    if not all(isinstance(value, int) and value >= 0 for value in shape):
+        return []
+    n_mels, frames, hidden_units, bottleneck_units, hidden_layers = shape
+    parameters = autoencoder_parameters(
+        n_mels * frames, hidden_units, bottleneck_units, hidden_layers
+    )
+    if parameters <= MAX_PARAMETERS:
+        return []
+    return [
+        f"the autoencoder would have {parameters:,} parameters (model.hidden_units "
+        f"{hidden_units}, model.hidden_layers {hidden_layers}, model.bottleneck_units "
+        f"{bottleneck_units}, {n_mels * frames} inputs): at most {MAX_PARAMETERS:,}"
+    ]

@@ -107,14 +107,20 @@ def read_labels(path: Path) -> list[Sample]:
     return samples
 
 
-def read_sample(directory: Path, sample: Sample, input_dim: int) -> np.ndarray:
+def read_sample(
+    directory: Path, sample: Sample, input_dim: int, *, frames: int | None = None
+) -> np.ndarray:
     """The windows of one sample file, shape ``(n_windows, input_dim)`` float32.
+
+    ``frames``: the log-mel frames a sample holds (200 for the reference's crop); the
+    file must then be exactly ``frames`` strides (one stride is one frame's bytes).
 
     Raises
     ------
     PipelineError
         If the file is missing, its size does not hold whole float32 values and at
-        least one window, or the window does not match the model's input.
+        least one window, is not ``frames`` frames, or the window does not match the
+        model's input.
     """
     path = Path(directory) / sample.name
     if sample.window_bytes != 4 * input_dim:
@@ -126,6 +132,13 @@ def read_sample(directory: Path, sample: Sample, input_dim: int) -> np.ndarray:
         data = path.read_bytes()
     except OSError as error:
         raise PipelineError(f"{path}: cannot read sample ({error.strerror})") from None
+    expected = None if frames is None else frames * sample.stride_bytes
+    if expected is not None and len(data) != expected:
+        raise PipelineError(
+            f"{path}: {len(data)} bytes, a sample of {frames} frames of "
+            f"{sample.stride_bytes} bytes is {expected} (a cut or foreign file; --frames "
+            "sets another frame count)"
+        )
     if len(data) % 4 or len(data) < sample.window_bytes:
         raise PipelineError(
             f"{path}: {len(data)} bytes, not whole float32 values holding at least one "

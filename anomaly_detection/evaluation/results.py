@@ -129,8 +129,10 @@ def score_machine_type(
     frames: int,
     max_fpr: float,
     progress: bool,
+    partial_average: bool = False,
 ) -> TypeResult:
-    """Score every ID of a machine type and write its ``anomaly_score`` CSV files."""
+    """Score every ID of a machine type and write its ``anomaly_score`` CSV files;
+    ``partial_average``: see :class:`~anomaly_detection.evaluation.scoring.TypeResult`."""
     id_results: list[IdScores] = []
     for item in test_features:
         scores = score_test_set(
@@ -150,7 +152,7 @@ def score_machine_type(
                 "%s %s: no AUC: %s", machine_type, scores.machine_id, scores.metric_problem
             )
         id_results.append(scores)
-    return TypeResult(machine_type, id_results)
+    return TypeResult(machine_type, id_results, partial_average=partial_average)
 
 
 def write_type_outputs(
@@ -225,11 +227,23 @@ def forget_results(layout: OutputLayout, variants: Sequence[ModelVariant]) -> No
 
 
 def exit_status(results: Sequence[TypeResult], *, skip_bad_clips: bool) -> int:
-    """Report clips excluded from scoring; 1 if any, unless ``skip_bad_clips``."""
+    """Report clips excluded from scoring and averages that miss an ID; 1 if any,
+    unless ``skip_bad_clips``."""
+    log = logger.warning if skip_bad_clips else logger.error
+    incomplete = [result for result in results if result.missing_auc()]
+    for result in incomplete:
+        missing = ", ".join(ids.machine_id for ids in result.missing_auc())
+        log(
+            "%s: no AUC for %s; the Average %s",
+            result.machine_type,
+            missing,
+            f"covers the other {len(result.ids) - len(result.missing_auc())} ID(s) only"
+            if skip_bad_clips
+            else "is nan (pass --skip-bad-clips to average the other IDs)",
+        )
     excluded = [entry for result in results for ids in result.ids for entry in ids.excluded]
     if not excluded:
-        return 0
-    log = logger.warning if skip_bad_clips else logger.error
+        return 1 if incomplete and not skip_bad_clips else 0
     log(
         "%d test clip(s) could not be scored and were excluded from the scores and AUC:",
         len(excluded),

@@ -186,6 +186,13 @@ class TypeResult:
 
     machine_type: str
     ids: list[IdScores]
+    #: Average over the IDs that have an AUC when some have none (``--skip-bad-clips``);
+    #: otherwise such an average is ``nan``: it would describe fewer IDs than it says.
+    partial_average: bool = False
+
+    def missing_auc(self) -> list[IdScores]:
+        """The labelled IDs without an AUC (one class only, or no readable clip)."""
+        return [ids for ids in self.ids if ids.labels is not None and math.isnan(ids.auc)]
 
     def seconds_per_clip(self) -> float:
         """Mean model inference time per scored clip, in seconds."""
@@ -193,9 +200,10 @@ class TypeResult:
         return sum(ids.predict_seconds for ids in self.ids) / clips if clips else math.nan
 
     def average(self) -> tuple[float, float]:
-        """Mean AUC and pAUC over the IDs that have them."""
+        """Mean AUC and pAUC over the IDs; ``nan`` when a labelled ID has none, unless
+        :attr:`partial_average` (then over the IDs that have them)."""
         valid = [(ids.auc, ids.pauc) for ids in self.ids if not math.isnan(ids.auc)]
-        if not valid:
+        if not valid or (self.missing_auc() and not self.partial_average):
             return math.nan, math.nan
         auc, pauc = np.mean(np.asarray(valid), axis=0)
         return float(auc), float(pauc)

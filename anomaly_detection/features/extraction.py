@@ -19,7 +19,8 @@ import numpy as np
 from tqdm import tqdm
 
 from ..core.config import FeatureConfig
-from ..core.errors import AudioError, FeatureError, TrainingError
+from ..core.config_values import DCASE_SAMPLE_RATE, empty_mel_bands
+from ..core.errors import AudioError, ConfigError, FeatureError, TrainingError
 from ..data.audio import audio_sample_rate
 from .cache import FeatureCache
 from .frame_store import FrameStore, MemoryFrameStore
@@ -44,6 +45,49 @@ def majority_sample_rate(files: Sequence[Path]) -> int | None:
         return None
     values, counts = np.unique(rates, return_counts=True)
     return int(values[np.argmax(counts)])
+
+
+def check_settings_at_rate(feature: FeatureConfig, sample_rate: int) -> None:
+    """Check the feature settings at the clips' real sample rate, and log (once per run and
+    rate) the durations they cover; warn when the rate is not the DCASE 16 kHz.
+
+    ``n_fft``, ``hop_length`` and ``frame_crop`` count samples and frames, so the
+    reference's settings cover 64 ms windows and 1.6-8 s of a 16 kHz clip, but 23 ms and
+    0.58-2.9 s of a 44.1 kHz one.
+
+    Raises
+    ------
+    ConfigError
+        If a mel band would hold no FFT bin at ``sample_rate``.
+    """
+    empty = empty_mel_bands(feature.n_fft, feature.n_mels, sample_rate)
+    if empty:
+        raise ConfigError(
+            f"'feature.n_fft' ({feature.n_fft}) is too small for 'feature.n_mels' "
+            f"({feature.n_mels}) at the clips' {sample_rate} Hz: {empty} mel band(s) would "
+            "hold no FFT bin (raise n_fft or lower n_mels)"
+        )
+    window_ms = 1e3 * feature.n_fft / sample_rate
+    hop_ms = 1e3 * feature.hop_length / sample_rate
+    crop = (
+        "every frame"
+        if feature.frame_crop is None
+        else "frames {} to {}: {:.2f} s to {:.2f} s of each clip".format(
+            *feature.frame_crop,
+            *(frame * feature.hop_length / sample_rate for frame in feature.frame_crop),
+        )
+    )
+    log = logger.info if sample_rate == DCASE_SAMPLE_RATE else logger.warning
+    log(
+        "clips at %d Hz%s: window %.1f ms, hop %.1f ms, %s",
+        sample_rate,
+        ""
+        if sample_rate == DCASE_SAMPLE_RATE
+        else " (not DCASE's 16 kHz: the settings count samples, so they cover other durations)",
+        window_ms,
+        hop_ms,
+        crop,
+    )
 
 
 def iter_log_mels(

@@ -123,6 +123,7 @@ class RunContext(RunData):
             frames=self.config.feature.frames,
             max_fpr=self.config.max_fpr,
             progress=self.progress,
+            partial_average=self.skip_bad_clips,
         )
 
     def report_type(self, variant: ModelVariant, result: TypeResult, threshold: Threshold) -> None:

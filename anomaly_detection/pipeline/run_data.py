@@ -17,7 +17,12 @@ import numpy as np
 from ..core.errors import ModelError
 from ..data.dataset import list_test_sets, list_train_files, select_machine_type_dirs
 from ..evaluation.results import TestFeatures
-from ..features.extraction import extract_log_mels, load_frame_store, majority_sample_rate
+from ..features.extraction import (
+    check_settings_at_rate,
+    extract_log_mels,
+    load_frame_store,
+    majority_sample_rate,
+)
 from ..features.frame_store import FrameStore
 from ..model.provenance import Provenance, check_provenance, clip_list_digest, make_provenance
 
@@ -58,6 +63,7 @@ class RunData:
             Use this many clips spread evenly over the sorted list (calibration).
         """
         files = list_train_files(type_dir)
+        self._check_sample_rate(files)
         if max_clips is not None and len(files) > max_clips:
             files = [files[i] for i in np.linspace(0, len(files) - 1, max_clips).astype(int)]
         return load_frame_store(
@@ -87,6 +93,7 @@ class RunData:
         if self.ground_truth is not None and not self.dev_mode:
             test_sets = self.ground_truth.label_test_sets(type_dir.name, test_sets)
         files = [path for test_set in test_sets for path in test_set.files]
+        self._check_sample_rate(files)
         clips = extract_log_mels(
             files,
             self.config.feature,
@@ -140,6 +147,13 @@ class RunData:
             training_clips=self._once("digest", files, clip_list_digest),
             source_model=source_model,
         )
+
+    def _check_sample_rate(self, clips: Sequence[Path]) -> None:
+        """The feature settings at ``clips``' sample rate (checked and logged once per rate)."""
+        rate = self._once("sample rate", clips, majority_sample_rate)
+        if rate is not None:
+            check = lambda _: check_settings_at_rate(self.config.feature, rate)  # noqa: E731
+            self._once(f"settings checked at {rate} Hz", (), check)
 
     def _once(self, fact: str, clips: Sequence[Path], compute: Callable[[Any], Any]) -> Any:
         """``compute(clips)``, read from the clips once per run."""
