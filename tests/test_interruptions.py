@@ -1,5 +1,6 @@
 """Nothing half-written: atomic outputs, Ctrl-C, killed runs, forced retraining."""
 
+import os
 import shutil
 import signal
 import subprocess
@@ -107,3 +108,71 @@ def test_retrain_replaces_an_existing_model(tmp_path, tiny_data):
     assert run.returncode == 0
     after = (model.stat().st_mtime_ns, threshold.read_text())
     assert after[0] != before[0] and after[1] != before[1]
+
+
+def interrupt_when(command, cwd, marker, *, env=None, delay=1.0):
+    """Start ``command`` in its own process group, send SIGINT to the whole group (as a
+    terminal's Ctrl-C does) once ``marker`` appears in its standard error; return its exit
+    status and everything it printed to standard error."""
+    environment = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**environment, **(env or {})},
+        start_new_session=True,
+    )
+    chunks: list[bytes] = []
+    reader = threading.Thread(
+        target=lambda: chunks.extend(iter(lambda: os.read(process.stderr.fileno(), 4096), b"")),
+        daemon=True,
+    )
+    reader.start()
+    deadline = time.monotonic() + 300
+    while marker.encode() not in b"".join(chunks):
+        assert process.poll() is None and time.monotonic() < deadline, b"".join(chunks)[-2000:]
+        time.sleep(0.1)
+    time.sleep(delay)  # well inside the stage
+    os.killpg(process.pid, signal.SIGINT)
+    status = process.wait(timeout=120)
+    reader.join(timeout=10)
+    return status, b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.parametrize("delay", [0.2, 3.0])  # while the workers start; while they score
+def test_ctrl_c_in_the_tflm_stage_is_one_line(dev_run, tmp_path, delay):
+    shutil.copytree(dev_run["work"] / "model", tmp_path / "model")
+    config = write_config(tmp_path, dev_run["data"], n_workers=2)
+    status, printed = interrupt_when(
+        [sys.executable, str(REPO / "03_tflite_test.py"), "-d", "--config", str(config)],
+        tmp_path,
+        "in TensorFlow Lite Micro",
+        delay=delay,
+    )
+    assert status == 130, printed[-2000:]
+    assert "Traceback" not in printed and "KeyboardInterrupt" not in printed
+    last = printed.rstrip().splitlines()[-1]
+    assert last.endswith(
+        "interrupted by the user; finished outputs are complete, unfinished ones were not written"
+    )
+
+
+def test_ctrl_c_while_writing_synthetic_data_is_one_line(tmp_path):
+    command = [
+        sys.executable, "-m", "anomaly_detection.data.synthetic", str(tmp_path / "data"),
+        "--train-clips", "400", "--test-normal-clips", "0", "--test-anomaly-clips", "0",
+        "--duration", "10", "--workers", "2",
+    ]  # fmt: skip
+    status, printed = interrupt_when(
+        command, tmp_path, "synthetic clips", env={"PYTHONUNBUFFERED": "1"}
+    )
+    assert status == 130, printed[-2000:]
+    assert "Traceback" not in printed and "KeyboardInterrupt" not in printed
+    assert printed.rstrip().splitlines()[-1] == (
+        "interrupted by the user; the clips written are complete, run the same command again "
+        "to write the rest"
+    )
+    assert not list((tmp_path / "data").rglob("*.part*")) and not list(
+        (tmp_path / "data").rglob(".*.wav*")
+    )

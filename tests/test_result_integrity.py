@@ -104,20 +104,21 @@ def test_models_from_another_folder_are_reported_under_their_own_heading(dev_run
 
 def test_a_second_writer_on_the_same_folder_stops_with_one_line(dev_run, tmp_path):
     config = own_run(dev_run, tmp_path)
+    holder_script = tmp_path / "elsewhere" / "00_train.py"  # named as the other script
+    holder_script.parent.mkdir()
+    holder_script.write_text(
+        textwrap.dedent(
+            f"""
+            import time
+            from anomaly_detection.core.folder_lock import folder_locks
+            with folder_locks([{str(tmp_path / "model")!r}]):
+                print("held", flush=True)
+                time.sleep(60)
+            """
+        )
+    )
     holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                f"""
-                import sys, time
-                from anomaly_detection.core.folder_lock import folder_locks
-                with folder_locks([{str(tmp_path / "model")!r}], purpose="00_train.py"):
-                    print("held", flush=True)
-                    time.sleep(60)
-                """
-            ),
-        ],
+        [sys.executable, str(holder_script)],
         stdout=subprocess.PIPE,
         text=True,
         env={"PYTHONPATH": str(REPO)},

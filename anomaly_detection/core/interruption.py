@@ -9,10 +9,20 @@ record after every batch and after ``fit``.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 
-__all__ = ["install_handler", "ensure_handler", "requested", "raise_if_requested"]
+__all__ = [
+    "install_handler",
+    "ensure_handler",
+    "requested",
+    "raise_if_requested",
+    "ignore_in_worker",
+    "workers_spawned_deaf",
+    "deferred",
+]
 
 _REQUESTED = threading.Event()
 
@@ -45,4 +55,47 @@ def requested() -> bool:
 def raise_if_requested() -> None:
     """Raise ``KeyboardInterrupt`` if Ctrl-C was pressed, even if something caught it."""
     if _REQUESTED.is_set():
+        raise KeyboardInterrupt
+
+
+def ignore_in_worker() -> None:
+    """In a worker process: leave Ctrl-C to the parent, which stops the pool and prints
+    the one line (the terminal sends SIGINT to every process of the job; a worker would
+    print its own traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def workers_spawned_deaf() -> Iterator[None]:
+    """Ignore Ctrl-C while the body starts a process that must never see it (a fork
+    server, whose workers inherit its disposition): an ignored signal stays ignored
+    through ``fork`` and ``exec``, so the process prints no traceback when the user
+    presses Ctrl-C. A Ctrl-C pressed during the body itself is lost: keep it short
+    (start, do not wait). Main thread only (elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Hold a Ctrl-C pressed during the body until the body ends, then raise
+    ``KeyboardInterrupt``: for steps that must not be cut in half, such as handing a new
+    worker process its start-up data. Main thread only (elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pressed:
+        _REQUESTED.set()
         raise KeyboardInterrupt

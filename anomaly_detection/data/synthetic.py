@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
+from ..core.interruption import ignore_in_worker
 from .ground_truth import GROUND_TRUTH_FILE, write_ground_truth
 from .machine_sounds import ANOMALY_KINDS, machine_profile, synthesize_clip, type_code
 
@@ -178,9 +180,12 @@ def write_dataset(
             for chunk in chunks:
                 bar.update(_write_clips(chunk, spec))
         else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            pool = ProcessPoolExecutor(max_workers=workers, initializer=ignore_in_worker)
+            try:
                 for count in pool.map(_write_clips, chunks, [spec] * len(chunks)):
                     bar.update(count)
+            finally:  # on Ctrl-C: no new chunk starts; the clips written are whole
+                pool.shutdown(cancel_futures=True)
     if eval_:
         write_ground_truth(Path(root) / GROUND_TRUTH_FILE, _ground_truth_rows(every_job))
     return len(jobs)
@@ -249,9 +254,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.duration,
         seed=args.seed,
     )
-    written = write_dataset(
-        args.output, spec, dev=not args.no_dev, eval_=args.eval, workers=args.workers
-    )
+    try:
+        written = write_dataset(
+            args.output, spec, dev=not args.no_dev, eval_=args.eval, workers=args.workers
+        )
+    except KeyboardInterrupt:
+        print(
+            "interrupted by the user; the clips written are complete, run the same command "
+            "again to write the rest",
+            file=sys.stderr,
+        )
+        return 130
     print(f"Synthetic dataset in {args.output}: {written} clip(s) written")
     return 0
 

@@ -14,7 +14,9 @@ log-mel spectrograms and the scores cross between processes.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.forkserver
 import struct
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
@@ -23,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import ModelError, PipelineError
+from ..core.interruption import deferred, ignore_in_worker, workers_spawned_deaf
 from ..core.native_logs import silenced_stderr
 from ..evaluation.scoring import score_log_mels
 
@@ -115,8 +118,18 @@ class _Runner:
 _worker_runner: _Runner | None = None  # each worker process's interpreter
 
 
+def _deaf_fork_server() -> multiprocessing.context.BaseContext:
+    """The fork-server context, its server started with Ctrl-C ignored: every worker forked
+    from it ignores Ctrl-C from its first instruction (the parent stops the pool and
+    prints the one line), and no worker re-imports the script."""
+    with workers_spawned_deaf():
+        multiprocessing.forkserver.ensure_running()
+    return multiprocessing.get_context("forkserver")
+
+
 def _load_worker(model: bytes, arena_size: int) -> None:
     global _worker_runner
+    ignore_in_worker()
     _worker_runner = _Runner(model, arena_size)
 
 
@@ -157,8 +170,17 @@ class TFLMModel:
             raise ModelError(f"{self.path}: TFLite Micro cannot run this model ({error})") from None
         self._workers = max(1, workers)
         self._executor: Executor | None = None
-        if self._workers > 1:  # started now, so the scoring time is the scoring's
-            self._pool().submit(int).result()
+        if self._workers > 1:  # all started now, whole, so the scoring time is the scoring's
+            try:
+                with deferred():  # one busy task each: the pool starts every worker
+                    started = [
+                        self._pool().submit(time.sleep, 0.05) for _ in range(self._workers)
+                    ]
+                for future in started:
+                    future.result()
+            except BaseException:  # Ctrl-C included: no pool left running at exit
+                self.close()
+                raise
 
     @property
     def input_dim(self) -> int:
@@ -174,7 +196,7 @@ class TFLMModel:
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
                 max_workers=self._workers,
-                mp_context=multiprocessing.get_context("spawn"),
+                mp_context=_deaf_fork_server(),
                 initializer=_load_worker,
                 initargs=(self._model, SCORING_ARENA_BYTES),
             )
