@@ -17,6 +17,8 @@
 # label list, which has none, for its structure) and unpacked only if no member
 # escapes the target folder. --help lists every option.
 set -euo pipefail
+# Relative paths on the command line are the caller's; the defaults are the repository's.
+export AD_CALLER_DIR="$(pwd)"
 cd "$(dirname "$0")"
 if [ "${1:-}" = "--synthetic" ]; then
     shift

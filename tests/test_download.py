@@ -3,7 +3,7 @@
 import hashlib
 import zipfile
 
-from anomaly_detection import download, transfer
+from anomaly_detection.data import download, transfer
 from conftest import REPO, RangeHandler
 
 
@@ -161,3 +161,84 @@ def test_a_label_list_without_the_machine_type_or_with_a_given_md5_mismatch(
     (tmp_path / "downloads" / "eval_data_list.csv").unlink()
     assert run(tmp_path, url, checksums, "--eval") == 1
     assert "eval_data_list.csv: MD5" in capsys.readouterr().err
+
+
+class DroppingHandler(RangeHandler):
+    """Sends the development archive's headers and half its bytes, once, then hangs up."""
+
+    dropped: list = []
+
+    def do_GET(self):
+        if self.headers.get("Range") or "dev_data" not in self.path or type(self).dropped:
+            return super().do_GET()
+        type(self).dropped.append(self.path)
+        with open(self.translate_path(self.path), "rb") as handle:
+            data = handle.read()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[: len(data) // 2])
+        self.close_connection = True
+
+
+def test_a_dropped_connection_keeps_the_part_and_the_next_run_resumes(tmp_path, capsys):
+    import http.server
+    import threading
+    from functools import partial
+
+    root = tmp_path / "served"
+    root.mkdir()
+    checksums = serve_toycar(root)
+    DroppingHandler.dropped, DroppingHandler.ranges = [], []
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), partial(DroppingHandler, directory=str(root))
+    )
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        whole = (root / "dev_data_ToyCar.zip").read_bytes()
+        assert run(tmp_path, url, checksums, "--keep-archives") == 1
+        error = capsys.readouterr().err
+        assert f"the connection ended at {len(whole) // 2:,} of {len(whole):,} bytes" in error
+        assert not (tmp_path / "downloads" / "dev_data_ToyCar.zip").exists()
+        part = tmp_path / "downloads" / "dev_data_ToyCar.zip.part"
+        assert part.stat().st_size == len(whole) // 2
+        assert run(tmp_path, url, checksums, "--keep-archives") == 0  # resumed, then checked
+        assert DroppingHandler.ranges[0] == f"bytes={len(whole) // 2}-"
+        assert (tmp_path / "downloads" / "dev_data_ToyCar.zip").read_bytes() == whole
+    finally:
+        httpd.shutdown()
+
+
+def test_bad_paths_are_one_line(tmp_path, server, capsys):
+    root, url = server
+    checksums = serve_toycar(root)
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    for option, expected in (
+        (["--checksums", str(tmp_path / "missing.txt")], "missing.txt: cannot read the checksums"),
+        (["--download-dir", str(a_file)], f"{a_file}: --download-dir names a file, not a folder"),
+        (["--output", str(a_file)], f"{a_file}: --output names a file, not a folder"),
+    ):
+        arguments = ["--base-url", url, "--checksums", str(checksums), *option]
+        assert download.main(arguments) == 1
+        assert expected in capsys.readouterr().err
+
+
+def test_relative_paths_are_the_callers(tmp_path, server):
+    import os
+    import subprocess
+
+    root, url = server
+    checksums = serve_toycar(root)
+    caller = tmp_path / "caller"
+    caller.mkdir()
+    os.rename(checksums, caller / "sums.txt")
+    run = subprocess.run(
+        [str(REPO / "get_dataset.sh"), "--base-url", url, "--checksums", "sums.txt",
+         "--output", "mydata", "--download-dir", "dl"],
+        cwd=caller, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert (caller / "mydata" / "dev_data" / "ToyCar" / "train").is_dir()
+    assert (caller / "dl").is_dir() and not (REPO / "mydata").exists()

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from anomaly_detection import download
+from anomaly_detection.data import download
 from conftest import RangeHandler, reference_dir, run_script, write_config
 
 CLIPS = ("normal_id_01_00000000.wav", "normal_id_01_00000001.wav", "anomaly_id_01_00000000.wav")

@@ -18,6 +18,7 @@ Standard library only (it runs before any environment exists); the transfers
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -146,13 +147,18 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="file of '<md5> <archive name>' lines overriding the published ones",
     )
-    add("--download-dir", type=Path, default=Path("downloads"), help="where archives are kept")
+    add(
+        "--download-dir",
+        type=Path,
+        default=None,
+        help="where archives are kept (default: downloads/ in the repository)",
+    )
     add(
         "--output",
         type=Path,
-        default=Path("."),
+        default=None,
         metavar="DIR",
-        help="folder receiving dev_data/ and eval_data/",
+        help="folder receiving dev_data/ and eval_data/ (default: the repository)",
     )
     add("--keep-archives", action="store_true", help="keep the downloaded files after use")
     add(
@@ -239,10 +245,27 @@ def _fetch_pretrained(args: argparse.Namespace, checksums: dict[str, str]) -> No
             path.unlink()
 
 
+def _resolve_paths(args: argparse.Namespace) -> None:
+    """Relative paths given on the command line are the caller's (``get_dataset.sh`` runs
+    in the repository and passes the caller's folder as ``AD_CALLER_DIR``); the defaults
+    are the repository's. A folder option naming a file is an error."""
+    caller = Path(os.environ.get("AD_CALLER_DIR") or ".")
+    for name, default in (("download_dir", Path("downloads")), ("output", Path("."))):
+        value = getattr(args, name)
+        path = default if value is None else value if value.is_absolute() else caller / value
+        if path.exists() and not path.is_dir():
+            option = "--" + name.replace("_", "-")
+            raise DownloadError(f"{path}: {option} names a file, not a folder")
+        setattr(args, name, path)
+    if args.checksums is not None and not args.checksums.is_absolute():
+        args.checksums = caller / args.checksums
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     checksums = dict(PUBLISHED_MD5)
     try:
+        _resolve_paths(args)
         if args.checksums:
             checksums.update(read_checksums(args.checksums))
         if args.pretrained:

@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
+from typing import Any
 
 __all__ = ["DownloadError", "verify_md5", "download", "safe_extract", "read_checksums"]
 
@@ -78,8 +79,16 @@ def download(url: str, destination: Path, timeout: float = 60.0) -> Path:
                     f"  server ignored the resume request; downloading {destination.name} "
                     "from the start"
                 )
+            announced = _announced_total(response, have if resumed else 0)
             with open(partial, mode) as handle:
                 shutil.copyfileobj(response, handle, 1 << 20)
+            got = partial.stat().st_size
+            expected = announced if announced is not None else size
+            if expected is not None and got < expected:  # the connection dropped: keep .part
+                raise DownloadError(
+                    f"{url}: the connection ended at {got:,} of {expected:,} bytes; run again "
+                    f"to resume ({partial.name} is kept)"
+                )
     except urllib.error.HTTPError as error:
         if error.code == 416 and have:  # range not satisfiable: the part is already complete
             pass
@@ -89,6 +98,16 @@ def download(url: str, destination: Path, timeout: float = 60.0) -> Path:
         raise DownloadError(f"{url}: download failed ({error}); run again to resume") from None
     partial.replace(destination)
     return destination
+
+
+def _announced_total(response: Any, offset: int) -> int | None:
+    """The whole file's size as the response announces it: ``Content-Range``'s total, or
+    ``offset`` + ``Content-Length``; ``None`` if it says neither."""
+    content_range = response.headers.get("Content-Range", "")
+    if "/" in content_range and content_range.rsplit("/", 1)[1].strip().isdigit():
+        return int(content_range.rsplit("/", 1)[1])
+    length = response.headers.get("Content-Length")
+    return offset + int(length) if length is not None and length.isdigit() else None
 
 
 def safe_extract(archive: Path, target: Path) -> int:
@@ -117,8 +136,13 @@ def safe_extract(archive: Path, target: Path) -> int:
 
 
 def read_checksums(path: Path) -> dict[str, str]:
+    """``{file name: md5}`` from ``<md5> <file name>`` lines (``#`` comments allowed)."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise DownloadError(f"{path}: cannot read the checksums file ({error})") from None
     checksums = {}
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if line.strip() and not line.startswith("#"):
             parts = line.split()
             if len(parts) != 2:

@@ -173,9 +173,7 @@ class TFLMModel:
         if self._workers > 1:  # all started now, whole, so the scoring time is the scoring's
             try:
                 with deferred():  # one busy task each: the pool starts every worker
-                    started = [
-                        self._pool().submit(time.sleep, 0.05) for _ in range(self._workers)
-                    ]
+                    started = [self._pool().submit(time.sleep, 0.05) for _ in range(self._workers)]
                 for future in started:
                     future.result()
             except BaseException:  # Ctrl-C included: no pool left running at exit
