@@ -58,13 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def save_with_provenance(
     run: common.RunContext, model: keras.Model, model_file: Path, type_dir: Path
-) -> None:
-    """Save the model; its provenance is written before the model file appears."""
+) -> str:
+    """Save the model; its provenance is written before the model file appears. Returns
+    the SHA-256 of the saved bytes (the threshold is tagged with it)."""
+    digests = []
 
     def describe(saved: Path) -> None:
-        write_provenance(model_file, run.provenance(saved, type_dir))
+        provenance = run.provenance(saved, type_dir)
+        write_provenance(model_file, provenance)
+        digests.append(provenance.model_digest)
 
     keras_model.save_model(model, model_file, before_publish=describe)
+    return digests[0]
 
 
 def main(args: argparse.Namespace, run: common.RunContext) -> int:
@@ -108,14 +113,14 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
         )
         history = train_autoencoder(model, train, validation, config.fit)  # compile + fit
 
-        save_with_provenance(run, model, model_file, type_dir)
+        digest = save_with_provenance(run, model, model_file, type_dir)
         plot_training_history(
             history.history,
             run.layout.history_plot(machine_type),
             title=f"{machine_type}: autoencoder loss",
         )
         logger.info("%s: saved %s", machine_type, model_file)
-        run.fit_threshold(KERAS, machine_type, keras_predictor(model), frames)
+        run.fit_threshold(KERAS, machine_type, keras_predictor(model), frames, model_digest=digest)
     return 0
 
 

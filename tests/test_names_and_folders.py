@@ -70,3 +70,16 @@ def test_a_sweep_run_on_changed_data_is_not_complete(tiny_data, tmp_path):
     clip.write_bytes(clip.read_bytes()[:-2] + b"\x00\x01")  # a clip replaced, same size
     assert digest() != added
     assert data_folder_digest(tmp_path / "missing") == ""
+
+
+def test_evaluation_ids_without_training_clips_are_named(dev_run, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(dev_run["data"] / "eval_data", data / "eval_data")
+    for clip in (data / "eval_data" / "ToyCar" / "test").glob("id_05_*.wav"):
+        clip.rename(clip.with_name(clip.name.replace("id_05_", "id_06_")))
+    shutil.copytree(dev_run["work"] / "model", tmp_path / "model")
+    config = write_config(tmp_path, data)
+    run = run_script("01_test.py", "-e", "--config", str(config), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-1500:]
+    assert "ToyCar: test ID(s) id_06 have no training clips in" in run.stderr
+    assert "the model never heard them" in run.stderr

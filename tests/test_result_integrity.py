@@ -148,3 +148,20 @@ def test_a_model_of_another_shape_than_the_yaml_is_an_error(dev_run, tmp_path):
             "(00_train.py --retrain)" in run.stderr
         ), run.stderr[-1000:]
         assert "Traceback" not in run.stderr
+
+
+def test_a_threshold_belongs_to_the_model_it_was_fitted_with(tmp_path):
+    from anomaly_detection.evaluation.decision import Threshold, load_threshold, save_threshold
+    from anomaly_detection.model.provenance import file_digest
+
+    model = tmp_path / "model_ToyCar.hdf5"
+    model.write_bytes(b"the model another run wrote meanwhile")
+    threshold = Threshold(7.5, 0.9, 2.0, 0.0, 1.0, 10)
+    path = tmp_path / "model_ToyCar.hdf5.threshold.json"
+    save_threshold(path, threshold, model_file=model, model_digest="0" * 64)  # fitted elsewhere
+    assert load_threshold(path, model_file=model, percentile=0.9) is None
+    save_threshold(path, threshold, model_file=model, model_digest=file_digest(model))
+    assert load_threshold(path, model_file=model, percentile=0.9) == Threshold(
+        7.5, 0.9, 2.0, 0.0, 1.0, 10, model.stat().st_size, model.stat().st_mtime_ns,
+        file_digest(model),
+    )  # fmt: skip

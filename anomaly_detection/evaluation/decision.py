@@ -86,9 +86,16 @@ def fit_threshold(scores: np.ndarray, percentile: float) -> Threshold:
     return Threshold(threshold, percentile, float(shape), float(loc), float(scale), scores.size)
 
 
-def save_threshold(path: Path, threshold: Threshold, *, model_file: Path) -> None:
+def save_threshold(
+    path: Path, threshold: Threshold, *, model_file: Path, model_digest: str | None = None
+) -> None:
     """Write ``threshold`` to ``path``, tagged with the state of ``model_file`` (its size,
-    modification time and SHA-256), so that a changed model never reuses it."""
+    modification time and SHA-256), so that a changed model never reuses it.
+
+    ``model_digest``: the SHA-256 of the very model the threshold was fitted with (the
+    bytes this process saved), when known; a file on disk that is not that model then
+    never takes the threshold for its own.
+    """
     if not math.isfinite(threshold.threshold):
         raise ModelError(f"{path}: the decision threshold is {threshold.threshold}; not saved")
     status = model_file.stat()
@@ -96,7 +103,7 @@ def save_threshold(path: Path, threshold: Threshold, *, model_file: Path) -> Non
         **asdict(threshold),
         "model_size": status.st_size,
         "model_mtime_ns": status.st_mtime_ns,
-        "model_digest": file_digest(model_file),
+        "model_digest": model_digest or file_digest(model_file),
     }
     # JSON has no NaN: the gamma parameters of a fit without spread are written as null
     fields = {

@@ -71,13 +71,16 @@ def fit_and_save_threshold(
     *,
     frames_per_vector: int,
     percentile: float,
+    model_digest: str | None = None,
 ) -> Threshold:
     """Fit the model's decision threshold on its training clips' scores (gamma
-    distribution, ``percentile``) and save it beside the model file."""
+    distribution, ``percentile``) and save it beside the model file, tagged with
+    ``model_digest`` (the SHA-256 of the model ``predict`` runs) or the file's."""
     scores = training_scores(predict, frames, frames_per_vector)
     threshold = fit_threshold(scores, percentile)
     path = layout.threshold_file(variant, machine_type)
-    save_threshold(path, threshold, model_file=layout.model_file(variant, machine_type))
+    model_file = layout.model_file(variant, machine_type)
+    save_threshold(path, threshold, model_file=model_file, model_digest=model_digest)
     logger.info(
         "%s: threshold %.4g (gamma fit, %g quantile, %d clips) -> %s",
         machine_type,

@@ -76,11 +76,23 @@ class RunContext(RunData):
 
     # ---- steps, each delegated to its owner -----------------------------------------------
     def fit_threshold(
-        self, variant: ModelVariant, machine_type: str, predict: Predictor, frames: FrameStore
+        self,
+        variant: ModelVariant,
+        machine_type: str,
+        predict: Predictor,
+        frames: FrameStore,
+        *,
+        model_digest: str | None = None,
     ) -> Threshold:
         """Fit and save the model's decision threshold on its training clips' scores."""
         return variant_results.fit_and_save_threshold(
-            self.layout, variant, machine_type, predict, frames, **self._threshold_settings()
+            self.layout,
+            variant,
+            machine_type,
+            predict,
+            frames,
+            model_digest=model_digest,
+            **self._threshold_settings(),
         )
 
     def stored_or_fitted_threshold(

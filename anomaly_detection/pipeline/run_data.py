@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..core.errors import ModelError
-from ..data.dataset import list_test_sets, list_train_files, select_machine_type_dirs
+from ..data.dataset import (
+    list_test_sets,
+    list_train_files,
+    select_machine_type_dirs,
+    warn_of_unheard_ids,
+)
 from ..evaluation.results import TestFeatures
 from ..features.extraction import (
     check_settings_at_rate,
@@ -90,8 +95,10 @@ class RunData:
     def test_features(self, type_dir: Path) -> list[TestFeatures]:
         """Features of every test clip of one machine type, grouped by machine ID."""
         test_sets = list_test_sets(type_dir, self.dev_mode)
-        if self.ground_truth is not None and not self.dev_mode:
-            test_sets = self.ground_truth.label_test_sets(type_dir.name, test_sets)
+        if not self.dev_mode:
+            warn_of_unheard_ids(type_dir, test_sets)
+            if self.ground_truth is not None:
+                test_sets = self.ground_truth.label_test_sets(type_dir.name, test_sets)
         files = [path for test_set in test_sets for path in test_set.files]
         self._check_sample_rate(files)
         clips = extract_log_mels(
