@@ -2,6 +2,8 @@
 """Export test clips as EEMBC EnergyRunner samples (``*_hist_librosa.bin`` + ``y_labels.csv``).
 
     python export_eembc.py -d --machine-type ToyCar --every 10 --output eembc_samples/
+    python export_eembc.py -d --set ad01 --output submission/   # MLCommons' official set
+    python export_eembc.py -d --labels y_labels.csv --output samples/   # the files it lists
 
 Each sample is a clip's cropped log-mel spectrogram (raw float32, frame-major),
 as the MLPerf Tiny benchmark feeds the device.
@@ -16,7 +18,14 @@ from pathlib import Path
 import common
 from anomaly_detection.core.errors import PipelineError
 from anomaly_detection.data.dataset import TestSet, list_test_sets
-from anomaly_detection.device.eembc import select_clips, write_samples
+from anomaly_detection.device.eembc import (
+    OFFICIAL_SETS,
+    labels_file_clips,
+    listed_clips,
+    official_set,
+    select_clips,
+    write_samples,
+)
 from anomaly_detection.features.extraction import extract_log_mels
 
 logger = logging.getLogger("export_eembc")
@@ -26,12 +35,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = common.build_parser(
         "Export test clips as EEMBC EnergyRunner samples.", ground_truth=True
     )
-    parser.add_argument(
+    selection = parser.add_mutually_exclusive_group()
+    selection.add_argument(
         "--every",
         type=int,
         default=1,
         metavar="N",
-        help="every Nth test clip of each machine ID (default 1: all)",
+        help="every Nth test clip of each machine ID and class (default 1: all); normal "
+        "samples first",
+    )
+    selection.add_argument(
+        "--set",
+        choices=sorted(OFFICIAL_SETS),
+        help="MLCommons Tiny's official evaluation set: ToyCar IDs 01-04, named and "
+        "ordered as its y_labels.csv (ad01: 248 files; ad01-alt: 72)",
+    )
+    selection.add_argument(
+        "--labels", type=Path, metavar="FILE", help="the samples a y_labels.csv lists, in its order"
     )
     parser.add_argument(
         "--output",
@@ -56,10 +76,26 @@ def labelled_test_sets(run: common.RunContext, type_dir: Path) -> list[TestSet]:
     return run.ground_truth.label_test_sets(type_dir.name, test_sets)
 
 
+def selection(
+    args: argparse.Namespace, run: common.RunContext, type_dir: Path
+) -> list[tuple[Path, int]]:
+    """The clips to export, with their labels, in the order of the labels file."""
+    if args.set is not None:
+        return listed_clips(type_dir, official_set(args.set))
+    if args.labels is not None:
+        return listed_clips(type_dir, labels_file_clips(args.labels))
+    return select_clips(labelled_test_sets(run, type_dir), args.every)
+
+
 def main(args: argparse.Namespace, run: common.RunContext) -> int:
     feature = run.config.feature
-    for type_dir in run.type_dirs():
-        selected = select_clips(labelled_test_sets(run, type_dir), args.every)
+    type_dirs = run.type_dirs()
+    if args.set is not None:  # the official sets are ToyCar's development test clips
+        type_dirs = [type_dir for type_dir in type_dirs if type_dir.name == "ToyCar"]
+        if not type_dirs or not run.dev_mode:
+            raise PipelineError(f"--set {args.set}: needs ToyCar's development data (-d)")
+    for type_dir in type_dirs:
+        selected = selection(args, run, type_dir)
         clips = extract_log_mels(
             [path for path, _ in selected],
             feature,

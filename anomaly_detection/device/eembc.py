@@ -21,18 +21,98 @@ from ..core.io_utils import write_bytes_atomic, write_csv_atomic
 from ..data.dataset import ANOMALY, TestSet
 from ..features.logmel import ClipFeatures
 
-__all__ = ["select_clips", "sample_file_name", "write_sample", "write_samples"]
+__all__ = [
+    "OFFICIAL_SETS",
+    "official_set",
+    "listed_clips",
+    "labels_file_clips",
+    "select_clips",
+    "sample_file_name",
+    "write_sample",
+    "write_samples",
+]
+
+
+#: MLCommons Tiny's official ad01 sets (``benchmark/evaluation/datasets/ad01/``), ToyCar
+#: IDs 01-04: ``ad01`` holds every 10th test clip from index 3 (35 normal and 27 anomalous
+#: per ID); ``ad01-alt`` (accepted since v1.2) 9 per ID and class, mostly the first 9,
+#: with the exceptions its published list has (the clip indices below, in its order).
+OFFICIAL_SETS = ("ad01", "ad01-alt")
+_FIRST_NINE = tuple(range(3, 84, 10))
+_ALT_INDICES = {
+    ("normal", 1): _FIRST_NINE,
+    ("normal", 2): _FIRST_NINE,
+    ("normal", 3): _FIRST_NINE,
+    ("normal", 4): (*_FIRST_NINE[:8], 343),
+    ("anomaly", 1): (*_FIRST_NINE[:8], 93),
+    ("anomaly", 2): (*_FIRST_NINE[:7], 223, 93),
+    ("anomaly", 3): _FIRST_NINE,
+    ("anomaly", 4): _FIRST_NINE,
+}
+_FULL_COUNTS = {"normal": 35, "anomaly": 27}
+
+
+def official_set(name: str) -> list[tuple[str, int]]:
+    """``(clip file name, label)`` of an official set, in its ``y_labels.csv`` order: every
+    normal clip first (ID by ID), then every anomalous one."""
+    if name not in OFFICIAL_SETS:
+        raise PipelineError(f"--set: unknown set {name!r} (one of {', '.join(OFFICIAL_SETS)})")
+    listed = []
+    for kind, label in (("normal", 0), ("anomaly", 1)):
+        for machine_id in (1, 2, 3, 4):
+            indices = (
+                _ALT_INDICES[kind, machine_id]
+                if name == "ad01-alt"
+                else range(3, 10 * _FULL_COUNTS[kind], 10)
+            )
+            listed += [(f"{kind}_id_{machine_id:02d}_{index:08d}.wav", label) for index in indices]
+    return listed
+
+
+def listed_clips(type_dir: Path, listed: Sequence[tuple[str, int]]) -> list[tuple[Path, int]]:
+    """The clips of ``<type_dir>/test`` that ``listed`` names, in its order.
+
+    Raises
+    ------
+    PipelineError
+        Naming the first listed clip that is not there.
+    """
+    test_dir = type_dir / "test"
+    for name, _ in listed:
+        if not (test_dir / name).is_file():
+            raise PipelineError(
+                f"{test_dir / name}: listed clip not found ({len(listed)} listed; the "
+                "official sets need ToyCar's development test clips of IDs 01-04)"
+            )
+    return [(test_dir / name, label) for name, label in listed]
+
+
+def labels_file_clips(path: Path) -> list[tuple[str, int]]:
+    """``(clip file name, label)`` of each sample a ``y_labels.csv`` lists, in its order."""
+    from .energyrunner import read_labels
+
+    suffix = "_hist_librosa.bin"
+    listed = []
+    for sample in read_labels(path):
+        if not sample.name.endswith(suffix):
+            raise PipelineError(f"{path}: {sample.name} is not named <clip>{suffix}")
+        listed.append((sample.name.removesuffix(suffix) + ".wav", sample.label))
+    return listed
 
 
 def select_clips(test_sets: Sequence[TestSet], every: int = 1) -> list[tuple[Path, int]]:
-    """Every ``every``-th clip of each ID (normals and anomalies alike), with its label."""
+    """Every ``every``-th clip of each ID and class, with its label: every normal clip
+    first, then every anomalous one (the older EEMBC accuracy functions take the first
+    results as the normal ones)."""
     if every < 1:
         raise PipelineError(f"--every must be at least 1, got {every}")
     selected = []
     for test_set in test_sets:
         labels = test_set.labels or (0,) * len(test_set.files)
-        selected += list(zip(test_set.files, labels, strict=True))[::every]
-    return selected
+        pairs = list(zip(test_set.files, labels, strict=True))
+        for label in sorted(set(labels)):
+            selected += [pair for pair in pairs if pair[1] == label][::every]
+    return sorted(selected, key=lambda pair: int(pair[1] == ANOMALY))
 
 
 def sample_file_name(clip: Path) -> str:
