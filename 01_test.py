@@ -59,7 +59,7 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
             seconds_per_clip=result.seconds_per_clip(),
         )
         results.append(result)
-        thresholds[machine_type] = threshold.threshold
+        thresholds[machine_type] = threshold
     run.write_results(KERAS, results, thresholds)
     run.write_summary()
     if run.labelled:

@@ -134,7 +134,7 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
     else:
         tflm_runtime(hint=", or pass --no-tflm")  # one line, before any work
     results: dict[ModelVariant, list[TypeResult]] = {}
-    thresholds: dict[ModelVariant, dict[str, float]] = {}
+    thresholds: dict[ModelVariant, dict[str, Threshold]] = {}
 
     def report(
         variant: ModelVariant, result: TypeResult, threshold: Threshold, **facts: object
@@ -144,7 +144,7 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
             variant, result.machine_type, seconds_per_clip=result.seconds_per_clip(), **facts
         )
         results.setdefault(variant, []).append(result)
-        thresholds.setdefault(variant, {})[result.machine_type] = threshold.threshold
+        thresholds.setdefault(variant, {})[result.machine_type] = threshold
 
     for type_dir in run.type_dirs():
         machine_type = type_dir.name
@@ -174,7 +174,7 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
     summary = run.write_summary()
     if run.labelled:
         print("Average AUC / pAUC over the machine IDs (per ID: summary.md)")
-        print(console_auc_table(run.layout))
+        print(console_auc_table(run.layout, run.result_facts()))
     logger.info("summary with model sizes, timings and plots: %s", summary)
     # Every variant sees the same clips: report the exclusions once.
     return run.exit_status(next(iter(results.values())))

@@ -198,7 +198,7 @@ def test_evaluation_with_labels_reports_as_development_mode(eval_run):
     summary = (result / "summary.md").read_text()
     assert "| ToyCar | 05 |" in summary and "intio AUC" in summary
     assert (
-        "AUC / pAUC of the Keras, TFLite and TFLite Micro models"
+        "Average AUC / pAUC over the machine IDs (per ID: summary.md)"
         in runs["03_tflite_test.py"].stdout
     )
 

@@ -11,6 +11,7 @@ import scipy.stats
 from anomaly_detection.core.variants import VARIANTS
 from anomaly_detection.evaluation.decision import decision_metrics, fit_threshold
 from anomaly_detection.evaluation.report import read_result_csv
+from anomaly_detection.model.provenance import file_digest
 from conftest import run_script
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -98,8 +99,10 @@ def test_decisions_follow_the_saved_threshold(dev_run):
         assert stored["percentile"] == 0.9 and stored["n_clips"] == 20
         assert stored["model_size"] == model_file.stat().st_size
         threshold = stored["threshold"]
+        assert set(stored["by_id"]) == {"id_01", "id_02"}  # 10 training clips each: their own
         decided = 0
         for machine_id in ("01", "02"):
+            own = stored["by_id"][f"id_{machine_id}"]
             scores = dict(
                 rows(work / "result" / f"{prefix}anomaly_score_ToyCar_id_{machine_id}.csv")
             )
@@ -108,12 +111,14 @@ def test_decisions_follow_the_saved_threshold(dev_run):
             )
             assert [name for name, _ in decisions] == list(scores)
             for name, decision in decisions:
-                assert int(decision) == int(float(scores[name]) > threshold)
+                assert int(decision) == int(float(scores[name]) > own)
                 decided += int(decision)
         metrics = rows(work / "result" / f"{prefix}decision_metrics.csv")
         assert metrics[0] == ["machine_type", "id", "threshold", "precision", "recall", "F1"]
         assert [row[1] for row in metrics[1:]] == ["01", "02", "Average"]
-        assert all(float(row[2]) == pytest.approx(threshold) for row in metrics[1:])
+        assert [float(row[2]) for row in metrics[1:]] == pytest.approx(
+            [stored["by_id"]["id_01"], stored["by_id"]["id_02"], threshold]
+        )
         assert decided > 0
 
 
@@ -156,19 +161,21 @@ def test_summary_lists_models_and_links_existing_plots(dev_run):
         )
         cells = [cell.strip() for cell in row.strip("|").split("|")]
         model_file = work / "model" / cells[2]
-        assert int(cells[3]) == model_file.stat().st_size
+        assert cells[3] == f"`{file_digest(model_file)[:12]}`"
+        assert cells[4] == f"`{(work / 'model').resolve()}`"
+        assert int(cells[5]) == model_file.stat().st_size
         assert model_file == model_file_of(work, label)
         if label.startswith("tflm"):
-            assert cells[4] == "n/a"  # the LiteRT row of the same file gives it
+            assert cells[6] == "n/a"  # the LiteRT row of the same file gives it
         else:
-            assert int(cells[4]) == (269_992 if label == "keras" else 265_864)
-        assert float(cells[5]) > 0
+            assert int(cells[6]) == (269_992 if label == "keras" else 265_864)
+        assert float(cells[7]) > 0
     links = re.findall(r"\]\(([^)]+\.png)\)", summary)
     assert len(links) == 2 * len(LABELS)
     for link in links:
         assert (work / "result" / link).read_bytes()[:8] == PNG
     assert (
-        "AUC / pAUC of the Keras, TFLite and TFLite Micro models"
+        "Average AUC / pAUC over the machine IDs (per ID: summary.md)"
         in dev_run["runs"]["03_tflite_test.py"].stdout
     )
 
@@ -206,3 +213,30 @@ def test_machine_type_selection(dev_run):
         cwd=dev_run["work"],
     )
     assert selected.returncode == 0
+
+
+def test_each_machine_id_gets_a_threshold_of_its_own(caplog):
+    import scipy.stats
+
+    from anomaly_detection.evaluation.decision import decision_metrics, fit_thresholds_by_id
+
+    rng = np.random.default_rng(0)
+    quiet = 13 + 26 * rng.beta(2, 2, 100)  # normal scores of ID 01 run 13-39
+    loud = 31 + 63 * rng.beta(2, 2, 100)  # ID 02's 31-94
+    scores = np.concatenate([quiet, loud])
+    ids = ["id_01"] * 100 + ["id_02"] * 100
+    threshold = fit_thresholds_by_id(scores, ids, 0.9)
+    for machine_id, own in (("id_01", quiet), ("id_02", loud)):
+        shape, loc, scale = scipy.stats.gamma.fit(own)
+        expected = scipy.stats.gamma.ppf(0.9, shape, loc=loc, scale=scale)
+        assert threshold.for_id(machine_id) == pytest.approx(expected)
+    assert threshold.threshold > quiet.max()  # one threshold for both misses ID 01's anomalies
+    anomalies_01 = quiet.max() + rng.uniform(1, 15, 10)
+    labels = np.r_[np.zeros(100), np.ones(10)]
+    single = decision_metrics(labels, np.r_[quiet, anomalies_01] > threshold.threshold)[2]
+    own = decision_metrics(labels, np.r_[quiet, anomalies_01] > threshold.for_id("id_01"))[2]
+    assert own > single
+
+    few = fit_thresholds_by_id(np.r_[quiet, loud[:4]], ["id_01"] * 100 + ["id_02"] * 4, 0.9)
+    assert few.for_id("id_02") == few.threshold and "id_01" in few.by_id
+    assert "id_02: 4 training clip(s), fewer than 10" in caplog.text

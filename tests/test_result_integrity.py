@@ -24,6 +24,8 @@ def own_run(dev_run, tmp_path, *, with_results=False, **overrides):
         for by_type in info.values():
             for entry in by_type.values():
                 entry["model_directory"] = str(tmp_path / "model")
+                if "result_csv" in entry:
+                    entry["result_csv"]["model_directory"] = str(tmp_path / "model")
         info_path.write_text(json.dumps(info))
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(base_config(tmp_path, dev_run["data"], **overrides)))
@@ -165,3 +167,51 @@ def test_a_threshold_belongs_to_the_model_it_was_fitted_with(tmp_path):
         7.5, 0.9, 2.0, 0.0, 1.0, 10, model.stat().st_size, model.stat().st_mtime_ns,
         file_digest(model),
     )  # fmt: skip
+
+
+def test_results_of_another_max_fpr_or_other_clips_are_stale(dev_run, tmp_path):
+    config = own_run(dev_run, tmp_path, with_results=True, max_fpr=0.5)
+    run = script("03_tflite_test.py", config, "--no-tflm", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    tables, stale = tables_and_stale((tmp_path / "result" / "summary.md").read_text())
+    assert "FPR <= 0.5" in tables and "Keras AUC" not in tables and "float AUC" in tables
+    assert "| ToyCar | keras | pAUC at FPR <= 0.1; the configuration now says 0.5 |" in stale
+
+    data = tmp_path / "data"
+    shutil.copytree(dev_run["data"] / "dev_data", data / "dev_data")
+    next((data / "dev_data" / "ToyCar" / "test").glob("anomaly_id_01_*.wav")).unlink()
+    fewer = tmp_path / "fewer.yaml"
+    fewer.write_text(yaml.safe_dump(base_config(tmp_path, data, max_fpr=0.5)))
+    run = script("01_test.py", fewer, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    tables, stale = tables_and_stale((tmp_path / "result" / "summary.md").read_text())
+    assert "Keras AUC" in tables and "float AUC" not in tables
+    assert "| ToyCar | tflite | scored on other test clips than the data folder holds now" in stale
+
+
+def test_scores_without_labels_never_make_an_older_result_current(dev_run, tmp_path):
+    config = own_run(dev_run, tmp_path, with_results=True)
+    data = tmp_path / "data"
+    shutil.copytree(dev_run["data"] / "eval_data", data / "eval_data")  # no label list beside it
+    settings = yaml.safe_load(with_seed(config, 7).read_text())
+    settings["eval_directory"] = str(data / "eval_data")
+    unlabelled = tmp_path / "unlabelled.yaml"
+    unlabelled.write_text(yaml.safe_dump(settings))
+    for name, options in (("00_train.py", ("-d", "--retrain")), ("01_test.py", ("-e",))):
+        run = run_script(name, *options, "--config", str(unlabelled), cwd=tmp_path)
+        assert run.returncode == 0, run.stderr[-2000:]
+    tables, stale = tables_and_stale((tmp_path / "result" / "summary.md").read_text())
+    assert "Keras AUC" not in tables
+    assert "| ToyCar | keras | model_ToyCar.hdf5 changed since it was scored" in stale
+
+
+def test_a_result_file_name_the_pipeline_uses_and_a_model_folder_that_is_a_file(dev_run, tmp_path):
+    config = own_run(dev_run, tmp_path, result_file="summary.md")
+    run = script("01_test.py", config, cwd=tmp_path)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert "'result_file' must name a .csv file, got 'summary.md'" in run.stderr
+    config = own_run(dev_run, tmp_path / "other", result_file="run_info.csv")
+    model = tmp_path / "other" / "model" / "model_ToyCar.tflite"
+    run = script("03_tflite_test.py", config, "--model-directory", str(model), cwd=tmp_path)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert f"{model}: --model-directory is not a folder" in run.stderr

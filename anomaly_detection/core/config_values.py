@@ -31,6 +31,7 @@ __all__ = [
     "MAX_PARAMETERS",
     "autoencoder_parameters",
     "cross_key_problems",
+    "result_file_name",
     "DCASE_SAMPLE_RATE",
     "empty_mel_bands",
     "StrictLoader",
@@ -207,6 +208,20 @@ def empty_mel_bands(n_fft: int, n_mels: int, sample_rate: int = DCASE_SAMPLE_RAT
         warnings.simplefilter("ignore")  # librosa warns about the very bands counted here
         filters = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
     return int(np.sum(np.max(filters, axis=1) <= 0))
+
+
+#: Names the pipeline writes in the result folder besides ``result_file``.
+_RESERVED_RESULT_NAMES = ("summary.md", "run_info.json", "decision_metrics.csv")
+_RESERVED_RESULT_PREFIXES = ("anomaly_score_", "decision_result_", "tflite", "tflm", "roc_")
+
+
+def result_file_name(value: Any) -> str | None:
+    name = Path(value).name
+    if not name.endswith(".csv"):
+        return f"must name a .csv file, got {quote(value)}"
+    if name in _RESERVED_RESULT_NAMES or name.startswith(_RESERVED_RESULT_PREFIXES):
+        return f"names a file the pipeline writes for another purpose: {quote(value)}"
+    return None
 
 
 def seed(value: Any) -> str | None:

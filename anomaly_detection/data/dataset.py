@@ -116,10 +116,15 @@ def list_train_files(type_dir: Path) -> list[Path]:
     return files
 
 
+def training_machine_id(path: Path) -> str | None:
+    """The machine ID (``id_XX``) a training clip's name gives (``normal_id_XX_*.wav``)."""
+    match = _LABELLED.match(path.name)
+    return match.group(2) if match else None
+
+
 def training_machine_ids(files: Sequence[Path]) -> set[str]:
     """The machine IDs (``id_XX``) named by training clips (``normal_id_XX_*.wav``)."""
-    found = (_LABELLED.match(path.name) for path in files)
-    return {match.group(2) for match in found if match}
+    return {machine_id for path in files if (machine_id := training_machine_id(path))}
 
 
 def warn_of_unheard_ids(type_dir: Path, test_sets: Sequence[TestSet]) -> list[str]:

@@ -249,8 +249,11 @@ def read_deployment_report(path: Path) -> DeploymentReport:
     return report
 
 
-def deployment_markdown(reports: list[tuple[str, DeploymentReport]]) -> list[str]:
-    """The summary's deployment section: one row per ``(machine type, report)``."""
+def deployment_markdown(
+    reports: list[tuple[str, DeploymentReport]], folder: Path | None = None
+) -> list[str]:
+    """The summary's deployment section: one row per ``(machine type, report)`` of the
+    models in ``folder`` (named in the text)."""
     if not reports:
         return []
     rows = [
@@ -264,7 +267,9 @@ def deployment_markdown(reports: list[tuple[str, DeploymentReport]]) -> list[str
         "",
         "## Deployment (TensorFlow Lite Micro)",
         "",
-        "Measured in the TFLM interpreter: *arena* is the smallest `arena_size` with which "
+        "Measured in the TFLM interpreter"
+        + ("" if folder is None else f" for the models in `{folder.resolve()}`")
+        + ": *arena* is the smallest `arena_size` with which "
         "the model allocates and runs; *recorded* is the total of TFLM's allocation "
         "recording, which leaves out the temporary allocations made while planning memory "
         "and preparing the kernels: at most the arena, smaller where a temporary "

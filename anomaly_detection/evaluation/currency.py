@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.errors import ModelError
@@ -19,7 +19,7 @@ from ..core.layout import OutputLayout
 from ..core.variants import KERAS, ModelVariant
 from ..model.provenance import file_digest, read_provenance
 
-__all__ = ["ModelOrigin", "StaleResult", "model_origin", "stale_reason"]
+__all__ = ["ModelOrigin", "ResultFacts", "StaleResult", "model_origin", "stale_reason"]
 
 #: Hex digits of a SHA-256 shown in reports.
 DIGEST_PREFIX = 12
@@ -47,13 +47,36 @@ class StaleResult:
     reason: str
 
 
+@dataclass(frozen=True)
+class ResultFacts:
+    """What results are computed on, besides the model: the set (``dev`` or ``eval``),
+    pAUC's ``max_fpr`` and, per machine type, the digest of its test clip list. Recorded
+    with each ``result.csv``; a report compares them with the current run's."""
+
+    mode: str
+    max_fpr: float
+    clips: Mapping[str, str] = field(default_factory=dict)
+
+    def record(self, machine_type: str) -> dict[str, object]:
+        return {"mode": self.mode, "max_fpr": self.max_fpr, "clips": self.clips.get(machine_type)}
+
+
+def _scored(entry: Mapping[str, object]) -> Mapping[str, object]:
+    """The ``result_csv`` record of a ``run_info.json`` entry: what its result.csv rows of
+    this machine type were computed from (empty if none was written)."""
+    record = entry.get("result_csv")
+    return record if isinstance(record, Mapping) else {}
+
+
 def model_origin(
     layout: OutputLayout, variant: ModelVariant, machine_type: str, entry: Mapping[str, object]
 ) -> ModelOrigin:
-    """Where the model of ``entry`` (a ``run_info.json`` record) was, by its record."""
-    folder = str(entry.get("model_directory") or layout.model_directory)
+    """The model file whose results ``result.csv`` holds, by the record written with it
+    (the model file scored last, when no ``result.csv`` was written)."""
+    record = _scored(entry) or entry
+    folder = str(record.get("model_directory") or layout.model_directory)
     file = str(entry.get("file") or variant.model_file_name(machine_type))
-    return ModelOrigin(folder, file, str(entry.get("digest") or ""))
+    return ModelOrigin(folder, file, str(record.get("digest") or ""))
 
 
 @functools.lru_cache(maxsize=64)
@@ -71,13 +94,47 @@ def _current_digest(path: Path) -> str | None:
 
 
 def stale_reason(
-    layout: OutputLayout, variant: ModelVariant, machine_type: str, entry: Mapping[str, object]
+    layout: OutputLayout,
+    variant: ModelVariant,
+    machine_type: str,
+    entry: Mapping[str, object],
+    expected: ResultFacts | None = None,
 ) -> str | None:
     """Why ``variant``'s results of ``machine_type`` do not describe the model file there
-    now; ``None`` when they do."""
-    origin = model_origin(layout, variant, machine_type, entry)
-    if not origin.digest:
+    now, or the set, ``max_fpr`` and clips of ``expected`` (the current run's); ``None``
+    when they do."""
+    if not _scored(entry).get("digest"):
         return "no record of the model that produced them (run_info.json)"
+    origin = model_origin(layout, variant, machine_type, entry)
+    reason = _model_changed(origin, variant, machine_type)
+    if reason is None and expected is not None:
+        reason = _facts_changed(_scored(entry), expected, machine_type)
+    return reason
+
+
+def _facts_changed(
+    record: Mapping[str, object], expected: ResultFacts, machine_type: str
+) -> str | None:
+    names = {"dev": "development", "eval": "evaluation"}
+    if record.get("mode") != expected.mode:
+        return (
+            f"scored on the {names.get(str(record.get('mode')), '?')} set; this run scores "
+            f"the {names[expected.mode]} set"
+        )
+    if record.get("max_fpr") != expected.max_fpr:
+        return (
+            f"pAUC at FPR <= {record.get('max_fpr')}; the configuration now says {expected.max_fpr}"
+        )
+    clips = expected.clips.get(machine_type)
+    if clips is not None and record.get("clips") != clips:
+        return (
+            "scored on other test clips than the data folder holds now (clips added, "
+            "removed or replaced, or another folder)"
+        )
+    return None
+
+
+def _model_changed(origin: ModelOrigin, variant: ModelVariant, machine_type: str) -> str | None:
     model_file = Path(origin.folder) / origin.file
     current = _current_digest(model_file)
     if current is None:

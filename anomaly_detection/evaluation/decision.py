@@ -15,7 +15,7 @@ import json
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ __all__ = [
     "training_scores",
     "decision_metrics",
     "write_decision_csv",
+    "fit_thresholds_by_id",
+    "MIN_CLIPS_PER_ID",
     "decision_metrics_csv_text",
 ]
 
@@ -56,6 +58,13 @@ class Threshold:
     model_size: int = 0
     model_mtime_ns: int = 0
     model_digest: str = ""
+    #: ``{machine ID: threshold}`` fitted on each ID's own training clips; an ID not
+    #: listed (too few clips) takes the machine type's :attr:`threshold`.
+    by_id: dict[str, float] = field(default_factory=dict)
+
+    def for_id(self, machine_id: str) -> float:
+        """The threshold of ``machine_id``'s clips."""
+        return self.by_id.get(machine_id, self.threshold)
 
 
 def training_scores(predict: Predictor, store: FrameStore, frames: int) -> np.ndarray:
@@ -86,6 +95,37 @@ def fit_threshold(scores: np.ndarray, percentile: float) -> Threshold:
     return Threshold(threshold, percentile, float(shape), float(loc), float(scale), scores.size)
 
 
+#: Training clips an ID needs for a gamma fit of its own; with fewer it takes the type's.
+MIN_CLIPS_PER_ID = 10
+
+
+def fit_thresholds_by_id(
+    scores: np.ndarray, machine_ids: Sequence[str], percentile: float
+) -> Threshold:
+    """The machine type's threshold (all ``scores``) with one per machine ID
+    (``machine_ids[i]`` names clip ``i``'s machine), each fitted on that ID's own training
+    scores; an ID with fewer than :data:`MIN_CLIPS_PER_ID` clips takes the type's, with a
+    warning. Machines of one type differ in loudness: one threshold for all can lie above
+    every normal clip of a quiet one, and then it catches almost none of its anomalies."""
+    scores = np.asarray(scores, dtype=np.float64)
+    overall = fit_threshold(scores, percentile)
+    ids = np.asarray(machine_ids)
+    by_id = {}
+    for machine_id in sorted(set(machine_ids)):
+        own = scores[ids == machine_id]
+        if own.size >= MIN_CLIPS_PER_ID:
+            by_id[machine_id] = fit_threshold(own, percentile).threshold
+        else:
+            logger.warning(
+                "%s: %d training clip(s), fewer than %d: it takes the machine type's decision "
+                "threshold",
+                machine_id,
+                own.size,
+                MIN_CLIPS_PER_ID,
+            )
+    return replace(overall, by_id=by_id)
+
+
 def save_threshold(
     path: Path, threshold: Threshold, *, model_file: Path, model_digest: str | None = None
 ) -> None:
@@ -96,7 +136,8 @@ def save_threshold(
     bytes this process saved), when known; a file on disk that is not that model then
     never takes the threshold for its own.
     """
-    if not math.isfinite(threshold.threshold):
+    values = [threshold.threshold, *threshold.by_id.values()]
+    if not all(math.isfinite(value) for value in values):
         raise ModelError(f"{path}: the decision threshold is {threshold.threshold}; not saved")
     status = model_file.stat()
     fields = {
@@ -135,7 +176,7 @@ def load_threshold(path: Path, *, model_file: Path, percentile: float) -> Thresh
     ):
         logger.info("%s: model changed since the threshold was fitted; recomputing", path)
         return None
-    if stored.percentile != percentile:
+    if stored.percentile != percentile or "by_id" not in fields:  # or fitted before per-ID
         return None
     return stored
 
@@ -164,8 +205,11 @@ def write_decision_csv(path: Path, id_scores: IdScores, threshold: float) -> Non
     )
 
 
-def decision_metrics_csv_text(results: Sequence[TypeResult], thresholds: dict[str, float]) -> str:
-    """``machine_type,id,threshold,precision,recall,F1`` per ID and an ``Average`` per type."""
+def decision_metrics_csv_text(
+    results: Sequence[TypeResult], thresholds: dict[str, Threshold]
+) -> str:
+    """``machine_type,id,threshold,precision,recall,F1`` per ID (with the ID's threshold)
+    and an ``Average`` per type (with the type's)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["machine_type", "id", "threshold", "precision", "recall", "F1"])
@@ -175,13 +219,19 @@ def decision_metrics_csv_text(results: Sequence[TypeResult], thresholds: dict[st
         for ids in result.ids:
             if ids.labels is None:  # evaluation mode: no labels, no metrics
                 continue
-            metrics = decision_metrics(ids.labels, (ids.scores > threshold).astype(int))
+            value = threshold.for_id(ids.machine_id)
+            metrics = decision_metrics(ids.labels, (ids.scores > value).astype(int))
             rows.append(metrics)
             writer.writerow(
-                [result.machine_type, machine_id_number(ids.machine_id), threshold, *metrics]
+                [result.machine_type, machine_id_number(ids.machine_id), value, *metrics]
             )
         if rows:
             writer.writerow(
-                [result.machine_type, "Average", threshold, *np.mean(np.asarray(rows), axis=0)]
+                [
+                    result.machine_type,
+                    "Average",
+                    threshold.threshold,
+                    *np.mean(np.asarray(rows), axis=0),
+                ]
             )
     return buffer.getvalue()

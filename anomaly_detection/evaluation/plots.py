@@ -8,7 +8,7 @@ backend.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -75,9 +75,10 @@ def plot_roc_curves(result: TypeResult, max_fpr: float, path: Path, label: str) 
 
 
 def plot_score_histograms(
-    result: TypeResult, threshold: float | None, path: Path, label: str
+    result: TypeResult, threshold: float | Callable[[str], float] | None, path: Path, label: str
 ) -> None:
-    """Per ID, histograms of the anomaly scores of normal and anomalous clips."""
+    """Per ID, histograms of the anomaly scores of normal and anomalous clips, with the
+    decision threshold (one value, or the threshold of each machine ID)."""
     plt = _pyplot()
     n_ids = len(result.ids)
     columns = min(n_ids, 2)
@@ -94,10 +95,9 @@ def plot_score_histograms(
             axis.hist(
                 ids.scores[ids.labels == 1], bins=bins, alpha=0.6, color="tab:red", label="anomaly"
             )
-        if threshold is not None and math.isfinite(threshold):
-            axis.axvline(
-                threshold, color="black", linestyle="--", label=f"threshold {threshold:.3g}"
-            )
+        value = threshold(ids.machine_id) if callable(threshold) else threshold
+        if value is not None and math.isfinite(value):
+            axis.axvline(value, color="black", linestyle="--", label=f"threshold {value:.3g}")
         axis.set(
             title=f"{result.machine_type} {ids.machine_id} ({label})",
             xlabel="anomaly score (mean squared error)",

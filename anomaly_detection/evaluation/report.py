@@ -18,7 +18,7 @@ from pathlib import Path
 from ..core.io_utils import write_text_atomic
 from ..core.layout import OutputLayout
 from ..core.variants import KERAS, TFLITE_VARIANTS, TFLM_VARIANTS, VARIANTS, ModelVariant
-from .currency import StaleResult, model_origin, stale_reason
+from .currency import ResultFacts, StaleResult, model_origin, stale_reason
 from .scoring import TypeResult
 
 logger = logging.getLogger(__name__)
@@ -100,9 +100,12 @@ def _number(value: float | None) -> str:
 ResultGroups = dict[str, dict[ModelVariant, ResultTable]]
 
 
-def current_results(layout: OutputLayout) -> tuple[ResultGroups, list[StaleResult]]:
+def current_results(
+    layout: OutputLayout, expected: ResultFacts | None = None
+) -> tuple[ResultGroups, list[StaleResult]]:
     """The results of every variant and machine type whose model file is the one present
-    now (grouped by model folder, this configuration's first), and the stale ones."""
+    now and whose set, ``max_fpr`` and clips are ``expected``'s (grouped by model folder,
+    this configuration's first), and the stale ones."""
     info = read_run_info(layout.run_info)
     groups: ResultGroups = {str(layout.model_directory.resolve()): {}}
     stale = []
@@ -110,9 +113,14 @@ def current_results(layout: OutputLayout) -> tuple[ResultGroups, list[StaleResul
         path = layout.result_csv(variant)
         if not path.is_file():
             continue
-        for machine_type, rows in read_result_csv(path).items():
+        try:
+            tables = read_result_csv(path)
+        except (OSError, ValueError, IndexError) as error:
+            stale.append(StaleResult(variant, "all", f"{path.name} is unreadable ({error})"))
+            continue
+        for machine_type, rows in tables.items():
             entry = info.get(variant.label, {}).get(machine_type, {})
-            reason = stale_reason(layout, variant, machine_type, entry)
+            reason = stale_reason(layout, variant, machine_type, entry, expected)
             if reason is not None:
                 stale.append(StaleResult(variant, machine_type, reason))
                 continue
@@ -140,10 +148,10 @@ def _auc_markdown(tables: dict[ModelVariant, ResultTable]) -> list[str]:
     return lines
 
 
-def auc_table(layout: OutputLayout) -> str:
+def auc_table(layout: OutputLayout, expected: ResultFacts | None = None) -> str:
     """Markdown tables of AUC/pAUC per type and ID, one column pair per variant whose
     results are current; one table per model folder (``--model-directory`` runs apart)."""
-    groups, _ = current_results(layout)
+    groups, _ = current_results(layout, expected)
     lines: list[str] = []
     for folder, tables in groups.items():
         if len(groups) > 1:
@@ -152,12 +160,12 @@ def auc_table(layout: OutputLayout) -> str:
     return "\n".join(lines).rstrip("\n")
 
 
-def console_auc_table(layout: OutputLayout) -> str:
+def console_auc_table(layout: OutputLayout, expected: ResultFacts | None = None) -> str:
     """A plain-text table for the terminal (under 100 columns): one row per model variant
     and machine type whose results are current, with its average AUC and pAUC over the
     machine IDs and its model file's SHA-256 prefix; stale results are counted, not shown.
     The per-ID detail is in ``summary.md``."""
-    groups, stale = current_results(layout)
+    groups, stale = current_results(layout, expected)
     info = read_run_info(layout.run_info)
     lines = [f"{'model':<36}{'runs in':<8}{'type':<14}{'SHA-256':<14}{'AUC':>8}{'pAUC':>8}"]
     for folder, tables in groups.items():
@@ -259,6 +267,7 @@ def summary_markdown(
     max_fpr: float,
     *,
     more_sections: Callable[[Sequence[str]], list[str]] | None = None,
+    expected: ResultFacts | None = None,
 ) -> str:
     """The side-by-side report of every model variant found in the result folder.
 
@@ -266,7 +275,7 @@ def summary_markdown(
     (the device's deployment report: written by a higher layer than this one).
     """
     info = read_run_info(layout.run_info)
-    groups, stale = current_results(layout)
+    groups, stale = current_results(layout, expected)
     stale_keys = {(item.variant.label, item.machine_type) for item in stale}
     info = {
         label: {t: e for t, e in by_type.items() if (label, t) not in stale_keys}
@@ -295,7 +304,7 @@ def summary_markdown(
             )
             + " Each column's model file and SHA-256: see Models.",
             "",
-            auc_table(layout),
+            auc_table(layout, expected),
             "",
         ]
     lines += _stale_section(stale)

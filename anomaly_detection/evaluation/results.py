@@ -14,14 +14,16 @@ from dataclasses import dataclass
 from ..core.io_utils import write_text_atomic
 from ..core.layout import OutputLayout
 from ..core.variants import ModelVariant
-from ..data.dataset import TestSet
+from ..data.dataset import TestSet, training_machine_id
 from ..features.frame_store import FrameStore
 from ..features.logmel import ClipFeatures
 from ..model.provenance import file_digest
+from .currency import ResultFacts
 from .decision import (
     Threshold,
     decision_metrics_csv_text,
     fit_threshold,
+    fit_thresholds_by_id,
     load_threshold,
     save_threshold,
     training_scores,
@@ -77,7 +79,11 @@ def fit_and_save_threshold(
     distribution, ``percentile``) and save it beside the model file, tagged with
     ``model_digest`` (the SHA-256 of the model ``predict`` runs) or the file's."""
     scores = training_scores(predict, frames, frames_per_vector)
-    threshold = fit_threshold(scores, percentile)
+    machine_ids = [training_machine_id(path) or "" for path in frames.clip_paths]
+    if len(machine_ids) == len(scores):
+        threshold = fit_thresholds_by_id(scores, machine_ids, percentile)
+    else:  # clips of unknown names: the machine type's threshold only
+        threshold = fit_threshold(scores, percentile)
     path = layout.threshold_file(variant, machine_type)
     model_file = layout.model_file(variant, machine_type)
     save_threshold(path, threshold, model_file=model_file, model_digest=model_digest)
@@ -89,6 +95,9 @@ def fit_and_save_threshold(
         threshold.n_clips,
         path.name,
     )
+    if threshold.by_id:
+        per_id = ", ".join(f"{key} {value:.4g}" for key, value in threshold.by_id.items())
+        logger.info("%s: per machine ID: %s", machine_type, per_id)
     return threshold
 
 
@@ -170,11 +179,13 @@ def write_type_outputs(
     """Decision files, score histograms and (labelled clips) ROC curves of one type."""
     for ids in result.ids:
         write_decision_csv(
-            layout.decisions(variant, result.machine_type, ids.machine_id), ids, threshold.threshold
+            layout.decisions(variant, result.machine_type, ids.machine_id),
+            ids,
+            threshold.for_id(ids.machine_id),
         )
     plot_score_histograms(
         result,
-        threshold.threshold,
+        threshold.for_id,
         layout.score_histogram(variant, result.machine_type),
         variant.label,
     )
@@ -188,13 +199,24 @@ def write_variant_results(
     layout: OutputLayout,
     variant: ModelVariant,
     results: Sequence[TypeResult],
-    thresholds: dict[str, float],
+    thresholds: dict[str, Threshold],
+    facts: ResultFacts,
 ) -> None:
-    """The variant's ``result.csv`` and decision metrics (labelled clips only)."""
+    """The variant's ``result.csv`` and decision metrics (labelled clips only), and, in
+    ``run_info.json``, what each machine type's rows were computed from: the model file's
+    SHA-256 and folder, and ``facts`` (reports show only rows that match the present)."""
     write_result_csv(layout.result_csv(variant), results)
     write_text_atomic(
         layout.decision_metrics(variant), decision_metrics_csv_text(results, thresholds)
     )
+    for result in results:
+        model_file = layout.model_file(variant, result.machine_type)
+        record = {
+            "digest": file_digest(model_file),
+            "model_directory": str(layout.model_directory.resolve()),
+            **facts.record(result.machine_type),
+        }
+        update_run_info(layout.run_info, variant, result.machine_type, result_csv=record)
 
 
 def record_model(
@@ -209,7 +231,7 @@ def record_model(
         file=model_file.name,
         bytes=model_file.stat().st_size,
         digest=file_digest(model_file),
-        model_directory=str(layout.model_directory),
+        model_directory=str(layout.model_directory.resolve()),
         **fields,
     )
 

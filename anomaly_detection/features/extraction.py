@@ -205,14 +205,16 @@ def load_frame_store(
             problems,
         )
         # Streamed into memory: the clips' frames are held once, never as a list and a copy.
+        paths: list[Path] = []
         store = MemoryFrameStore.from_clips(
-            (clip.log_mel for clip in clips if clip.log_mel is not None), len(files), feature.n_mels
+            _log_mels_noting_paths(clips, paths), len(files), feature.n_mels
         )
         _check_usable(folder, problems, store.n_clips, skip_bad_clips=skip_bad_clips)
+        store.clip_paths = paths
         return store
     entry = cache.entry(files)
     if entry is not None:
-        return entry.frame_store()
+        return _with_paths(entry.frame_store(), files)
     usable_files = [
         clip.path
         for clip in _usable(
@@ -247,7 +249,22 @@ def load_frame_store(
             f"clips of {folder} was not written (did clips change during the "
             "run?)"
         )
-    return entry.frame_store()
+    return _with_paths(entry.frame_store(), usable_files)
+
+
+def _log_mels_noting_paths(
+    clips: Iterable[ClipFeatures], paths: list[Path]
+) -> Iterator[np.ndarray]:
+    """The clips' log-mels, appending each one's path to ``paths`` as it goes."""
+    for clip in clips:
+        if clip.log_mel is not None:
+            paths.append(clip.path)
+            yield clip.log_mel
+
+
+def _with_paths(store: FrameStore, files: Sequence[Path]) -> FrameStore:
+    store.clip_paths = list(files)
+    return store
 
 
 def _check_usable(

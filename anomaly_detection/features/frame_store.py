@@ -36,6 +36,8 @@ class FrameStore:
     def __init__(self, clip_offsets: np.ndarray, n_mels: int):
         self.clip_offsets = np.asarray(clip_offsets, dtype=np.int64)
         self.n_mels = n_mels
+        #: The clip files, in store order, when the loader knows them (else empty).
+        self.clip_paths: list[Path] = []
 
     @property
     def n_clips(self) -> int:

@@ -26,12 +26,14 @@ from ..core.variants import ModelVariant
 from ..data.ground_truth import GroundTruth, find_ground_truth, read_ground_truth
 from ..device.deployment import deployment_markdown, deployment_reports
 from ..evaluation import results as variant_results
+from ..evaluation.currency import ResultFacts
 from ..evaluation.decision import Threshold
 from ..evaluation.report import summary_markdown
 from ..evaluation.results import TestFeatures
 from ..evaluation.scoring import ClipScorer, Predictor, TypeResult
 from ..features.cache import FeatureCache
 from ..features.frame_store import FrameStore
+from ..model.provenance import clip_list_digest
 from .run_data import RunData
 
 __all__ = ["RunContext", "TestFeatures", "context_from_arguments"]
@@ -158,19 +160,29 @@ class RunContext(RunData):
         variant_results.forget_results(self.layout, variants)
 
     def write_results(
-        self, variant: ModelVariant, results: Sequence[TypeResult], thresholds: dict[str, float]
+        self, variant: ModelVariant, results: Sequence[TypeResult], thresholds: dict[str, Threshold]
     ) -> None:
         """After all types, with labelled clips: ``result.csv`` and decision metrics."""
         if self.labelled:
-            variant_results.write_variant_results(self.layout, variant, results, thresholds)
+            variant_results.write_variant_results(
+                self.layout, variant, results, thresholds, self.result_facts()
+            )
+
+    def result_facts(self) -> ResultFacts:
+        """The set, ``max_fpr`` and test clip lists this run's results are computed on."""
+        clips = {d.name: clip_list_digest(self.test_files(d)) for d in self.type_dirs()}
+        return ResultFacts("dev" if self.dev_mode else "eval", self.config.max_fpr, clips)
 
     def write_summary(self) -> Path:
         """``summary.md`` of every model found in the result folder; returns its path."""
 
         def deployment(machine_types: Sequence[str]) -> list[str]:
-            return deployment_markdown(deployment_reports(self.layout, machine_types))
+            reports = deployment_reports(self.layout, machine_types)
+            return deployment_markdown(reports, self.layout.model_directory)
 
-        markdown = summary_markdown(self.layout, self.config.max_fpr, more_sections=deployment)
+        markdown = summary_markdown(
+            self.layout, self.config.max_fpr, more_sections=deployment, expected=self.result_facts()
+        )
         write_text_atomic(self.layout.summary, markdown)
         return self.layout.summary
 
@@ -185,6 +197,8 @@ def context_from_arguments(args: argparse.Namespace, config: Config) -> RunConte
     if not args.no_cache and config.cache_directory is not None:
         cache = FeatureCache(config.cache_directory, config.feature, workers=config.workers)
     if getattr(args, "model_directory", None) is not None:
+        if not args.model_directory.is_dir():
+            raise PipelineError(f"{args.model_directory}: --model-directory is not a folder")
         config = dataclasses.replace(config, model_directory=args.model_directory)
     ground_truth = None
     if hasattr(args, "ground_truth"):  # the scripts that score test clips
