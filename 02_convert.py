@@ -91,9 +91,9 @@ def write_tflite(
             write_deployment_report(run.layout.deployment_report(variant, machine_type), report)
             arena_size = report.suggested_arena_bytes
             logger.info(
-                "%s: %s: TFLM arena %d B (kTensorArenaSize %d%s)",
+                "%s %s: TFLM arena %d B (kTensorArenaSize %d%s)",
                 machine_type,
-                path.name,
+                variant.short_name,
                 report.arena_bytes,
                 report.suggested_arena_bytes,
                 "" if report.fits_reference_firmware else "; OVER the reference's 10 KB",
@@ -106,9 +106,9 @@ def write_tflite(
                 arena_size=arena_size,
             )
             logger.info(
-                "%s: C source %s and %s", machine_type, path.with_suffix(".cc").name, header.name
+                "%s %s: C source %s.cc and .h", machine_type, variant.short_name, header.stem
             )
-    logger.info("%s: %s (%s, %d B)", machine_type, path.name, variant.description, len(flatbuffer))
+    logger.info("%s: %s (%s, %d B)", machine_type, path.name, variant.short_name, len(flatbuffer))
 
 
 def main(args: argparse.Namespace, run: common.RunContext) -> int:

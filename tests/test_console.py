@@ -76,3 +76,10 @@ def test_loss_plot_has_a_log_axis_and_marks_the_best_validation_epoch(tmp_path, 
     assert axes.get_yscale() == "log"
     labels = [text.get_text() for text in axes.get_legend().get_texts()]
     assert "best validation: epoch 4 (10.1)" in labels
+
+
+def test_no_printed_line_is_wider_than_100_columns_but_for_its_paths(dev_run):
+    for script, run in dev_run["runs"].items():
+        printed = (run.stdout + run.stderr).replace("\r", "\n").splitlines()
+        wide = [line for line in printed if len(line) > 100 and "/" not in line]
+        assert wide == [], script

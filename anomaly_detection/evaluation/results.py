@@ -88,16 +88,17 @@ def fit_and_save_threshold(
     model_file = layout.model_file(variant, machine_type)
     save_threshold(path, threshold, model_file=model_file, model_digest=model_digest)
     logger.info(
-        "%s: threshold %.4g (gamma fit, %g quantile, %d clips) -> %s",
+        "%s %s: threshold %.4g (%g quantile of a gamma fit, %d training clips)",
         machine_type,
+        variant.short_name,
         threshold.threshold,
         threshold.percentile,
         threshold.n_clips,
-        path.name,
     )
     if threshold.by_id:
         per_id = ", ".join(f"{key} {value:.4g}" for key, value in threshold.by_id.items())
-        logger.info("%s: per machine ID: %s", machine_type, per_id)
+        logger.info("%s %s: per machine ID %s", machine_type, variant.short_name, per_id)
+    logger.debug("%s: saved %s", machine_type, path)
     return threshold
 
 

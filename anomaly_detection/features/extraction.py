@@ -72,21 +72,20 @@ def check_settings_at_rate(feature: FeatureConfig, sample_rate: int) -> None:
     crop = (
         "every frame"
         if feature.frame_crop is None
-        else "frames {} to {}: {:.2f} s to {:.2f} s of each clip".format(
+        else "frames {}-{} = {:.2f}-{:.2f} s".format(
             *feature.frame_crop,
             *(frame * feature.hop_length / sample_rate for frame in feature.frame_crop),
         )
     )
-    log = logger.info if sample_rate == DCASE_SAMPLE_RATE else logger.warning
-    log(
-        "clips at %d Hz%s: window %.1f ms, hop %.1f ms, %s",
+    usual = sample_rate == DCASE_SAMPLE_RATE
+    (logger.info if usual else logger.warning)(
+        "clips at %d Hz%s: window %.1f ms, hop %.1f ms, %s%s",
         sample_rate,
-        ""
-        if sample_rate == DCASE_SAMPLE_RATE
-        else " (not DCASE's 16 kHz: the settings count samples, so they cover other durations)",
+        "" if usual else ", not DCASE's 16 kHz",
         window_ms,
         hop_ms,
         crop,
+        "" if usual else " (the settings count samples)",
     )
 
 
