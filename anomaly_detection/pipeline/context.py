@@ -26,14 +26,12 @@ from ..core.variants import ModelVariant
 from ..data.ground_truth import GroundTruth, find_ground_truth, read_ground_truth
 from ..device.deployment import deployment_markdown, deployment_reports
 from ..evaluation import results as variant_results
-from ..evaluation.currency import ResultFacts
 from ..evaluation.decision import Threshold
 from ..evaluation.report import summary_markdown
 from ..evaluation.results import TestFeatures
 from ..evaluation.scoring import ClipScorer, Predictor, TypeResult
 from ..features.cache import FeatureCache
 from ..features.frame_store import FrameStore
-from ..model.provenance import clip_list_digest
 from .run_data import RunData
 
 __all__ = ["RunContext", "TestFeatures", "context_from_arguments"]
@@ -167,11 +165,6 @@ class RunContext(RunData):
             variant_results.write_variant_results(
                 self.layout, variant, results, thresholds, self.result_facts()
             )
-
-    def result_facts(self) -> ResultFacts:
-        """The set, ``max_fpr`` and test clip lists this run's results are computed on."""
-        clips = {d.name: clip_list_digest(self.test_files(d)) for d in self.type_dirs()}
-        return ResultFacts("dev" if self.dev_mode else "eval", self.config.max_fpr, clips)
 
     def write_summary(self) -> Path:
         """``summary.md`` of every model found in the result folder; returns its path."""

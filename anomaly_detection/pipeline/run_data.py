@@ -21,6 +21,7 @@ from ..data.dataset import (
     select_machine_type_dirs,
     warn_of_unheard_ids,
 )
+from ..evaluation.currency import ResultFacts
 from ..evaluation.results import TestFeatures
 from ..features.extraction import (
     check_settings_at_rate,
@@ -154,6 +155,14 @@ class RunData:
             training_clips=self._once("digest", files, clip_list_digest),
             source_model=source_model,
         )
+
+    def result_facts(self) -> ResultFacts:
+        """The set, ``max_fpr`` and test clip lists this run's results are computed on."""
+        clips = {
+            d.name: self._once("digest", self.test_files(d), clip_list_digest)
+            for d in self.type_dirs()
+        }
+        return ResultFacts("dev" if self.dev_mode else "eval", self.config.max_fpr, clips)
 
     def _check_sample_rate(self, clips: Sequence[Path]) -> None:
         """The feature settings at ``clips``' sample rate (checked and logged once per rate)."""
