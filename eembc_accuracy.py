@@ -1,55 +1,80 @@
 #!/usr/bin/env python3
-"""The EEMBC EnergyRunner's accuracy run, emulated on the host with TensorFlow Lite Micro.
+"""The MLPerf Tiny accuracy run of an int8 model, emulated on the host with TensorFlow Lite Micro.
 
-    python eembc_accuracy.py --samples eembc_samples/ToyCar \\
-        --model model/model_ToyCar_quant_fullint_micro_intio.tflite --output eembc_result/ToyCar
+    python eembc_accuracy.py --set ad01 --output submission/ \\
+        --model model/model_ToyCar_quant_fullint_micro_intio.tflite  # official set, one command
+    python eembc_accuracy.py --samples eembc_samples/ToyCar --model ... --output eembc_result/ToyCar
+    python eembc_accuracy.py ... --runner-session sessions/20261130_101500/   # a board's run
     python eembc_accuracy.py ... --device-scores scores_from_my_board.csv
 
-Reads the samples ``export_eembc.py`` wrote (``y_labels.csv`` and the
-``*_hist_librosa.bin`` files), computes what the reference firmware prints for
-each window and the file's score (the mean of its windows' printed results),
-and writes:
+Each sample file (``y_labels.csv`` and the ``*_hist_librosa.bin`` files that
+``export_eembc.py`` or ``--set`` write) is sent window by window through the
+firmware's computation; a file's score is the mean of its printed window
+results, as MLCommons' runner takes it. Writes to ``--output``:
 
-- ``<output>/eembc_scores.csv``: ``file,score`` per sample file;
-- ``<output>/eembc_accuracy.csv``: exact AUC and pAUC, the runner's simplified
-  AUC and its precision/recall accuracy, for the host emulation and (with
-  ``--device-scores``, a ``file,score`` CSV measured on a board) for the device.
+- ``results.txt``: the runner's ``AUC = %.3f`` and ``Top 1% = %2.1f`` for the host;
+- ``eembc_scores.csv``: ``file,score`` per sample file (host);
+- ``eembc_accuracy.csv``: per source (host, board): exact AUC/pAUC, the runner's
+  figures, whether the closed division's target AUC 0.85 is met, the older EEMBC
+  functions' figures with each score's own label and in the listed order, the model;
+- ``device_vs_host.csv``: with a board's scores, file by file;
+- ``ad01/`` (or ``ad01-alt/``) with ``--set``: the files to copy to the runner's
+  ``datasets/ad01/``.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from anomaly_detection.core.errors import ModelError, PipelineError
-from anomaly_detection.core.io_utils import write_csv_atomic
-from anomaly_detection.device.energyrunner import (
-    Sample,
+from anomaly_detection.core.config import load_config
+from anomaly_detection.core.errors import PipelineError
+from anomaly_detection.core.folder_lock import folder_locks
+from anomaly_detection.device.eembc import OFFICIAL_SETS
+from anomaly_detection.device.energyrunner import Sample, read_device_scores, read_labels
+from anomaly_detection.device.mlperf_runner import (
     accuracy_figures,
-    read_device_scores,
-    read_labels,
-    read_sample,
-    window_results,
+    normals_first,
+    read_runner_session,
 )
-from anomaly_detection.device.tflm import TFLMModel
+from anomaly_detection.device.submission import (
+    PRINTED_ROUNDING,
+    compare_files,
+    emulate_runner,
+    export_official_set,
+    load_firmware_model,
+    verdict,
+    write_outputs,
+)
 from anomaly_detection.pipeline.cli import run_tool
 
 logger = logging.getLogger("eembc_accuracy")
-COLUMNS = ["auc", "pauc", "simplified_auc", "pr_accuracy"]
+HOST = "host (TFLM)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--samples", type=Path, required=True, help="folder with y_labels.csv")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--samples", type=Path, help="folder with y_labels.csv and the samples")
+    source.add_argument(
+        "--set",
+        choices=sorted(OFFICIAL_SETS),
+        help="export MLCommons' official set from ToyCar's development test clips (the "
+        "YAML's dev_directory) to <output>/<set>/ and judge the model on it",
+    )
     parser.add_argument("--model", type=Path, required=True, help="the .tflite model to run")
-    parser.add_argument("--output", type=Path, required=True, help="folder for the two CSVs")
+    parser.add_argument("--output", type=Path, required=True, help="folder for the results")
     parser.add_argument(
-        "--device-scores", type=Path, help="file,score CSV measured on a device, to compare"
+        "--config", type=Path, default=Path("baseline.yaml"), help="YAML for --set (%(default)s)"
+    )
+    parser.add_argument("--device-scores", type=Path, help="file,score CSV measured on a board")
+    parser.add_argument(
+        "--runner-session",
+        type=Path,
+        help="a runner session of the board: its folder, results.json or log.txt",
     )
     parser.add_argument(
         "--max-fpr", type=float, default=0.1, help="pAUC's FPR limit (default %(default)s)"
@@ -64,81 +89,99 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def emulate_runner(
-    model: TFLMModel, samples_dir: Path, samples: list[Sample], *, frames: int
-) -> np.ndarray:
-    """Each sample file's score: the mean of what the firmware prints for its windows."""
-    scores = []
-    for sample in tqdm(samples, desc="EnergyRunner", unit="file", disable=not sys.stderr.isatty()):
-        windows = read_sample(samples_dir, sample, model.input_dim, frames=frames)
-        scores.append(float(np.mean(window_results(model, windows))))
-    return np.asarray(scores, dtype=np.float64)
-
-
-def write_outputs(
-    output: Path, samples: list[Sample], host: np.ndarray, figures: dict[str, dict[str, float]]
-) -> None:
-    """``eembc_scores.csv`` and ``eembc_accuracy.csv``."""
-    write_csv_atomic(
-        output / "eembc_scores.csv",
-        [["file", "score"], *([s.name, f"{v:.6f}"] for s, v in zip(samples, host, strict=True))],
-    )
-    rows = [
-        [source, len(samples), *(f"{row[c]:.6f}" for c in COLUMNS)]
-        for source, row in figures.items()
-    ]
-    write_csv_atomic(output / "eembc_accuracy.csv", [["source", "files", *COLUMNS], *rows])
-
-
-def print_figures(figures: dict[str, dict[str, float]], files: int) -> None:
-    print(f"{'source':<12} {'files':>5} {'AUC':>7} {'pAUC':>7} {'runner AUC':>10} {'accuracy':>8}")
-    for source, row in figures.items():
-        print(
-            f"{source:<12} {files:>5} {row['auc']:7.4f} {row['pauc']:7.4f} "
-            f"{row['simplified_auc']:10.4f} {row['pr_accuracy']:8.1f}"
-        )
-
-
-def main(args: argparse.Namespace) -> int:
+def check_arguments(args: argparse.Namespace) -> None:
     if not 0 < args.max_fpr <= 1:
         raise PipelineError(f"--max-fpr must be in (0, 1], got {args.max_fpr}")
     if args.frames < 1:
         raise PipelineError(f"--frames must be at least 1, got {args.frames}")
     if args.output.exists() and not args.output.is_dir():
         raise PipelineError(f"{args.output}: --output exists and is not a folder")
-    samples = read_labels(args.samples / "y_labels.csv")
+    if not args.model.is_file():
+        raise PipelineError(f"{args.model}: --model is not a file")
+
+
+def read_samples(samples_dir: Path) -> tuple[list[Sample], np.ndarray]:
+    """The listed samples and their labels; a list that is not normals-first is warned
+    about (the older EEMBC functions would misread it)."""
+    samples = read_labels(samples_dir / "y_labels.csv")
     labels = np.asarray([sample.label for sample in samples])
     if len(set(labels.tolist())) < 2:
-        raise PipelineError(f"{args.samples / 'y_labels.csv'}: the samples need both labels")
-    device = read_device_scores(args.device_scores, samples) if args.device_scores else None
-
-    model = TFLMModel(args.model)  # one invoke per window, as on the device
-    if not model.int8_io:
-        raise ModelError(
-            f"{args.model}: the reference firmware runs a model with int8 input and output "
-            "(the _quant_fullint_micro_intio model); this one has float input or output"
+        raise PipelineError(f"{samples_dir / 'y_labels.csv'}: the samples need both labels")
+    if not normals_first(labels):
+        logger.warning(
+            "%s: the normal samples are not all listed first; the older EEMBC functions "
+            "take the first %d results as the normal ones (see the listed_* columns)",
+            samples_dir / "y_labels.csv",
+            int(np.sum(labels == 0)),
         )
-    host = emulate_runner(model, args.samples, samples, frames=args.frames)
+    return samples, labels
 
-    figures = {"host (TFLM)": accuracy_figures(labels, host, args.max_fpr)}
-    if device is not None:
-        figures["device"] = accuracy_figures(labels, device, args.max_fpr)
-    try:
-        args.output.mkdir(parents=True, exist_ok=True)
-        write_outputs(args.output, samples, host, figures)
-    except OSError as error:
-        raise PipelineError(f"{args.output}: cannot write the results ({error})") from None
-    print_figures(figures, len(samples))
-    if device is not None:
-        difference = np.abs(device - host)
+
+def board_scores(
+    args: argparse.Namespace, samples: list[Sample], windows: dict[str, int]
+) -> dict[str, np.ndarray]:
+    """The board's file scores: from a file,score CSV and/or a runner session."""
+    scores = {}
+    if args.device_scores is not None:
+        scores["device"] = read_device_scores(args.device_scores, samples)
+    if args.runner_session is not None:
+        scores["runner session"] = read_runner_session(args.runner_session, samples, windows)
+    return scores
+
+
+def print_figures(figures: dict[str, dict[str, float]], files: int) -> None:
+    print(
+        f"{'source':<15} {'files':>5} {'AUC':>7} {'pAUC':>7} {'runner AUC':>10} "
+        f"{'Top 1%':>6} {'EEMBC AUC':>9} {'listed':>7}"
+    )
+    for source, row in figures.items():
+        print(
+            f"{source:<15} {files:>5} {row['auc']:7.4f} {row['pauc']:7.4f} "
+            f"{row['runner_auc']:10.3f} {row['top1']:6.1f} {row['simplified_auc']:9.4f} "
+            f"{row['listed_simplified_auc']:7.4f}"
+        )
+
+
+def log_comparison(scores: dict[str, np.ndarray]) -> None:
+    for source, values in scores.items():
+        if source == HOST:
+            continue
+        comparison = compare_files(scores[HOST], values)
         logger.info(
-            "device against host: max |score difference| %.4f, %d of %d files differ by more "
-            "than the printed rounding (0.0005)",
-            float(np.max(difference)),
-            int(np.sum(difference > 0.0005 + 1e-12)),
-            len(samples),
+            "%s against host: max |score difference| %.4f, %d of %d files differ by more "
+            "than the printed rounding (%s)",
+            source,
+            comparison.max_difference,
+            comparison.beyond_rounding,
+            comparison.files,
+            PRINTED_ROUNDING,
         )
-    logger.info("scores and accuracy written to %s", args.output)
+
+
+def main(args: argparse.Namespace) -> int:
+    check_arguments(args)
+    with folder_locks([args.output]):
+        samples_dir = args.samples
+        if args.set is not None:
+            samples_dir = export_official_set(
+                load_config(args.config), args.set, args.output / args.set, args.model
+            )
+        samples, labels = read_samples(samples_dir)
+        model = load_firmware_model(args.model)
+
+        host, windows = emulate_runner(model, samples_dir, samples, frames=args.frames)
+        scores = {HOST: host, **board_scores(args, samples, windows)}
+        figures = {
+            source: accuracy_figures(labels, values, args.max_fpr)
+            for source, values in scores.items()
+        }
+        write_outputs(args.output, samples, args.model, scores, figures)
+
+    print_figures(figures, len(samples))
+    log_comparison(scores)
+    for source, row in figures.items():
+        logger.info("%s: %s (model %s)", source, verdict(row), args.model.name)
+    logger.info("results written to %s", args.output)
     return 0
 
 

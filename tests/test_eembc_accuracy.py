@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 
 import numpy as np
@@ -11,6 +12,7 @@ from sklearn.metrics import roc_auc_score
 
 from anomaly_detection.device.eembc import sample_file_name
 from anomaly_detection.device.energyrunner import precision_recall_accuracy, simplified_auc
+from anomaly_detection.device.mlperf_runner import accuracy_figures, results_text, top1_accuracy
 from conftest import run_script
 
 INTIO = "model_ToyCar_quant_fullint_micro_intio.tflite"
@@ -106,7 +108,10 @@ def test_accuracy_csv_holds_the_figures_of_the_scores(exported):
     y_true = np.array([labels[name] for name, _ in emulated])
     y_score = np.array([float(score) for _, score in emulated])
     accuracy = rows(exported["out"] / "eembc_accuracy.csv")
-    assert accuracy[0] == ["source", "files", "auc", "pauc", "simplified_auc", "pr_accuracy"]
+    assert accuracy[0] == [
+        "source", "files", "auc", "pauc", "runner_auc", "top1", "target_met", "simplified_auc",
+        "pr_accuracy", "listed_simplified_auc", "listed_pr_accuracy", "model", "model_sha256",
+    ]  # fmt: skip
     host = dict(zip(accuracy[0], accuracy[1], strict=True))
     assert host["source"] == "host (TFLM)" and int(host["files"]) == len(emulated) == 20
     assert float(host["auc"]) == pytest.approx(roc_auc_score(y_true, y_score), abs=1e-6)
@@ -218,3 +223,67 @@ def test_device_scores_missing_a_file_are_refused(dev_run, exported, tmp_path):
     device.write_text("\n".join(",".join(row) for row in emulated[:-1]) + "\n")
     run = emulate(dev_run, exported["samples"], tmp_path / "out", "--device-scores", str(device))
     assert_one_line_error(run, str(device), "no score for 1 sample", emulated[-1][0])
+
+
+def test_the_runners_auc_and_top1_by_hand():
+    """Scores 1, 2, 4 (normal) and 3, 5 (anomalous). AUC: 5 of the 6 (anomaly, normal)
+    pairs are ordered, 0.833. Top 1%: thresholds 1 + k * 0.04 (k = 0..99), decided when
+    above; the best is at t in [2, 3): TP 2, FP 1, FN 0, precision 2/(3 + 1e-8), recall
+    2/(2 + 1e-8), 100 * (p + r) / 2 = 83.33333 -> 83.3."""
+    labels, scores = np.array([0, 0, 0, 1, 1]), np.array([1.0, 2.0, 4.0, 3.0, 5.0])
+    by_hand = 100 * (2 / (3 + 1e-8) + 2 / (2 + 1e-8)) / 2
+    assert top1_accuracy(labels, scores) == pytest.approx(by_hand, rel=1e-12)
+    figures = accuracy_figures(labels, scores, 0.1)
+    assert results_text(figures) == "AUC = 0.833\nTop 1% = 83.3\n"
+    assert figures["runner_auc"] == 0.833 and figures["target_met"] == 0.0  # < 0.85
+    # nothing decided (threshold above every score) counts as precision 0, not NaN
+    assert top1_accuracy(np.array([0, 1]), np.array([1.0, 1.0])) == 0.0
+
+
+def test_a_list_that_is_not_normals_first_is_warned_about(dev_run, exported, tmp_path):
+    """By ID (normal 01, anomaly 01, normal 02, ...): the older EEMBC functions read the
+    first n_normal results as the normal ones; their figures are reported as they are."""
+    samples, listed = bad_copy(exported, tmp_path)
+    by_id = sorted(listed, key=lambda row: (row[0].split("_id_")[1][:2], row[2]))
+    assert [int(row[2]) for row in by_id] != sorted(int(row[2]) for row in by_id)
+    (samples / "y_labels.csv").write_text("".join(",".join(row) + "\n" for row in by_id))
+    run = emulate(dev_run, samples, tmp_path / "out")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "not all listed first" in run.stderr
+    scores = rows(tmp_path / "out" / "eembc_scores.csv")[1:]
+    assert [name for name, _ in scores] == [row[0] for row in by_id]
+    y_true = np.array([int(row[2]) for row in by_id])
+    y_score = np.array([float(score) for _, score in scores])
+    figures = dict(zip(*rows(tmp_path / "out" / "eembc_accuracy.csv")[:2], strict=True))
+    listed_auc = reference_simplified_auc(y_score, y_true)  # first n_normal taken as normal
+    order = np.argsort(y_true, kind="stable")
+    true_auc = reference_simplified_auc(y_score[order], y_true[order])
+    assert abs(listed_auc - true_auc) > 0.05  # the order changes the older figures
+    assert float(figures["listed_simplified_auc"]) == pytest.approx(listed_auc, abs=1e-6)
+    assert float(figures["simplified_auc"]) == pytest.approx(true_auc, abs=1e-6)
+    # the runner's AUC does not depend on the order
+    assert float(figures["runner_auc"]) == pytest.approx(roc_auc_score(y_true, y_score), abs=5e-4)
+
+
+def test_runner_sessions_are_read_as_the_runner_averages_and_refused_when_cut(tmp_path):
+    from anomaly_detection.core.errors import PipelineError
+    from anomaly_detection.device.energyrunner import Sample
+    from anomaly_detection.device.mlperf_runner import read_runner_session
+
+    samples = [Sample("a.bin", 0, 2560, 512), Sample("b.bin", 1, 2560, 512)]
+    windows = [("a.bin", 1.0), ("b.bin", 4.0), ("a.bin", 2.0), ("b.bin", 6.0)]
+    session = tmp_path / "results.json"
+    session.write_text(json.dumps([{"file": f, "infer": {"results": [v]}} for f, v in windows]))
+    assert read_runner_session(session, samples, {"a.bin": 2, "b.bin": 2}).tolist() == [1.5, 5.0]
+    with pytest.raises(PipelineError, match=r"2 window results for a.bin, its sample holds 3"):
+        read_runner_session(session, samples, {"a.bin": 3, "b.bin": 2})
+    log = tmp_path / "log.txt"
+    log.write_text("x ulp-mlperf: Loading file a.bin segment 0\nm-results-[1.000]\n")
+    with pytest.raises(PipelineError, match="no window results for 1 of 2 samples, first b.bin"):
+        read_runner_session(log, samples)
+    session.write_text(json.dumps([{"file": "c.bin", "infer": {"results": [1.0]}}]))
+    with pytest.raises(PipelineError, match="c.bin is not listed in y_labels.csv"):
+        read_runner_session(session, samples)
+    session.write_text("[{")
+    with pytest.raises(PipelineError, match="not a runner results.json"):
+        read_runner_session(session, samples)

@@ -10,6 +10,7 @@ import shutil
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from anomaly_detection.core.variants import TFLITE_VARIANTS
 from anomaly_detection.device.eembc import sample_file_name
@@ -223,3 +224,64 @@ def test_eembc_emulation_on_the_real_clips_matches_tflm(golden_run):
         assert abs(emulated[sample_file_name(golden_run / clip)] - tflm[clip]) <= 0.0005 + 1e-5
     accuracy = (golden_run / "eembc" / "eembc_accuracy.csv").read_text().splitlines()
     assert accuracy[1].startswith("host (TFLM),3,")
+
+
+def runner_session(samples, model_path, folder):
+    """A fake board run as MLCommons' runner records it, from the golden model's window
+    results in TFLM: ``results.json`` (one entry per window) and ``log.txt``."""
+    from anomaly_detection.device.energyrunner import read_labels, read_sample, window_results
+    from anomaly_detection.device.tflm import TFLMModel
+
+    model, entries, log = TFLMModel(model_path), [], ["Logging initialized."]
+    for sample in read_labels(samples / "y_labels.csv"):
+        results = window_results(model, read_sample(samples, sample, model.input_dim))
+        for segment, value in enumerate(results):
+            entry = {"file": sample.name, "classes": "2", "class": str(sample.label)}
+            entries.append({**entry, "infer": {"results": [value], "total_inferences": 1}})
+            log += [
+                f"1130.101500 ulp-mlperf: Loading file {sample.name} segment {segment}",
+                "1130.101500 ulp-mlperf: Load complete.",
+                f"m-results-[{value:0.3f}]",
+                f"1130.101500 ulp-mlperf:   m-results    : [{value}]",
+            ]
+    folder.mkdir()
+    (folder / "results.json").write_text(json.dumps(entries))
+    (folder / "log.txt").write_text("\n".join(log) + "\n")
+    return folder
+
+
+def csv_rows(path):
+    with open(path, newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def test_golden_model_runner_figures_and_a_board_session_agree(golden_run, tmp_path):
+    """The golden model on the three real clips: host emulation, the runner's figures, and
+    a board session made of the TFLM window results agree file by file."""
+    config = golden_run / "config.yaml"
+    export = run_script(
+        "export_eembc.py", "-d", "--config", str(config), "--output", str(tmp_path / "samples"),
+        "--no-cache", cwd=golden_run,
+    )  # fmt: skip
+    assert export.returncode == 0, export.stderr[-2000:]
+    samples = tmp_path / "samples" / "ToyCar"
+    model = golden_run / "model" / "model_ToyCar_quant_fullint_micro_intio.tflite"
+    session = runner_session(samples, model, tmp_path / "session")
+    for source in (session, session / "log.txt"):
+        out = tmp_path / f"out_{source.name}"
+        run = run_script(
+            "eembc_accuracy.py", "--samples", str(samples), "--model", str(model),
+            "--output", str(out), "--runner-session", str(source),
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr[-2000:]
+        compared = csv_rows(out / "device_vs_host.csv")
+        assert compared[0] == ["file", "host", "runner session"]
+        assert len(compared) == 4 and all(host == board for _, host, board in compared[1:])
+        assert "0 of 3 files differ" in run.stderr
+        host = {name: float(score) for name, score in csv_rows(out / "eembc_scores.csv")[1:]}
+        labels = [int(name.startswith("anomaly")) for name in host]
+        auc = roc_auc_score(labels, list(host.values()))
+        assert (out / "results.txt").read_text().startswith(f"AUC = {auc:.3f}\nTop 1% = ")
+        figures = csv_rows(out / "eembc_accuracy.csv")
+        assert [row[0] for row in figures[1:]] == ["host (TFLM)", "runner session"]
+        assert figures[1][2:11] == figures[2][2:11]  # the same figures from both

@@ -129,7 +129,8 @@ def write_sample(path: Path, values: np.ndarray) -> None:
 def write_samples(
     clips: Sequence[ClipFeatures], labels: Sequence[int], output: Path, feature: FeatureConfig
 ) -> Path:
-    """Write one ``.bin`` per readable clip and ``y_labels.csv``; return the CSV path.
+    """Write one ``.bin`` per readable clip and ``y_labels.csv``, and remove other
+    samples an earlier export left in ``output``; return the CSV path.
 
     Raises
     ------
@@ -146,4 +147,8 @@ def write_samples(
         )
     labels_path = output / "y_labels.csv"
     write_csv_atomic(labels_path, rows)
+    listed = {row[0] for row in rows}
+    for other in output.glob("*_hist_librosa.bin"):  # an earlier export's samples
+        if other.name not in listed:
+            other.unlink()
     return labels_path

@@ -12,14 +12,16 @@ TensorFlow Lite Micro, bit for bit for firmware built without fused
 multiply-add contraction of ``diffsum += diff * diff`` (GCC's
 ``-ffp-contract=off``; with FMA, as GCC may emit on a Cortex-M4F/M7, about 1
 printed result in 100 differs by 0.001), and combines the printed window results of
-a file into the file's score by their mean (EEMBC's public material does not say
-how the runner combines them; the mean matches the reference's clip score).
+a file into the file's score by their mean, as MLCommons' open runner does
+(``np.mean(results, axis=0)`` in its ``main.py``; the window is 2,560 bytes, the
+stride 512 bytes, so a 200-frame sample gives 196 windows).
 
-The runner's AUC (``calculate_ae_auc`` of MLCommons Tiny's ``eval_functions_eembc.py``)
-integrates the ROC curve over 101 thresholds spaced linearly between the
-lowest and the highest score, by trapezoids; its accuracy
-(``calculate_ae_pr_accuracy``) is the best mean of precision and recall over
-100 such thresholds, in percent. Both are reported beside the exact AUC/pAUC.
+The older EEMBC accuracy functions (``calculate_ae_auc`` and
+``calculate_ae_pr_accuracy`` of MLCommons Tiny's ``eval_functions_eembc.py``)
+integrate the ROC curve over 101 thresholds spaced linearly between the lowest
+and the highest score, and take the best mean of precision and recall over 100
+such thresholds; they read the first ``n_normal`` results as the normal ones.
+The current runner's figures (``AUC``, ``Top 1%``) are in :mod:`.mlperf_runner`.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import PipelineError
-from ..evaluation.metrics import MetricError, partial_roc_auc, roc_auc
 from .tflm import TFLMModel
 
 __all__ = [
@@ -44,7 +45,6 @@ __all__ = [
     "read_device_scores",
     "simplified_auc",
     "precision_recall_accuracy",
-    "accuracy_figures",
 ]
 
 
@@ -215,9 +215,26 @@ def _linear_thresholds(scores: np.ndarray, steps: np.ndarray) -> np.ndarray:
     return float(np.min(scores)) + steps * (float(np.max(scores)) - float(np.min(scores)))
 
 
-def simplified_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """The runner's ROC AUC: 101 linear thresholds, the first forced to (1, 1), trapezoids."""
-    normal, anomaly = scores[labels == 0], scores[labels == 1]
+def _split(
+    labels: np.ndarray, scores: np.ndarray, listed_order: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The scores the EEMBC functions take as normal and as anomalous: by label, or (as
+    they do) the first ``n_normal`` in the listed order and the rest."""
+    if listed_order:
+        n_normal = int(np.sum(labels == 0))
+        return scores[:n_normal], scores[n_normal:]
+    return scores[labels == 0], scores[labels == 1]
+
+
+def simplified_auc(labels: np.ndarray, scores: np.ndarray, *, listed_order: bool = False) -> float:
+    """The EEMBC functions' ROC AUC: 101 linear thresholds, the first forced to (1, 1),
+    trapezoids.
+
+    ``listed_order=True`` repeats their reading of the samples: the first ``n_normal``
+    scores are the normal ones, whatever their labels (right only for a normals-first
+    list); by default each score goes with its own label.
+    """
+    normal, anomaly = _split(np.asarray(labels), np.asarray(scores), listed_order)
     thresholds = _linear_thresholds(scores, np.arange(0.0, 1.01, 0.01))
     tpr = np.array([np.mean(anomaly > threshold) for threshold in thresholds])
     fpr = np.array([np.mean(normal > threshold) for threshold in thresholds])
@@ -225,36 +242,19 @@ def simplified_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(np.sum(0.5 * (tpr[:-1] + tpr[1:]) * (fpr[:-1] - fpr[1:])))
 
 
-def precision_recall_accuracy(labels: np.ndarray, scores: np.ndarray) -> float:
-    """The runner's accuracy: best ``100 * (precision + recall) / 2`` over 100 linear
-    thresholds (thresholds with no positive decision have no precision and are skipped)."""
+def precision_recall_accuracy(
+    labels: np.ndarray, scores: np.ndarray, *, listed_order: bool = False
+) -> float:
+    """The EEMBC functions' accuracy: best ``100 * (precision + recall) / 2`` over 100
+    linear thresholds (thresholds with no positive decision have no precision and are
+    skipped). ``listed_order`` as in :func:`simplified_auc`."""
+    normal, anomaly = _split(np.asarray(labels), np.asarray(scores), listed_order)
     best = 0.0
     for threshold in _linear_thresholds(scores, np.arange(0.0, 1.0, 0.01)):
-        decided = scores > threshold
-        true_positive = int(np.sum(decided & (labels == 1)))
-        if not np.any(decided):
+        true_positive = int(np.sum(anomaly > threshold))
+        decided = true_positive + int(np.sum(normal > threshold))
+        if decided == 0:
             continue
-        precision = true_positive / int(np.sum(decided))
-        recall = true_positive / int(np.sum(labels == 1))
+        precision, recall = true_positive / decided, true_positive / anomaly.size
         best = max(best, 100.0 * (precision + recall) / 2)
     return best
-
-
-def accuracy_figures(labels: np.ndarray, scores: np.ndarray, max_fpr: float) -> dict[str, float]:
-    """Exact AUC and pAUC, the runner's simplified AUC and its precision/recall accuracy.
-
-    Raises
-    ------
-    PipelineError
-        If the samples are not of both labels.
-    """
-    try:
-        auc, pauc = roc_auc(labels, scores), partial_roc_auc(labels, scores, max_fpr)
-    except MetricError as error:
-        raise PipelineError(f"no AUC: {error}") from None
-    return {
-        "auc": auc,
-        "pauc": pauc,
-        "simplified_auc": simplified_auc(labels, scores),
-        "pr_accuracy": precision_recall_accuracy(labels, scores),
-    }

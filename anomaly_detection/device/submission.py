@@ -1,0 +1,184 @@
+"""The MLPerf Tiny accuracy check of one int8 model, as the benchmark judges it.
+
+One call per step of ``eembc_accuracy.py``: export the official ad01 set from the
+development data (:func:`export_official_set`), load the firmware's model
+(:func:`load_firmware_model`), run each sample's windows through TensorFlow Lite
+Micro as the firmware does (:func:`emulate_runner`), and write the figures
+(:func:`write_outputs`): ``eembc_scores.csv``, ``eembc_accuracy.csv``,
+``results.txt`` in the runner's wording and, with a board's scores,
+``device_vs_host.csv`` file by file.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ..core.config import Config
+from ..core.errors import ModelError, PipelineError
+from ..core.io_utils import write_csv_atomic, write_text_atomic
+from ..features.cache import FeatureCache
+from ..features.extraction import extract_log_mels, majority_sample_rate
+from ..model.provenance import check_provenance, file_digest
+from .eembc import listed_clips, official_set, write_samples
+from .energyrunner import Sample, read_sample, window_results
+from .mlperf_runner import TARGET_AUC, results_text
+from .tflm import TFLMModel
+
+__all__ = [
+    "PRINTED_ROUNDING",
+    "FileComparison",
+    "export_official_set",
+    "load_firmware_model",
+    "emulate_runner",
+    "compare_files",
+    "write_outputs",
+    "verdict",
+]
+
+logger = logging.getLogger(__name__)
+#: Half the last printed decimal of a window result (``%0.3f``): a file's mean moves
+#: by at most this much between two runs that print the same window results.
+PRINTED_ROUNDING = 0.0005
+COLUMNS = [
+    "auc",
+    "pauc",
+    "runner_auc",
+    "top1",
+    "target_met",
+    "simplified_auc",
+    "pr_accuracy",
+    "listed_simplified_auc",
+    "listed_pr_accuracy",
+]
+
+
+@dataclass(frozen=True)
+class FileComparison:
+    """A board's file scores against the host's: the largest difference and the files
+    beyond the printed rounding."""
+
+    max_difference: float
+    beyond_rounding: int
+    files: int
+
+
+def export_official_set(config: Config, name: str, output: Path, model: Path) -> Path:
+    """Write the official set ``name`` (``ad01`` or ``ad01-alt``) from ToyCar's
+    development test clips to ``output``; return ``output``.
+
+    Raises
+    ------
+    PipelineError
+        Naming the first listed clip that is missing or unreadable, or a model trained
+        on other features or another sample rate than these clips (its provenance).
+    """
+    selected = listed_clips(config.dev_directory / "ToyCar", official_set(name))
+    paths = [path for path, _ in selected]
+    check_provenance(model, feature=config.feature, sample_rate=majority_sample_rate(paths))
+    cache = None
+    if config.cache_directory is not None:
+        cache = FeatureCache(config.cache_directory, config.feature, workers=config.workers)
+    clips = extract_log_mels(paths, config.feature, cache=cache, workers=config.workers)
+    labels_file = write_samples(clips, [label for _, label in selected], output, config.feature)
+    logger.info("%s: %d samples and %s", name, len(selected), labels_file.name)
+    return output
+
+
+def load_firmware_model(path: Path) -> TFLMModel:
+    """The model in TensorFlow Lite Micro, checked to be what the reference firmware runs.
+
+    Raises
+    ------
+    ModelError
+        If the model has float input or output (not the ``_intio`` model).
+    """
+    model = TFLMModel(path)  # one invoke per window, as on the device
+    if not model.int8_io:
+        raise ModelError(
+            f"{path}: the reference firmware runs a model with int8 input and output "
+            "(the _quant_fullint_micro_intio model); this one has float input or output"
+        )
+    return model
+
+
+def emulate_runner(
+    model: TFLMModel, samples_dir: Path, samples: Sequence[Sample], *, frames: int
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Each sample file's score (the mean of what the firmware prints for its windows),
+    shape ``(n_samples,)``, and the windows of each file."""
+    scores, windows = [], {}
+    for sample in tqdm(samples, desc="TFLM", unit="file", disable=not sys.stderr.isatty()):
+        values = read_sample(samples_dir, sample, model.input_dim, frames=frames)
+        windows[sample.name] = len(values)
+        scores.append(float(np.mean(window_results(model, values))))
+    return np.asarray(scores, dtype=np.float64), windows
+
+
+def compare_files(host: np.ndarray, device: np.ndarray) -> FileComparison:
+    """The board's file scores against the host emulation's."""
+    difference = np.abs(np.asarray(device) - np.asarray(host))
+    return FileComparison(
+        max_difference=float(np.max(difference)),
+        beyond_rounding=int(np.sum(difference > PRINTED_ROUNDING + 1e-12)),
+        files=len(difference),
+    )
+
+
+def write_outputs(
+    output: Path,
+    samples: Sequence[Sample],
+    model: Path,
+    scores: dict[str, np.ndarray],
+    figures: dict[str, dict[str, float]],
+) -> None:
+    """``eembc_scores.csv`` (host), ``eembc_accuracy.csv`` (a row per source, naming the
+    model file and its SHA-256), ``results.txt`` (the runner's lines for the host) and,
+    with a board's scores, ``device_vs_host.csv``.
+
+    Raises
+    ------
+    PipelineError
+        If the folder cannot be written.
+    """
+    host = scores["host (TFLM)"]
+    digest = file_digest(model)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        host_rows = ([s.name, f"{v:.6f}"] for s, v in zip(samples, host, strict=True))
+        write_csv_atomic(output / "eembc_scores.csv", [["file", "score"], *host_rows])
+        rows = [
+            [source, len(samples), *(f"{row[c]:.6f}" for c in COLUMNS), model.name, digest]
+            for source, row in figures.items()
+        ]
+        header = ["source", "files", *COLUMNS, "model", "model_sha256"]
+        write_csv_atomic(output / "eembc_accuracy.csv", [header, *rows])
+        write_text_atomic(output / "results.txt", results_text(figures["host (TFLM)"]))
+        board = [source for source in scores if source != "host (TFLM)"]
+        if not board:  # an earlier run's comparison is not this run's
+            (output / "device_vs_host.csv").unlink(missing_ok=True)
+        else:
+            write_csv_atomic(
+                output / "device_vs_host.csv",
+                [
+                    ["file", "host", *board],
+                    *(
+                        [sample.name, f"{host[i]:.6f}", *(f"{scores[s][i]:.6f}" for s in board)]
+                        for i, sample in enumerate(samples)
+                    ),
+                ],
+            )
+    except OSError as error:
+        raise PipelineError(f"{output}: cannot write the results ({error})") from None
+
+
+def verdict(figures: dict[str, float]) -> str:
+    """One line: whether the runner's AUC meets the closed division's target."""
+    met = "meets" if figures["target_met"] else "does NOT meet"
+    return f"AUC {figures['runner_auc']:.3f} {met} the closed division's target {TARGET_AUC}"
