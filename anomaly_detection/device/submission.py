@@ -85,7 +85,9 @@ def export_official_set(config: Config, name: str, output: Path, model: Path) ->
     cache = None
     if config.cache_directory is not None:
         cache = FeatureCache(config.cache_directory, config.feature, workers=config.workers)
-    clips = extract_log_mels(paths, config.feature, cache=cache, workers=config.workers)
+    clips = extract_log_mels(
+        paths, config.feature, cache=cache, workers=config.workers, progress=sys.stderr.isatty()
+    )
     labels_file = write_samples(clips, [label for _, label in selected], output, config.feature)
     logger.info("%s: %d samples and %s", name, len(selected), labels_file.name)
     return output
