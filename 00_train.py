@@ -121,6 +121,7 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
         )
         logger.info("%s: saved %s", machine_type, model_file)
         run.fit_threshold(KERAS, machine_type, keras_predictor(model), frames, model_digest=digest)
+    run.refresh_summary()  # results of the models replaced here are no longer current
     return 0
 
 

@@ -141,6 +141,7 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
             )
             write_tflite(run, variant, type_dir, flatbuffer)
             run.record_model(variant, machine_type, parameters=folded.count_params())
+    run.refresh_summary()  # results of the models replaced here are no longer current
     return 0
 
 

@@ -83,8 +83,28 @@ def selection(
     if args.set is not None:
         return listed_clips(type_dir, official_set(args.set))
     if args.labels is not None:
-        return listed_clips(type_dir, labels_file_clips(args.labels))
+        listed = listed_clips(type_dir, labels_file_clips(args.labels))
+        if not run.dev_mode:  # the list's labels must be the evaluation set's published ones
+            check_listed_labels(args.labels, listed, labelled_test_sets(run, type_dir))
+        return listed
     return select_clips(labelled_test_sets(run, type_dir), args.every)
+
+
+def check_listed_labels(
+    labels_file: Path, listed: list[tuple[Path, int]], test_sets: list[TestSet]
+) -> None:
+    """Refuse a list whose label of a clip is not its published label."""
+    published = {
+        path.name: label
+        for test_set in test_sets
+        for path, label in zip(test_set.files, test_set.labels or (), strict=True)
+    }
+    for path, label in listed:
+        if published.get(path.name) != label:
+            raise PipelineError(
+                f"{labels_file}: {path.name} is listed with label {label}, its published label "
+                f"is {published.get(path.name, 'missing')} (the evaluation ground truth)"
+            )
 
 
 def main(args: argparse.Namespace, run: common.RunContext) -> int:

@@ -213,12 +213,22 @@ def empty_mel_bands(n_fft: int, n_mels: int, sample_rate: int = DCASE_SAMPLE_RAT
 #: Names the pipeline writes in the result folder besides ``result_file``.
 _RESERVED_RESULT_NAMES = ("summary.md", "run_info.json", "decision_metrics.csv")
 _RESERVED_RESULT_PREFIXES = ("anomaly_score_", "decision_result_", "tflite", "tflm", "roc_")
+#: What one model variant's result prefix adds to another's (``tflite_`` + ``quant_`` is
+#: ``tflite_quant_``): a result file starting with one would be another variant's file.
+_VARIANT_TAILS = ("quant_", "fullint_", "micro_", "intio_")
 
 
 def result_file_name(value: Any) -> str | None:
-    name = Path(value).name
+    name = str(value)
+    if Path(name).name != name or name in (".", ".."):
+        return f"must be a file name in result_directory, without a folder: got {quote(value)}"
     if not name.endswith(".csv"):
         return f"must name a .csv file, got {quote(value)}"
+    if name.startswith(_VARIANT_TAILS):
+        return (
+            f"with a model's result prefix it names another model's file (e.g. "
+            f"tflite_{name}): {quote(value)}"
+        )
     if name in _RESERVED_RESULT_NAMES or name.startswith(_RESERVED_RESULT_PREFIXES):
         return f"names a file the pipeline writes for another purpose: {quote(value)}"
     return None

@@ -9,7 +9,7 @@
     <result_directory>/<prefix>decision_result_<type>_<id>.csv
     <result_directory>/<prefix><result_file>                 AUC/pAUC (development mode)
     <result_directory>/<prefix>decision_metrics.csv
-    <result_directory>/roc_<type>_<label>.png, score_histogram_<type>_<label>.png
+    <result_directory>/roc_<type>_<label>[_eval].png, score_histogram_<type>_<label>[_eval].png
     <result_directory>/run_info.json, summary.md
 
 ``<prefix>`` is the variant's result prefix: empty for the Keras model (as the
@@ -76,13 +76,18 @@ class OutputLayout:
         """``<result_directory>/<prefix>decision_metrics.csv``."""
         return self._result(variant, "decision_metrics.csv")
 
-    def roc_plot(self, variant: ModelVariant, machine_type: str) -> Path:
-        """``<result_directory>/roc_<type>_<label>.png``."""
-        return self.result_directory / f"roc_{machine_type}_{variant.label}.png"
+    def roc_plot(self, variant: ModelVariant, machine_type: str, *, mode: str = "dev") -> Path:
+        """``<result_directory>/roc_<type>_<label>.png`` (``..._<label>_eval.png`` for the
+        evaluation set: a run on one set never replaces the other's plots)."""
+        return self.result_directory / f"roc_{machine_type}_{variant.label}{_mode(mode)}.png"
 
-    def score_histogram(self, variant: ModelVariant, machine_type: str) -> Path:
-        """``<result_directory>/score_histogram_<type>_<label>.png``."""
-        return self.result_directory / f"score_histogram_{machine_type}_{variant.label}.png"
+    def score_histogram(
+        self, variant: ModelVariant, machine_type: str, *, mode: str = "dev"
+    ) -> Path:
+        """``<result_directory>/score_histogram_<type>_<label>.png`` (``_eval`` as
+        :meth:`roc_plot`)."""
+        name = f"score_histogram_{machine_type}_{variant.label}{_mode(mode)}.png"
+        return self.result_directory / name
 
     @property
     def run_info(self) -> Path:
@@ -105,10 +110,19 @@ class OutputLayout:
             rest = name.removeprefix(variant.result_prefix)
             if variant.result_prefix and rest != name and rest.startswith(own):
                 return True
-            return name.startswith(plots) and name.endswith(f"_{variant.label}.png")
+            return name.startswith(plots) and name.endswith(
+                (f"_{variant.label}.png", f"_{variant.label}_eval.png")
+            )
 
         files = [path for path in self.result_directory.iterdir() if belongs(path.name)]
         return sorted(files)
 
     def _result(self, variant: ModelVariant, name: str) -> Path:
         return self.result_directory / f"{variant.result_prefix}{name}"
+
+
+def _mode(mode: str) -> str:
+    """The plot-name suffix of a set: none for ``dev``, ``_eval`` for ``eval``."""
+    if mode not in ("dev", "eval"):
+        raise ValueError(f"mode must be 'dev' or 'eval', got {mode!r}")
+    return "" if mode == "dev" else "_eval"

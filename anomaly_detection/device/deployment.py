@@ -20,6 +20,7 @@ upper bound for them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -38,6 +39,7 @@ from ..core.io_utils import write_text_atomic
 from ..core.layout import OutputLayout
 from ..core.native_logs import redirected_stderr, silenced_stderr
 from ..core.variants import TFLITE_VARIANTS
+from ..model.provenance import file_digest
 from .tflm import check_flatbuffer, tflm_runtime
 
 __all__ = [
@@ -85,6 +87,8 @@ class DeploymentReport:
     parameters: int
     input: dict[str, Any]
     output: dict[str, Any]
+    #: SHA-256 of the measured file: a report never describes another file of that name.
+    model_sha256: str = ""
 
     @property
     def fits_reference_firmware(self) -> bool:
@@ -221,6 +225,7 @@ def deployment_report(path: Path) -> DeploymentReport:
         parameters=parameters,
         input=_tensor_facts(interpreter.get_input_details(0)),
         output=_tensor_facts(interpreter.get_output_details(0)),
+        model_sha256=hashlib.sha256(model).hexdigest(),
     )
 
 
@@ -290,15 +295,28 @@ def deployment_markdown(
 def deployment_reports(
     layout: OutputLayout, machine_types: Sequence[str]
 ) -> list[tuple[str, DeploymentReport]]:
-    """The readable deployment reports of the micro models (a damaged one is skipped with
-    a warning: 02_convert.py writes it again)."""
+    """The readable deployment reports of the micro models that describe the model file
+    there now (a damaged report, or one of another file, is skipped with a warning:
+    02_convert.py writes it again)."""
     reports = []
     for machine_type in machine_types:
         for variant in TFLITE_VARIANTS:
             path = layout.deployment_report(variant, machine_type)
-            if path.is_file():
-                try:
-                    reports.append((machine_type, read_deployment_report(path)))
-                except ModelError as error:
-                    logger.warning("%s; left out of the summary", error)
+            if not path.is_file():
+                continue
+            try:
+                report = read_deployment_report(path)
+            except ModelError as error:
+                logger.warning("%s; left out of the summary", error)
+                continue
+            model_file = layout.model_file(variant, machine_type)
+            if not model_file.is_file() or report.model_sha256 != file_digest(model_file):
+                logger.warning(
+                    "%s: measured on another %s than the one there now; left out of the "
+                    "summary (02_convert.py measures it again)",
+                    path,
+                    model_file.name,
+                )
+                continue
+            reports.append((machine_type, report))
     return reports

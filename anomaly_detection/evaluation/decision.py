@@ -61,6 +61,8 @@ class Threshold:
     #: ``{machine ID: threshold}`` fitted on each ID's own training clips; an ID not
     #: listed (too few clips) takes the machine type's :attr:`threshold`.
     by_id: dict[str, float] = field(default_factory=dict)
+    #: Digest of the training clip list it was fitted on (files, sizes, times).
+    training_clips: str = ""
 
     def for_id(self, machine_id: str) -> float:
         """The threshold of ``machine_id``'s clips."""
@@ -154,9 +156,12 @@ def save_threshold(
     write_text_atomic(path, json.dumps(fields, indent=2, allow_nan=False) + "\n")
 
 
-def load_threshold(path: Path, *, model_file: Path, percentile: float) -> Threshold | None:
+def load_threshold(
+    path: Path, *, model_file: Path, percentile: float, training_clips: str | None = None
+) -> Threshold | None:
     """The threshold stored in ``path``, or ``None`` if absent, unreadable, fitted to
-    another state of ``model_file`` or for another percentile."""
+    another state of ``model_file``, for another percentile or (``training_clips``
+    given) on other training clips (another set, or clips added or replaced)."""
     if not path.is_file():
         return None
     try:
@@ -177,6 +182,9 @@ def load_threshold(path: Path, *, model_file: Path, percentile: float) -> Thresh
         logger.info("%s: model changed since the threshold was fitted; recomputing", path)
         return None
     if stored.percentile != percentile or "by_id" not in fields:  # or fitted before per-ID
+        return None
+    if training_clips is not None and stored.training_clips != training_clips:
+        logger.info("%s: fitted on other training clips; recomputing", path)
         return None
     return stored
 

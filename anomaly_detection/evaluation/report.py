@@ -19,6 +19,7 @@ from ..core.io_utils import write_text_atomic
 from ..core.layout import OutputLayout
 from ..core.variants import KERAS, TFLITE_VARIANTS, TFLM_VARIANTS, VARIANTS, ModelVariant
 from .currency import ResultFacts, StaleResult, model_origin, stale_reason
+from .report_sections import models_section, stale_section, tflm_section
 from .scoring import TypeResult
 
 logger = logging.getLogger(__name__)
@@ -194,74 +195,6 @@ def _runtime(variant: ModelVariant) -> str:
     return "TFLM" if variant in TFLM_VARIANTS else "Keras" if variant is KERAS else "LiteRT"
 
 
-def _stale_section(stale: Sequence[StaleResult]) -> list[str]:
-    if not stale:
-        return []
-    return [
-        "",
-        "## Stale results (not shown above)",
-        "",
-        "Results in this folder whose model file is no longer the one that produced them.",
-        "",
-        "| type | model | why |",
-        "|---|---|---|",
-        *(f"| {item.machine_type} | {item.variant.label} | {item.reason} |" for item in stale),
-    ]
-
-
-def _models_section(
-    layout: OutputLayout, info: dict, variants: Sequence[ModelVariant], machine_types: Sequence[str]
-) -> list[str]:
-    lines = [
-        "## Models",
-        "",
-        "| type | model | file | SHA-256 | folder | size (bytes) | parameters "
-        "| inference per clip (ms) |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for machine_type in machine_types:
-        for variant in variants:
-            entry = info.get(variant.label, {}).get(machine_type, {})
-            if not entry:
-                continue
-            origin = model_origin(layout, variant, machine_type, entry)
-            seconds = entry.get("seconds_per_clip")
-            lines.append(
-                f"| {machine_type} | {variant.label} | {origin.file} | "
-                f"`{origin.short_digest or 'n/a'}` | `{origin.folder}` | "
-                f"{entry.get('bytes', 'n/a')} | {entry.get('parameters', 'n/a')} | "
-                f"{'n/a' if seconds is None else f'{seconds * 1e3:.2f}'} |"
-            )
-    return lines
-
-
-def _tflm_section(info: dict, machine_types: Sequence[str]) -> list[str]:
-    """How far each clip's TFLM score is from its LiteRT score (same model file)."""
-    rows = []
-    for machine_type in machine_types:
-        for variant in TFLM_VARIANTS:
-            entry = info.get(variant.label, {}).get(machine_type, {})
-            if "litert_max_relative_difference" in entry:
-                rows.append(
-                    f"| {machine_type} | {variant.label} | {entry['clips']} | "
-                    f"{entry['litert_max_relative_difference']:.2e} | "
-                    f"{entry['litert_mean_relative_difference']:.2e} |"
-                )
-    if not rows:
-        return []
-    return [
-        "",
-        "## TensorFlow Lite Micro against LiteRT",
-        "",
-        "Relative difference of each clip's anomaly score, TFLM against LiteRT running "
-        "the same file (the int8 kernels round differently).",
-        "",
-        "| type | model | clips | max | mean |",
-        "|---|---|---|---|---|",
-        *rows,
-    ]
-
-
 def summary_markdown(
     layout: OutputLayout,
     max_fpr: float,
@@ -307,17 +240,20 @@ def summary_markdown(
             auc_table(layout, expected),
             "",
         ]
-    lines += _stale_section(stale)
-    lines += _models_section(layout, info, variants, machine_types)
-    lines += _tflm_section(info, machine_types)
+    lines += stale_section(stale)
+    lines += models_section(layout, info, variants, machine_types)
+    lines += tflm_section(info, machine_types)
     if more_sections is not None:
         lines += more_sections(machine_types)
     lines += ["", "## Plots", ""]
+    mode = "dev" if expected is None else expected.mode
     for machine_type in machine_types:
         for variant in variants:
+            if (variant.label, machine_type) in stale_keys:
+                continue  # plots of results not shown as current
             for path, title in (
-                (layout.roc_plot(variant, machine_type), "ROC curves"),
-                (layout.score_histogram(variant, machine_type), "score histograms"),
+                (layout.roc_plot(variant, machine_type, mode=mode), "ROC curves"),
+                (layout.score_histogram(variant, machine_type, mode=mode), "score histograms"),
             ):
                 if path.is_file():
                     lines.append(f"- [{machine_type} {variant.label}: {title}]({path.name})")

@@ -7,9 +7,11 @@ takes the output layout and only the settings it uses. Every path comes from
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..core.io_utils import write_text_atomic
 from ..core.layout import OutputLayout
@@ -36,9 +38,9 @@ from .scoring import (
     IdScores,
     Predictor,
     TypeResult,
+    result_csv_text,
     score_test_set,
     write_anomaly_score_csv,
-    write_result_csv,
 )
 
 __all__ = [
@@ -73,17 +75,20 @@ def fit_and_save_threshold(
     *,
     frames_per_vector: int,
     percentile: float,
+    training_clips: str = "",
     model_digest: str | None = None,
 ) -> Threshold:
     """Fit the model's decision threshold on its training clips' scores (gamma
     distribution, ``percentile``) and save it beside the model file, tagged with
-    ``model_digest`` (the SHA-256 of the model ``predict`` runs) or the file's."""
+    ``model_digest`` (the SHA-256 of the model ``predict`` runs) or the file's, and
+    with ``training_clips`` (the digest of the clip list it was fitted on)."""
     scores = training_scores(predict, frames, frames_per_vector)
     machine_ids = [training_machine_id(path) or "" for path in frames.clip_paths]
     if len(machine_ids) == len(scores):
         threshold = fit_thresholds_by_id(scores, machine_ids, percentile)
     else:  # clips of unknown names: the machine type's threshold only
         threshold = fit_threshold(scores, percentile)
+    threshold = dataclasses.replace(threshold, training_clips=training_clips)
     path = layout.threshold_file(variant, machine_type)
     model_file = layout.model_file(variant, machine_type)
     save_threshold(path, threshold, model_file=model_file, model_digest=model_digest)
@@ -111,13 +116,15 @@ def stored_or_fitted_threshold(
     *,
     frames_per_vector: int,
     percentile: float,
+    training_clips: str = "",
 ) -> Threshold:
-    """The threshold saved beside the model, or (absent or stale) a new fit:
-    ``training_frames`` is called only then."""
+    """The threshold saved beside the model, or (absent, stale or fitted on other
+    training clips) a new fit: ``training_frames`` is called only then."""
     stored = load_threshold(
         layout.threshold_file(variant, machine_type),
         model_file=layout.model_file(variant, machine_type),
         percentile=percentile,
+        training_clips=training_clips,
     )
     if stored is not None:
         return stored
@@ -129,6 +136,7 @@ def stored_or_fitted_threshold(
         training_frames(),
         frames_per_vector=frames_per_vector,
         percentile=percentile,
+        training_clips=training_clips,
     )
 
 
@@ -176,8 +184,10 @@ def write_type_outputs(
     *,
     labelled: bool,
     max_fpr: float,
+    mode: str = "dev",
 ) -> None:
-    """Decision files, score histograms and (labelled clips) ROC curves of one type."""
+    """Decision files, score histograms and (labelled clips) ROC curves of one type
+    (the plots named for the set, ``mode``)."""
     for ids in result.ids:
         write_decision_csv(
             layout.decisions(variant, result.machine_type, ids.machine_id),
@@ -187,12 +197,12 @@ def write_type_outputs(
     plot_score_histograms(
         result,
         threshold.for_id,
-        layout.score_histogram(variant, result.machine_type),
+        layout.score_histogram(variant, result.machine_type, mode=mode),
         variant.label,
     )
     if labelled:
         plot_roc_curves(
-            result, max_fpr, layout.roc_plot(variant, result.machine_type), variant.label
+            result, max_fpr, layout.roc_plot(variant, result.machine_type, mode=mode), variant.label
         )
 
 
@@ -202,11 +212,19 @@ def write_variant_results(
     results: Sequence[TypeResult],
     thresholds: dict[str, Threshold],
     facts: ResultFacts,
+    *,
+    keep: Sequence[str] = (),
 ) -> None:
     """The variant's ``result.csv`` and decision metrics (labelled clips only), and, in
     ``run_info.json``, what each machine type's rows were computed from: the model file's
-    SHA-256 and folder, and ``facts`` (reports show only rows that match the present)."""
-    write_result_csv(layout.result_csv(variant), results)
+    SHA-256 and folder, and ``facts`` (reports show only rows that match the present).
+
+    ``keep``: machine types not scored in this run (``--machine-type``) whose rows in the
+    existing ``result.csv`` stay, after this run's (their run_info records stay too).
+    """
+    path = layout.result_csv(variant)
+    kept = _type_blocks(path, keep, exclude={result.machine_type for result in results})
+    write_text_atomic(path, result_csv_text(results) + kept)
     write_text_atomic(
         layout.decision_metrics(variant), decision_metrics_csv_text(results, thresholds)
     )
@@ -218,6 +236,19 @@ def write_variant_results(
             **facts.record(result.machine_type),
         }
         update_run_info(layout.run_info, variant, result.machine_type, result_csv=record)
+
+
+def _type_blocks(path: Path, types: Sequence[str], *, exclude: set[str]) -> str:
+    """The blocks (name row to blank line) of ``types`` in the ``result.csv`` at ``path``."""
+    if not types or not path.is_file():
+        return ""
+    try:
+        blocks = path.read_text(encoding="utf-8").split("\n\n")
+    except (OSError, UnicodeDecodeError):
+        return ""
+    wanted = set(types) - exclude
+    kept = [block.strip("\n") for block in blocks if block.split("\n", 1)[0] in wanted]
+    return "".join(f"{block}\n\n" for block in kept if block)
 
 
 def record_model(

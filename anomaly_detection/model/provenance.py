@@ -35,6 +35,7 @@ __all__ = [
     "provenance_path",
     "file_digest",
     "clip_list_digest",
+    "clip_files_digest",
     "feature_settings",
     "make_provenance",
     "write_provenance",
@@ -79,6 +80,22 @@ def clip_list_digest(files: Sequence[Path]) -> str:
     for path in files:
         size = path.stat().st_size if path.exists() else -1
         digest.update(f"{path.name}\0{size}\0".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
+def clip_files_digest(files: Sequence[Path]) -> str:
+    """SHA-256 of the clips' absolute paths, sizes, inodes and modification and change
+    times, in order: a clip replaced by another of the same name and size (as every DCASE
+    clip is) changes it, as does another data folder. Results and thresholds record it."""
+    digest = hashlib.sha256()
+    for path in files:
+        try:
+            status = path.stat()
+            state = f"{status.st_size}\0{status.st_ino}\0{status.st_mtime_ns}\0{status.st_ctime_ns}"
+        except OSError:
+            state = "missing"
+        name = str(path.resolve())
+        digest.update(f"{name}\0{state}\0".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 

@@ -16,7 +16,6 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..core.config import Config
 from ..core.errors import PipelineError
@@ -92,7 +91,7 @@ class RunContext(RunData):
             predict,
             frames,
             model_digest=model_digest,
-            **self._threshold_settings(),
+            **self._threshold_settings(machine_type),
         )
 
     def stored_or_fitted_threshold(
@@ -109,14 +108,8 @@ class RunContext(RunData):
             machine_type,
             predict,
             training_frames,
-            **self._threshold_settings(),
+            **self._threshold_settings(machine_type),
         )
-
-    def _threshold_settings(self) -> dict[str, Any]:
-        return {
-            "frames_per_vector": self.config.feature.frames,
-            "percentile": self.config.decision_percentile,
-        }
 
     def score(
         self,
@@ -147,6 +140,7 @@ class RunContext(RunData):
             threshold,
             labelled=self.labelled,
             max_fpr=self.config.max_fpr,
+            mode="dev" if self.dev_mode else "eval",
         )
 
     def record_model(self, variant: ModelVariant, machine_type: str, **fields: object) -> None:
@@ -163,7 +157,12 @@ class RunContext(RunData):
         """After all types, with labelled clips: ``result.csv`` and decision metrics."""
         if self.labelled:
             variant_results.write_variant_results(
-                self.layout, variant, results, thresholds, self.result_facts()
+                self.layout,
+                variant,
+                results,
+                thresholds,
+                self.result_facts(),
+                keep=self.unselected_types(),
             )
 
     def write_summary(self) -> Path:
@@ -178,6 +177,12 @@ class RunContext(RunData):
         )
         write_text_atomic(self.layout.summary, markdown)
         return self.layout.summary
+
+    def refresh_summary(self) -> None:
+        """Rewrite an existing ``summary.md`` after models changed (00, 02): the results
+        of replaced models move to its stale section instead of reading as current."""
+        if self.layout.summary.is_file():
+            self.write_summary()
 
     def exit_status(self, results: Sequence[TypeResult]) -> int:
         """Report clips excluded from scoring; 1 if any, unless ``skip_bad_clips``."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,28 +30,30 @@ from ..features.extraction import (
     majority_sample_rate,
 )
 from ..features.frame_store import FrameStore
-from ..model.provenance import Provenance, check_provenance, clip_list_digest, make_provenance
+from ..model.provenance import (
+    Provenance,
+    check_provenance,
+    clip_files_digest,
+    clip_list_digest,
+    make_provenance,
+)
+from .run_facts import RunFacts
 
 if TYPE_CHECKING:
-    from ..core.config import Config
     from ..data.ground_truth import GroundTruth
     from ..features.cache import FeatureCache
 
 __all__ = ["RunData"]
 
 
-class RunData:
+class RunData(RunFacts):
     """Data steps of a run; its fields are :class:`.context.RunContext`'s."""
 
-    config: Config
-    dev_mode: bool
-    machine_types: tuple[str, ...] | None
     cache: FeatureCache | None
     progress: bool
     skip_bad_clips: bool
     ground_truth: GroundTruth | None
     ignore_provenance: bool
-    _clip_facts: dict[tuple[str, tuple[Path, ...]], object]
 
     # ---- data ----------------------------------------------------------------------------
     def type_dirs(self) -> list[Path]:
@@ -159,7 +161,7 @@ class RunData:
     def result_facts(self) -> ResultFacts:
         """The set, ``max_fpr`` and test clip lists this run's results are computed on."""
         clips = {
-            d.name: self._once("digest", self.test_files(d), clip_list_digest)
+            d.name: self._once("files digest", self.test_files(d), clip_files_digest)
             for d in self.type_dirs()
         }
         return ResultFacts("dev" if self.dev_mode else "eval", self.config.max_fpr, clips)
@@ -170,10 +172,3 @@ class RunData:
         if rate is not None:
             check = lambda _: check_settings_at_rate(self.config.feature, rate)  # noqa: E731
             self._once(f"settings checked at {rate} Hz", (), check)
-
-    def _once(self, fact: str, clips: Sequence[Path], compute: Callable[[Any], Any]) -> Any:
-        """``compute(clips)``, read from the clips once per run."""
-        key = (fact, tuple(clips))
-        if key not in self._clip_facts:
-            self._clip_facts[key] = compute(clips)
-        return self._clip_facts[key]

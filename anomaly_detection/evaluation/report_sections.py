@@ -1,0 +1,96 @@
+"""Sections of ``summary.md`` besides the AUC table: stale results, models, TFLM."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..core.layout import OutputLayout
+from ..core.variants import TFLM_VARIANTS, ModelVariant
+from .currency import StaleResult, model_origin
+
+__all__ = ["stale_section", "models_section", "tflm_section"]
+
+
+def stale_section(stale: Sequence[StaleResult]) -> list[str]:
+    if not stale:
+        return []
+    return [
+        "",
+        "## Stale results (not shown above)",
+        "",
+        "Results in this folder whose model file is no longer the one that produced them.",
+        "",
+        "| type | model | why |",
+        "|---|---|---|",
+        *(f"| {item.machine_type} | {item.variant.label} | {item.reason} |" for item in stale),
+    ]
+
+
+def models_section(
+    layout: OutputLayout, info: dict, variants: Sequence[ModelVariant], machine_types: Sequence[str]
+) -> list[str]:
+    lines = [
+        "## Models",
+        "",
+        "| type | model | file | SHA-256 | folder | size (bytes) | parameters "
+        "| inference per clip (ms) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for machine_type in machine_types:
+        for variant in variants:
+            entry = info.get(variant.label, {}).get(machine_type, {})
+            if not entry:
+                continue
+            origin = model_origin(layout, variant, machine_type, entry)
+            # size, parameters and timing as recorded for this very file (a later run
+            # of another file, e.g. from --model-directory, records its own)
+            same = (entry.get("digest"), entry.get("model_directory")) == (
+                origin.digest,
+                origin.folder,
+            )
+            facts = entry if same else {}
+            lines.append(
+                f"| {machine_type} | {variant.label} | {origin.file} | "
+                f"`{origin.short_digest or 'n/a'}` | `{origin.folder}` | "
+                f"{_count(facts.get('bytes'))} | {_count(facts.get('parameters'))} | "
+                f"{_milliseconds(facts.get('seconds_per_clip'))} |"
+            )
+    return lines
+
+
+def _count(value: object) -> str:
+    """An integer field of run_info.json, or n/a (absent or damaged)."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else "n/a"
+
+
+def _milliseconds(seconds: object) -> str:
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+        return f"{seconds * 1e3:.2f}"
+    return "n/a"
+
+
+def tflm_section(info: dict, machine_types: Sequence[str]) -> list[str]:
+    """How far each clip's TFLM score is from its LiteRT score (same model file)."""
+    rows = []
+    for machine_type in machine_types:
+        for variant in TFLM_VARIANTS:
+            entry = info.get(variant.label, {}).get(machine_type, {})
+            if "litert_max_relative_difference" in entry:
+                rows.append(
+                    f"| {machine_type} | {variant.label} | {entry['clips']} | "
+                    f"{entry['litert_max_relative_difference']:.2e} | "
+                    f"{entry['litert_mean_relative_difference']:.2e} |"
+                )
+    if not rows:
+        return []
+    return [
+        "",
+        "## TensorFlow Lite Micro against LiteRT",
+        "",
+        "Relative difference of each clip's anomaly score, TFLM against LiteRT running "
+        "the same file (the int8 kernels round differently).",
+        "",
+        "| type | model | clips | max | mean |",
+        "|---|---|---|---|---|",
+        *rows,
+    ]

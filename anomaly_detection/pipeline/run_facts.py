@@ -1,0 +1,55 @@
+"""What a run's results and thresholds are tied to: facts of its clips, read once.
+
+:class:`RunFacts` is the base of :class:`~anomaly_detection.pipeline.run_data.RunData`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..data.dataset import list_train_files, select_machine_type_dirs
+from ..model.provenance import clip_files_digest
+
+if TYPE_CHECKING:
+    from ..core.config import Config
+
+__all__ = ["RunFacts"]
+
+
+class RunFacts:
+    """Facts of the run's clips; its fields are :class:`.context.RunContext`'s."""
+
+    config: Config
+    dev_mode: bool
+    machine_types: tuple[str, ...] | None
+    _clip_facts: dict[tuple[str, tuple[Path, ...]], object]
+
+    def unselected_types(self) -> list[str]:
+        """Machine types of the data folder that ``--machine-type`` left out of this run."""
+        if self.machine_types is None:
+            return []
+        every = select_machine_type_dirs(self.config.data_directory(self.dev_mode), None)
+        return [d.name for d in every if d.name not in self.machine_types]
+
+    def training_clips_digest(self, machine_type: str) -> str:
+        """:func:`clip_files_digest` of the type's training clips (dev or eval set): a
+        decision threshold fitted on other clips is not reused."""
+        type_dir = self.config.data_directory(self.dev_mode) / machine_type
+        return self._once("files digest", list_train_files(type_dir), clip_files_digest)
+
+    def _threshold_settings(self, machine_type: str) -> dict[str, Any]:
+        """The settings a decision threshold is fitted with, and its training clips."""
+        return {
+            "frames_per_vector": self.config.feature.frames,
+            "percentile": self.config.decision_percentile,
+            "training_clips": self.training_clips_digest(machine_type),
+        }
+
+    def _once(self, fact: str, clips: Sequence[Path], compute: Callable[[Any], Any]) -> Any:
+        """``compute(clips)``, read from the clips once per run."""
+        key = (fact, tuple(clips))
+        if key not in self._clip_facts:
+            self._clip_facts[key] = compute(clips)
+        return self._clip_facts[key]
