@@ -45,6 +45,7 @@ from anomaly_detection.device.submission import (
     compare_files,
     emulate_runner,
     export_official_set,
+    forget_outputs,
     load_firmware_model,
     verdict,
     write_outputs,
@@ -80,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-fpr", type=float, default=0.1, help="pAUC's FPR limit (default %(default)s)"
     )
     parser.add_argument(
+        "--ignore-provenance",
+        action="store_true",
+        help="--set: export for a model made for other features with a warning, not an error",
+    )
+    parser.add_argument(
         "--frames",
         type=int,
         default=200,
@@ -94,10 +100,12 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise PipelineError(f"--max-fpr must be in (0, 1], got {args.max_fpr}")
     if args.frames < 1:
         raise PipelineError(f"--frames must be at least 1, got {args.frames}")
-    if args.output.exists() and not args.output.is_dir():
-        raise PipelineError(f"{args.output}: --output exists and is not a folder")
     if not args.model.is_file():
         raise PipelineError(f"{args.model}: --model is not a file")
+    try:
+        args.output.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise PipelineError(f"{args.output}: --output cannot be a folder ({error})") from None
 
 
 def read_samples(samples_dir: Path) -> tuple[list[Sample], np.ndarray]:
@@ -161,13 +169,18 @@ def log_comparison(scores: dict[str, np.ndarray]) -> None:
 def main(args: argparse.Namespace) -> int:
     check_arguments(args)
     with folder_locks([args.output]):
+        model = load_firmware_model(args.model)
+        forget_outputs(args.output)  # a failed run leaves no earlier figures beside it
         samples_dir = args.samples
         if args.set is not None:
             samples_dir = export_official_set(
-                load_config(args.config), args.set, args.output / args.set, args.model
+                load_config(args.config),
+                args.set,
+                args.output / args.set,
+                args.model,
+                strict=not args.ignore_provenance,
             )
         samples, labels = read_samples(samples_dir)
-        model = load_firmware_model(args.model)
 
         host, windows = emulate_runner(model, samples_dir, samples, frames=args.frames)
         scores = {HOST: host, **board_scores(args, samples, windows)}
@@ -175,13 +188,13 @@ def main(args: argparse.Namespace) -> int:
             source: accuracy_figures(labels, values, args.max_fpr)
             for source, values in scores.items()
         }
-        write_outputs(args.output, samples, args.model, scores, figures)
+        write_outputs(args.output, samples_dir, samples, args.model, scores, figures)
 
     print_figures(figures, len(samples))
     log_comparison(scores)
     for source, row in figures.items():
         logger.info("%s: %s (model %s)", source, verdict(row), args.model.name)
-    logger.info("results written to %s", args.output)
+    logger.info("results of %s written to %s", samples_dir, args.output)
     return 0
 
 

@@ -111,6 +111,7 @@ def test_accuracy_csv_holds_the_figures_of_the_scores(exported):
     assert accuracy[0] == [
         "source", "files", "auc", "pauc", "runner_auc", "top1", "target_met", "simplified_auc",
         "pr_accuracy", "listed_simplified_auc", "listed_pr_accuracy", "model", "model_sha256",
+        "samples",
     ]  # fmt: skip
     host = dict(zip(accuracy[0], accuracy[1], strict=True))
     assert host["source"] == "host (TFLM)" and int(host["files"]) == len(emulated) == 20
@@ -287,3 +288,52 @@ def test_runner_sessions_are_read_as_the_runner_averages_and_refused_when_cut(tm
     session.write_text("[{")
     with pytest.raises(PipelineError, match="not a runner results.json"):
         read_runner_session(session, samples)
+
+
+def test_session_windows_are_checked_one_by_one(tmp_path):
+    from anomaly_detection.core.errors import PipelineError
+    from anomaly_detection.device.energyrunner import Sample
+    from anomaly_detection.device.mlperf_runner import read_runner_session
+
+    samples = [Sample("a.bin", 0, 2560, 512), Sample("b.bin", 1, 2560, 512)]
+    log = tmp_path / "log.txt"
+
+    def session(*windows):
+        lines = ["m-results-[5.000]"]  # before any window: not a window's result
+        for name, segment, *results in windows:
+            lines.append(f"0101.000000 ulp-mlperf: Loading file {name} segment {segment}")
+            lines += [f"m-results-[{value}]" for value in results]
+        log.write_text("\n".join(lines) + "\n")
+        return log
+
+    good = session(("a.bin", 0, 1.0, 1.0), ("a.bin", 1, 2.0), ("b.bin", 0, 3.0), ("b.bin", 1, 4.0))
+    assert read_runner_session(good, samples, {"a.bin": 2, "b.bin": 2}).tolist() == [1.5, 3.5]
+    for windows, message in (
+        ((("a.bin", 0, 1.0), ("a.bin", 0, 9.0), ("b.bin", 0, 3.0)), "segment 0 of a.bin, expected"),
+        ((("a.bin", 0, 1.0, 2.0), ("b.bin", 0, 3.0)), "a second, different result for a.bin"),
+    ):
+        with pytest.raises(PipelineError, match=message):
+            read_runner_session(session(*windows), samples)
+    for bad in (["abc"], [[1.0]], [None], [True]):
+        entries = [{"file": "a.bin", "infer": {"results": bad}}]
+        (tmp_path / "results.json").write_text(json.dumps(entries))
+        with pytest.raises(PipelineError, match="gives one number per window"):
+            read_runner_session(tmp_path / "results.json", samples)
+
+
+def test_a_failed_run_leaves_no_earlier_figures_and_a_bad_output_is_one_line(
+    dev_run, exported, tmp_path
+):
+    out = tmp_path / "out"
+    assert emulate(dev_run, exported["samples"], out).returncode == 0
+    assert (out / "results.txt").is_file()
+    samples, labels = bad_copy(exported, tmp_path)
+    victim = samples / labels[3][0]
+    victim.write_bytes(victim.read_bytes()[:1000])
+    run = emulate(dev_run, samples, out)  # other samples, one of them cut
+    assert_one_line_error(run, str(victim))
+    assert not any((out / name).exists() for name in ("results.txt", "eembc_accuracy.csv"))
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    run = emulate(dev_run, exported["samples"], afile / "sub")
+    assert_one_line_error(run, "--output cannot be a folder")

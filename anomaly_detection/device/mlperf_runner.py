@@ -17,7 +17,8 @@ The closed division's quality target for ad01 is AUC 0.85.
 A session folder (``sessions/<date>_<time>/``) holds ``results.json``, one entry
 per window (``{"file": ..., "class": ..., "infer": {"results": [r]}, ...}``), and
 ``log.txt``, where each window appears as ``... Loading file <name> segment <k>``
-followed by the device's ``m-results-[r]`` (or the runner's ``m-results    : [r]``).
+followed by the device's ``m-results-[r]`` (and the runner's ``m-results    : [r]``);
+result lines before the first ``Loading`` line are not windows and are ignored.
 """
 
 from __future__ import annotations
@@ -122,6 +123,17 @@ def results_text(figures: dict[str, float]) -> str:
     return f"AUC = {figures['runner_auc']:.3f}\nTop 1% = {figures['top1']:2.1f}\n"
 
 
+def _window_value(path: Path, name: str, results: object) -> float:
+    """The one number of a window's results (``[r]``), or an error naming the file."""
+    value = results[0] if isinstance(results, list) and len(results) == 1 else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PipelineError(
+            f"{path}: {name} has the window result {results!r}; the anomaly detection model "
+            "gives one number per window"
+        )
+    return float(value)
+
+
 def _results_json(path: Path) -> list[tuple[str, float]]:
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))
@@ -131,28 +143,31 @@ def _results_json(path: Path) -> list[tuple[str, float]]:
             f"{path}: not a runner results.json (a list of windows with 'file' and "
             f"'infer': {{'results': [...]}}; {type(error).__name__}: {error})"
         ) from None
-    values = []
-    for name, results in windows:
-        if not isinstance(results, list) or len(results) != 1:
-            raise PipelineError(
-                f"{path}: {name} has the window result {results!r}; the anomaly detection "
-                "model gives one number per window"
-            )
-        values.append((name, float(results[0])))
-    return values
+    return [(name, _window_value(path, name, results)) for name, results in windows]
 
 
 def _log_txt(path: Path) -> list[tuple[str, float]]:
+    """Each window's first result after its ``Loading file <name> segment <k>`` line;
+    segments must come once each, in order, and a window's repeated result (the device's
+    line, then the runner's) must agree."""
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError as error:
         raise PipelineError(f"{path}: cannot read the runner log ({error.strerror})") from None
     values: list[tuple[str, float]] = []
-    current = None  # the file of the window loaded last, until its first result
+    segments: dict[str, int] = {}
+    window: tuple[str, float | None] | None = None  # the window loaded last, its result
     for number, line in enumerate(lines, start=1):
         if loading := _LOADING.search(line):
-            current = loading.group(1)
-        elif (result := _RESULT.search(line)) and current is not None:
+            name, segment = loading.group(1), int(loading.group(2))
+            if segment != segments.get(name, 0):
+                raise PipelineError(
+                    f"{path}, line {number}: segment {segment} of {name}, expected segment "
+                    f"{segments.get(name, 0)} (a repeated, skipped or interrupted window)"
+                )
+            segments[name] = segment + 1
+            window = (name, None)
+        elif (result := _RESULT.search(line)) and window is not None:
             cells = [cell for cell in result.group(1).split(",") if cell.strip()]
             try:
                 (value,) = (float(cell) for cell in cells)
@@ -160,8 +175,15 @@ def _log_txt(path: Path) -> list[tuple[str, float]]:
                 raise PipelineError(
                     f"{path}, line {number}: expected one window result, got {line.strip()!r}"
                 ) from None
-            values.append((current, value))
-            current = None
+            name, first = window
+            if first is None:
+                values.append((name, value))
+                window = (name, value)
+            elif abs(value - first) > 1e-9:
+                raise PipelineError(
+                    f"{path}, line {number}: a second, different result for {name} "
+                    f"segment {segments[name] - 1} ({value} after {first})"
+                )
     return values
 
 

@@ -39,8 +39,10 @@ __all__ = [
     "emulate_runner",
     "compare_files",
     "write_outputs",
+    "forget_outputs",
     "verdict",
 ]
+OUTPUT_FILES = ("results.txt", "eembc_accuracy.csv", "eembc_scores.csv", "device_vs_host.csv")
 
 logger = logging.getLogger(__name__)
 #: Half the last printed decimal of a window result (``%0.3f``): a file's mean moves
@@ -69,7 +71,9 @@ class FileComparison:
     files: int
 
 
-def export_official_set(config: Config, name: str, output: Path, model: Path) -> Path:
+def export_official_set(
+    config: Config, name: str, output: Path, model: Path, *, strict: bool = True
+) -> Path:
     """Write the official set ``name`` (``ad01`` or ``ad01-alt``) from ToyCar's
     development test clips to ``output``; return ``output``.
 
@@ -77,11 +81,13 @@ def export_official_set(config: Config, name: str, output: Path, model: Path) ->
     ------
     PipelineError
         Naming the first listed clip that is missing or unreadable, or a model trained
-        on other features or another sample rate than these clips (its provenance).
+        on other features or another sample rate than these clips (its provenance; a
+        warning with ``strict=False``).
     """
     selected = listed_clips(config.dev_directory / "ToyCar", official_set(name))
     paths = [path for path, _ in selected]
-    check_provenance(model, feature=config.feature, sample_rate=majority_sample_rate(paths))
+    rate = majority_sample_rate(paths)
+    check_provenance(model, feature=config.feature, sample_rate=rate, strict=strict)
     cache = None
     if config.cache_directory is not None:
         cache = FeatureCache(config.cache_directory, config.feature, workers=config.workers)
@@ -133,16 +139,24 @@ def compare_files(host: np.ndarray, device: np.ndarray) -> FileComparison:
     )
 
 
+def forget_outputs(output: Path) -> None:
+    """Remove an earlier run's results from ``output`` before this run writes its own: a
+    run that fails leaves none that would read as its own."""
+    for name in OUTPUT_FILES:
+        (output / name).unlink(missing_ok=True)
+
+
 def write_outputs(
     output: Path,
+    samples_dir: Path,
     samples: Sequence[Sample],
     model: Path,
     scores: dict[str, np.ndarray],
     figures: dict[str, dict[str, float]],
 ) -> None:
     """``eembc_scores.csv`` (host), ``eembc_accuracy.csv`` (a row per source, naming the
-    model file and its SHA-256), ``results.txt`` (the runner's lines for the host) and,
-    with a board's scores, ``device_vs_host.csv``.
+    samples folder, the model file and its SHA-256), ``results.txt`` (the runner's lines
+    for the host) and, with a board's scores, ``device_vs_host.csv``.
 
     Raises
     ------
@@ -157,9 +171,10 @@ def write_outputs(
         write_csv_atomic(output / "eembc_scores.csv", [["file", "score"], *host_rows])
         rows = [
             [source, len(samples), *(f"{row[c]:.6f}" for c in COLUMNS), model.name, digest]
+            + [str(samples_dir)]
             for source, row in figures.items()
         ]
-        header = ["source", "files", *COLUMNS, "model", "model_sha256"]
+        header = ["source", "files", *COLUMNS, "model", "model_sha256", "samples"]
         write_csv_atomic(output / "eembc_accuracy.csv", [header, *rows])
         write_text_atomic(output / "results.txt", results_text(figures["host (TFLM)"]))
         board = [source for source in scores if source != "host (TFLM)"]
