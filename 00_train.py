@@ -76,6 +76,7 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
     config = run.config
     backend = check_keras_backend(training_backend(config.fit.backend))
     logger.info("training on Keras' %s backend", backend)
+    trained = False
     for type_dir in run.type_dirs():
         machine_type = type_dir.name
         model_file = run.layout.model_file(KERAS, machine_type)
@@ -121,7 +122,9 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
         )
         logger.info("%s: saved %s", machine_type, model_file)
         run.fit_threshold(KERAS, machine_type, keras_predictor(model), frames, model_digest=digest)
-    run.refresh_summary()  # results of the models replaced here are no longer current
+        trained = True
+    if trained:
+        run.refresh_summary()  # results of the models replaced here are no longer current
     return 0
 
 

@@ -41,6 +41,8 @@ from anomaly_detection.device.mlperf_runner import (
     read_runner_session,
 )
 from anomaly_detection.device.submission import (
+    HOST,
+    OUTPUT_FILES,
     PRINTED_ROUNDING,
     compare_files,
     emulate_runner,
@@ -53,7 +55,6 @@ from anomaly_detection.device.submission import (
 from anomaly_detection.pipeline.cli import run_tool
 
 logger = logging.getLogger("eembc_accuracy")
-HOST = "host (TFLM)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,6 +107,17 @@ def check_arguments(args: argparse.Namespace) -> None:
         args.output.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise PipelineError(f"{args.output}: --output cannot be a folder ({error})") from None
+    output = args.output.resolve()
+    rewritten = {output / name for name in OUTPUT_FILES}
+    for option, path in (
+        ("--device-scores", args.device_scores),
+        ("--runner-session", args.runner_session),
+    ):
+        if path is not None and (path.resolve() in rewritten or path.resolve() == output):
+            raise PipelineError(
+                f"{path}: {option} is in --output, whose {', '.join(OUTPUT_FILES)} this run "
+                "rewrites; give another --output"
+            )
 
 
 def read_samples(samples_dir: Path) -> tuple[list[Sample], np.ndarray]:
@@ -188,7 +200,14 @@ def main(args: argparse.Namespace) -> int:
             source: accuracy_figures(labels, values, args.max_fpr)
             for source, values in scores.items()
         }
-        write_outputs(args.output, samples_dir, samples, args.model, scores, figures)
+        write_outputs(
+            args.output,
+            samples_dir=samples_dir,
+            samples=samples,
+            model=args.model,
+            scores=scores,
+            figures=figures,
+        )
 
     print_figures(figures, len(samples))
     log_comparison(scores)

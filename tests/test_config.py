@@ -77,7 +77,7 @@ def test_every_problem_is_listed_at_once():
         ("n_workers", -1, "'n_workers' must be 0 or greater"),
         ("result_file", "sub/result.csv", "'result_file' must be a file name in result_directory"),
         ("result_file", "../outside.csv", "'result_file' must be a file name in result_directory"),
-        ("result_file", "quant_decision_metrics.csv", "names another model's file"),
+        ("result_file", "quant_decision_metrics.csv", "could name another model's file"),
     ],
 )
 def test_values_out_of_range_are_rejected(key, value, expected):

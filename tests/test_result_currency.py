@@ -54,7 +54,7 @@ def test_an_unlabelled_eval_run_and_an_eval_threshold_leave_the_dev_ones(dev_run
     assert md5(histogram) == before  # the evaluation set's plot has its own name
     assert (tmp_path / "result" / "score_histogram_ToyCar_keras_eval.png").is_file()
     threshold_file = tmp_path / "model" / "model_ToyCar.hdf5.threshold.json"
-    assert set(json.loads(threshold_file.read_text())["by_id"]) <= {"id_05"}
+    assert set(json.loads(threshold_file.read_text())["by_id"]) == {"id_05"}
 
     run = script("01_test.py", config, cwd=tmp_path)  # dev again: not the eval clips' threshold
     assert run.returncode == 0, run.stderr[-2000:]
@@ -62,6 +62,10 @@ def test_an_unlabelled_eval_run_and_an_eval_threshold_leave_the_dev_ones(dev_run
     assert set(json.loads(threshold_file.read_text())["by_id"]) == {"id_01", "id_02"}
     summary = (tmp_path / "result" / "summary.md").read_text()
     assert "score_histogram_ToyCar_keras.png" in summary and "_eval.png" not in summary
+
+
+def test_the_threshold_00_fitted_is_the_one_01_uses(dev_run):
+    assert "recomputing" not in dev_run["runs"]["01_test.py"].stderr
 
 
 def test_a_deployment_report_of_another_file_is_left_out(dev_run, tmp_path):
@@ -147,3 +151,17 @@ def test_an_evaluation_list_with_labels_other_than_the_published_ones_is_refused
     assert f"{name} is listed with label {1 - int(label)}, its published label is {label}" in (
         run.stderr
     )
+
+
+def test_a_board_file_inside_the_output_folder_is_refused(dev_run, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.txt").write_text("AUC = 0.900\n")  # e.g. the runner's session folder
+    run = run_script(
+        "eembc_accuracy.py", "--samples", str(tmp_path), "--output", str(out),
+        "--model", str(dev_run["work"] / "model" / "model_ToyCar_quant_fullint_micro_intio.tflite"),
+        "--runner-session", str(out),
+    )  # fmt: skip
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert "--runner-session is in --output" in run.stderr
+    assert (out / "results.txt").read_text() == "AUC = 0.900\n"

@@ -226,8 +226,8 @@ def result_file_name(value: Any) -> str | None:
         return f"must name a .csv file, got {quote(value)}"
     if name.startswith(_VARIANT_TAILS):
         return (
-            f"with a model's result prefix it names another model's file (e.g. "
-            f"tflite_{name}): {quote(value)}"
+            f"starts with a part of another model's result prefix ({', '.join(_VARIANT_TAILS)}): "
+            f"with a model's prefix it could name another model's file, got {quote(value)}"
         )
     if name in _RESERVED_RESULT_NAMES or name.startswith(_RESERVED_RESULT_PREFIXES):
         return f"names a file the pipeline writes for another purpose: {quote(value)}"

@@ -59,6 +59,11 @@ def top1_accuracy(labels: np.ndarray, scores: np.ndarray) -> float:
         0 normal, 1 anomaly.
     scores : np.ndarray, shape (n_files,)
         The files' anomaly scores.
+
+    Returns
+    -------
+    float
+        In percent, 0 to 100 (unrounded; the runner prints it with ``%2.1f``).
     """
     labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
     anomalous = labels == 1
@@ -93,7 +98,8 @@ def accuracy_figures(labels: np.ndarray, scores: np.ndarray, max_fpr: float) -> 
         ``simplified_auc`` and ``pr_accuracy`` (the EEMBC functions, each score with its
         label); ``listed_simplified_auc`` and ``listed_pr_accuracy`` (the EEMBC functions
         as they read the list: the first ``n_normal`` results taken as normal);
-        ``target_met`` (1.0 when the runner's AUC reaches :data:`TARGET_AUC`).
+        ``target_met`` (1.0 when the runner's printed AUC, three decimals, reaches
+        :data:`TARGET_AUC`).
 
     Raises
     ------

@@ -33,6 +33,8 @@ from .tflm import TFLMModel
 
 __all__ = [
     "PRINTED_ROUNDING",
+    "HOST",
+    "OUTPUT_FILES",
     "FileComparison",
     "export_official_set",
     "load_firmware_model",
@@ -42,6 +44,8 @@ __all__ = [
     "forget_outputs",
     "verdict",
 ]
+#: The source name of the host emulation's scores and figures.
+HOST = "host (TFLM)"
 OUTPUT_FILES = ("results.txt", "eembc_accuracy.csv", "eembc_scores.csv", "device_vs_host.csv")
 
 logger = logging.getLogger(__name__)
@@ -120,7 +124,13 @@ def emulate_runner(
     model: TFLMModel, samples_dir: Path, samples: Sequence[Sample], *, frames: int
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Each sample file's score (the mean of what the firmware prints for its windows),
-    shape ``(n_samples,)``, and the windows of each file."""
+    shape ``(n_samples,)``, and the windows of each file.
+
+    Raises
+    ------
+    PipelineError
+        Naming a sample file that is missing, of the wrong size, or not finite.
+    """
     scores, windows = [], {}
     for sample in tqdm(samples, desc="TFLM", unit="file", disable=not sys.stderr.isatty()):
         values = read_sample(samples_dir, sample, model.input_dim, frames=frames)
@@ -148,6 +158,7 @@ def forget_outputs(output: Path) -> None:
 
 def write_outputs(
     output: Path,
+    *,
     samples_dir: Path,
     samples: Sequence[Sample],
     model: Path,
@@ -163,7 +174,7 @@ def write_outputs(
     PipelineError
         If the folder cannot be written.
     """
-    host = scores["host (TFLM)"]
+    host = scores[HOST]
     digest = file_digest(model)
     try:
         output.mkdir(parents=True, exist_ok=True)
@@ -176,8 +187,8 @@ def write_outputs(
         ]
         header = ["source", "files", *COLUMNS, "model", "model_sha256", "samples"]
         write_csv_atomic(output / "eembc_accuracy.csv", [header, *rows])
-        write_text_atomic(output / "results.txt", results_text(figures["host (TFLM)"]))
-        board = [source for source in scores if source != "host (TFLM)"]
+        write_text_atomic(output / "results.txt", results_text(figures[HOST]))
+        board = [source for source in scores if source != HOST]
         if not board:  # an earlier run's comparison is not this run's
             (output / "device_vs_host.csv").unlink(missing_ok=True)
         else:

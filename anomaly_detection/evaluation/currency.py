@@ -129,7 +129,7 @@ def _facts_changed(
     if clips is not None and record.get("clips") != clips:
         return (
             "scored on other test clips than the data folder holds now (clips added, "
-            "removed or replaced, or another folder)"
+            "removed, replaced or touched, or another folder)"
         )
     return None
 

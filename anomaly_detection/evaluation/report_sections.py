@@ -12,6 +12,7 @@ __all__ = ["stale_section", "models_section", "tflm_section"]
 
 
 def stale_section(stale: Sequence[StaleResult]) -> list[str]:
+    """Markdown lines listing results not shown as current, with the reason (none if none)."""
     if not stale:
         return []
     return [
@@ -29,6 +30,9 @@ def stale_section(stale: Sequence[StaleResult]) -> list[str]:
 def models_section(
     layout: OutputLayout, info: dict, variants: Sequence[ModelVariant], machine_types: Sequence[str]
 ) -> list[str]:
+    """Markdown lines of the Models table: per machine type and variant in ``info``
+    (``run_info.json``), the scored file, its SHA-256 prefix and folder, and its size,
+    parameters and inference time as recorded for that file (n/a otherwise)."""
     lines = [
         "## Models",
         "",

@@ -32,7 +32,7 @@ from .decision import (
     write_decision_csv,
 )
 from .plots import plot_roc_curves, plot_score_histograms
-from .report import forget_in_run_info, update_run_info
+from .report import forget_in_run_info, read_run_info, update_run_info
 from .scoring import (
     ClipScorer,
     IdScores,
@@ -75,7 +75,7 @@ def fit_and_save_threshold(
     *,
     frames_per_vector: int,
     percentile: float,
-    training_clips: str = "",
+    training_clips: str | None = None,
     model_digest: str | None = None,
 ) -> Threshold:
     """Fit the model's decision threshold on its training clips' scores (gamma
@@ -88,7 +88,7 @@ def fit_and_save_threshold(
         threshold = fit_thresholds_by_id(scores, machine_ids, percentile)
     else:  # clips of unknown names: the machine type's threshold only
         threshold = fit_threshold(scores, percentile)
-    threshold = dataclasses.replace(threshold, training_clips=training_clips)
+    threshold = dataclasses.replace(threshold, training_clips=training_clips or "")
     path = layout.threshold_file(variant, machine_type)
     model_file = layout.model_file(variant, machine_type)
     save_threshold(path, threshold, model_file=model_file, model_digest=model_digest)
@@ -116,7 +116,7 @@ def stored_or_fitted_threshold(
     *,
     frames_per_vector: int,
     percentile: float,
-    training_clips: str = "",
+    training_clips: str | None = None,
 ) -> Threshold:
     """The threshold saved beside the model, or (absent, stale or fitted on other
     training clips) a new fit: ``training_frames`` is called only then."""
@@ -223,7 +223,13 @@ def write_variant_results(
     existing ``result.csv`` stay, after this run's (their run_info records stay too).
     """
     path = layout.result_csv(variant)
-    kept = _type_blocks(path, keep, exclude={result.machine_type for result in results})
+    info = read_run_info(layout.run_info).get(variant.label, {})
+    same_run = [  # rows of the same set and max_fpr only: never dev beside eval rows
+        machine_type
+        for machine_type in keep
+        if _same_facts(info.get(machine_type, {}).get("result_csv"), facts)
+    ]
+    kept = _type_blocks(path, same_run, exclude={result.machine_type for result in results})
     write_text_atomic(path, result_csv_text(results) + kept)
     write_text_atomic(
         layout.decision_metrics(variant), decision_metrics_csv_text(results, thresholds)
@@ -236,6 +242,13 @@ def write_variant_results(
             **facts.record(result.machine_type),
         }
         update_run_info(layout.run_info, variant, result.machine_type, result_csv=record)
+
+
+def _same_facts(record: object, facts: ResultFacts) -> bool:
+    return isinstance(record, dict) and (record.get("mode"), record.get("max_fpr")) == (
+        facts.mode,
+        facts.max_fpr,
+    )
 
 
 def _type_blocks(path: Path, types: Sequence[str], *, exclude: set[str]) -> str:

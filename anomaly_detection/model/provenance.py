@@ -84,14 +84,25 @@ def clip_list_digest(files: Sequence[Path]) -> str:
 
 
 def clip_files_digest(files: Sequence[Path]) -> str:
-    """SHA-256 of the clips' absolute paths, sizes, inodes and modification and change
-    times, in order: a clip replaced by another of the same name and size (as every DCASE
-    clip is) changes it, as does another data folder. Results and thresholds record it."""
+    """SHA-256 of the clips' absolute paths, sizes and modification times (ns), in order:
+    a clip rewritten with another of the same name and size (as every DCASE clip is)
+    changes it, as do another data folder and a touched clip. Results and thresholds
+    record it.
+
+    Parameters
+    ----------
+    files : sequence of Path
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits; a missing file counts as ``missing``.
+    """
     digest = hashlib.sha256()
     for path in files:
         try:
             status = path.stat()
-            state = f"{status.st_size}\0{status.st_ino}\0{status.st_mtime_ns}\0{status.st_ctime_ns}"
+            state = f"{status.st_size}\0{status.st_mtime_ns}"
         except OSError:
             state = "missing"
         name = str(path.resolve())

@@ -25,6 +25,7 @@ from ..core.variants import ModelVariant
 from ..data.ground_truth import GroundTruth, find_ground_truth, read_ground_truth
 from ..device.deployment import deployment_markdown, deployment_reports
 from ..evaluation import results as variant_results
+from ..evaluation.currency import ResultFacts
 from ..evaluation.decision import Threshold
 from ..evaluation.report import summary_markdown
 from ..evaluation.results import TestFeatures
@@ -167,26 +168,36 @@ class RunContext(RunData):
 
     def write_summary(self) -> Path:
         """``summary.md`` of every model found in the result folder; returns its path."""
-
-        def deployment(machine_types: Sequence[str]) -> list[str]:
-            reports = deployment_reports(self.layout, machine_types)
-            return deployment_markdown(reports, self.layout.model_directory)
-
-        markdown = summary_markdown(
-            self.layout, self.config.max_fpr, more_sections=deployment, expected=self.result_facts()
-        )
-        write_text_atomic(self.layout.summary, markdown)
-        return self.layout.summary
+        return _write_summary(self, self.result_facts())
 
     def refresh_summary(self) -> None:
         """Rewrite an existing ``summary.md`` after models changed (00, 02): the results
         of replaced models move to its stale section instead of reading as current."""
-        if self.layout.summary.is_file():
-            self.write_summary()
+        if not self.layout.summary.is_file():
+            return
+        try:
+            expected: ResultFacts | None = self.result_facts()
+        except PipelineError:  # no test clips to judge by: judge by the model files only
+            expected = None
+        _write_summary(self, expected)
 
     def exit_status(self, results: Sequence[TypeResult]) -> int:
         """Report clips excluded from scoring; 1 if any, unless ``skip_bad_clips``."""
         return variant_results.exit_status(results, skip_bad_clips=self.skip_bad_clips)
+
+
+def _write_summary(run: RunContext, expected: ResultFacts | None) -> Path:
+    """``summary.md``, judging results by ``expected`` (the model files only if ``None``)."""
+
+    def deployment(machine_types: Sequence[str]) -> list[str]:
+        reports = deployment_reports(run.layout, machine_types)
+        return deployment_markdown(reports, run.layout.model_directory)
+
+    markdown = summary_markdown(
+        run.layout, run.config.max_fpr, more_sections=deployment, expected=expected
+    )
+    write_text_atomic(run.layout.summary, markdown)
+    return run.layout.summary
 
 
 def context_from_arguments(args: argparse.Namespace, config: Config) -> RunContext:

@@ -33,10 +33,14 @@ class RunFacts:
         every = select_machine_type_dirs(self.config.data_directory(self.dev_mode), None)
         return [d.name for d in every if d.name not in self.machine_types]
 
-    def training_clips_digest(self, machine_type: str) -> str:
+    def training_clips_digest(self, machine_type: str) -> str | None:
         """:func:`clip_files_digest` of the type's training clips (dev or eval set): a
-        decision threshold fitted on other clips is not reused."""
+        decision threshold fitted on other clips is not reused. ``None`` without a
+        ``train`` folder (an evaluation set without training clips: the stored
+        threshold is all there is)."""
         type_dir = self.config.data_directory(self.dev_mode) / machine_type
+        if not (type_dir / "train").is_dir():
+            return None
         return self._once("files digest", list_train_files(type_dir), clip_files_digest)
 
     def _threshold_settings(self, machine_type: str) -> dict[str, Any]:
