@@ -189,7 +189,7 @@ def test_evaluation_with_labels_reports_as_development_mode(eval_run):
     work, _, runs = eval_run
     result = work / "result"
     for label in ("keras", *(variant.label for variant in TFLITE_VARIANTS)):
-        assert (result / f"roc_ToyCar_{label}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (result / f"roc_ToyCar_{label}_eval.png").read_bytes()[:4] == b"\x89PNG"
         prefix = "" if label == "keras" else f"{label}_"
         decisions = (result / f"{prefix}decision_result_ToyCar_id_05.csv").read_text()
         assert decisions.count("\n") == 10

@@ -15,7 +15,7 @@ from test_result_integrity import own_run, script, tables_and_stale, with_seed
 from anomaly_detection.core.layout import OutputLayout
 from anomaly_detection.core.variants import KERAS
 from anomaly_detection.evaluation.report_sections import models_section
-from anomaly_detection.evaluation.results import _type_blocks
+from anomaly_detection.evaluation.results import _type_blocks, _type_rows
 from conftest import base_config, run_script
 
 
@@ -122,6 +122,10 @@ def test_rows_of_machine_types_a_run_left_out_stay_in_result_csv(tmp_path):
     )
     assert _type_blocks(path, ["fan"], exclude={"fan"}) == ""  # scored again: this run's rows
     assert _type_blocks(path, [], exclude=set()) == ""  # every type selected: as the reference
+    metrics = tmp_path / "decision_metrics.csv"
+    metrics.write_text("machine_type,id,threshold,precision,recall,F1\nfan,0,1.5,1,1,1\n"
+                       "ToyCar,1,2.5,0,0,0\n")  # fmt: skip
+    assert _type_rows(metrics, ["fan"], exclude={"ToyCar"}) == "fan,0,1.5,1,1,1\n"
 
 
 def test_retraining_or_converting_refreshes_the_summary(dev_run, tmp_path):
@@ -165,3 +169,26 @@ def test_a_board_file_inside_the_output_folder_is_refused(dev_run, tmp_path):
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert "--runner-session is in --output" in run.stderr
     assert (out / "results.txt").read_text() == "AUC = 0.900\n"
+
+
+def test_a_run_on_one_machine_type_keeps_the_others_rows(dev_run, tmp_path):
+    data = tmp_path / "data" / "dev_data"
+    shutil.copytree(dev_run["data"] / "dev_data" / "ToyCar", data / "ToyCar")
+    shutil.copytree(dev_run["data"] / "dev_data" / "ToyCar", data / "fan")  # a second type
+    model = tmp_path / "model"
+    shutil.copytree(dev_run["work"] / "model", model)
+    for name in ("model_{}.hdf5", "model_{}.hdf5.provenance.json"):
+        shutil.copy(model / name.format("ToyCar"), model / name.format("fan"))
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(base_config(tmp_path, data.parent)))
+    assert script("01_test.py", config, cwd=tmp_path).returncode == 0
+    result = tmp_path / "result" / "result.csv"
+    fan_rows = result.read_text().partition("fan\n")[2]
+    run = script("01_test.py", config, "--machine-type", "ToyCar", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert result.read_text().startswith("ToyCar\n")
+    assert result.read_text().partition("fan\n")[2] == fan_rows  # kept, after this run's
+    metrics = (tmp_path / "result" / "decision_metrics.csv").read_text()
+    assert "\nfan,Average," in metrics and "\nToyCar,Average," in metrics
+    tables, stale = tables_and_stale((tmp_path / "result" / "summary.md").read_text())
+    assert "| fan |" in tables and not stale

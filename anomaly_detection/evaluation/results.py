@@ -229,11 +229,12 @@ def write_variant_results(
         for machine_type in keep
         if _same_facts(info.get(machine_type, {}).get("result_csv"), facts)
     ]
-    kept = _type_blocks(path, same_run, exclude={result.machine_type for result in results})
+    scored = {result.machine_type for result in results}
+    kept = _type_blocks(path, same_run, exclude=scored)
     write_text_atomic(path, result_csv_text(results) + kept)
-    write_text_atomic(
-        layout.decision_metrics(variant), decision_metrics_csv_text(results, thresholds)
-    )
+    metrics = layout.decision_metrics(variant)
+    kept = _type_rows(metrics, same_run, exclude=scored)
+    write_text_atomic(metrics, decision_metrics_csv_text(results, thresholds) + kept)
     for result in results:
         model_file = layout.model_file(variant, result.machine_type)
         record = {
@@ -262,6 +263,18 @@ def _type_blocks(path: Path, types: Sequence[str], *, exclude: set[str]) -> str:
     wanted = set(types) - exclude
     kept = [block.strip("\n") for block in blocks if block.split("\n", 1)[0] in wanted]
     return "".join(f"{block}\n\n" for block in kept if block)
+
+
+def _type_rows(path: Path, types: Sequence[str], *, exclude: set[str]) -> str:
+    """The rows of ``types`` (first column) in the ``decision_metrics.csv`` at ``path``."""
+    if not types or not path.is_file():
+        return ""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()[1:]  # after the header
+    except (OSError, UnicodeDecodeError):
+        return ""
+    wanted = set(types) - exclude
+    return "".join(f"{line}\n" for line in lines if line.split(",", 1)[0] in wanted)
 
 
 def record_model(

@@ -105,7 +105,7 @@ def clip_files_digest(files: Sequence[Path]) -> str:
             state = f"{status.st_size}\0{status.st_mtime_ns}"
         except OSError:
             state = "missing"
-        name = str(path.resolve())
+        name = str(path.absolute())  # not resolve(): a symlink loop is a bad clip, not a crash
         digest.update(f"{name}\0{state}\0".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
