@@ -241,6 +241,26 @@ def test_the_runners_auc_and_top1_by_hand():
     assert top1_accuracy(np.array([0, 1]), np.array([1.0, 1.0])) == 0.0
 
 
+def test_a_runner_session_of_known_scores_gives_the_hand_computed_figures(tmp_path):
+    """The same five files as a runner session (two windows each, averaging to the scores
+    above): the file scores, then ``AUC = 0.833`` and ``Top 1% = 83.3``."""
+    from anomaly_detection.device.energyrunner import Sample
+    from anomaly_detection.device.mlperf_runner import read_runner_session
+
+    labels, scores = [0, 0, 0, 1, 1], [1.0, 2.0, 4.0, 3.0, 5.0]
+    samples = [Sample(f"f{i}.bin", label, 2560, 512) for i, label in enumerate(labels)]
+    windows = [
+        {"file": sample.name, "class": str(sample.label), "infer": {"results": [value]}}
+        for sample, score in zip(samples, scores, strict=True)
+        for value in (score - 0.25, score + 0.25)
+    ]
+    (tmp_path / "results.json").write_text(json.dumps(windows))
+    read = read_runner_session(tmp_path, samples, {sample.name: 2 for sample in samples})
+    assert read.tolist() == scores
+    figures = accuracy_figures(np.array(labels), read, 0.1)
+    assert results_text(figures) == "AUC = 0.833\nTop 1% = 83.3\n"
+
+
 def test_a_list_that_is_not_normals_first_is_warned_about(dev_run, exported, tmp_path):
     """By ID (normal 01, anomaly 01, normal 02, ...): the older EEMBC functions read the
     first n_normal results as the normal ones; their figures are reported as they are."""
