@@ -60,6 +60,29 @@ class ResultFacts:
     def record(self, machine_type: str) -> dict[str, object]:
         return {"mode": self.mode, "max_fpr": self.max_fpr, "clips": self.clips.get(machine_type)}
 
+    def difference(self, entry: Mapping[str, object], machine_type: str) -> str | None:
+        """How the results of ``entry`` (a ``run_info.json`` entry of ``machine_type``)
+        were computed on another set, ``max_fpr`` or clips than these facts say; ``None``
+        when they were not (the clips are compared only for types these facts list)."""
+        record = _scored(entry)
+        names = {"dev": "development", "eval": "evaluation"}
+        if record.get("mode") != self.mode:
+            return (
+                f"scored on the {names.get(str(record.get('mode')), '?')} set; this run scores "
+                f"the {names[self.mode]} set"
+            )
+        if record.get("max_fpr") != self.max_fpr:
+            return (
+                f"pAUC at FPR <= {record.get('max_fpr')}; the configuration now says {self.max_fpr}"
+            )
+        clips = self.clips.get(machine_type)
+        if clips is not None and record.get("clips") != clips:
+            return (
+                "scored on other test clips than the data folder holds now (clips added, "
+                "removed, replaced or touched, or another folder)"
+            )
+        return None
+
 
 def _scored(entry: Mapping[str, object]) -> Mapping[str, object]:
     """The ``result_csv`` record of a ``run_info.json`` entry: what its result.csv rows of
@@ -108,30 +131,8 @@ def stale_reason(
     origin = model_origin(layout, variant, machine_type, entry)
     reason = _model_changed(origin, variant, machine_type)
     if reason is None and expected is not None:
-        reason = _facts_changed(_scored(entry), expected, machine_type)
+        reason = expected.difference(entry, machine_type)
     return reason
-
-
-def _facts_changed(
-    record: Mapping[str, object], expected: ResultFacts, machine_type: str
-) -> str | None:
-    names = {"dev": "development", "eval": "evaluation"}
-    if record.get("mode") != expected.mode:
-        return (
-            f"scored on the {names.get(str(record.get('mode')), '?')} set; this run scores "
-            f"the {names[expected.mode]} set"
-        )
-    if record.get("max_fpr") != expected.max_fpr:
-        return (
-            f"pAUC at FPR <= {record.get('max_fpr')}; the configuration now says {expected.max_fpr}"
-        )
-    clips = expected.clips.get(machine_type)
-    if clips is not None and record.get("clips") != clips:
-        return (
-            "scored on other test clips than the data folder holds now (clips added, "
-            "removed, replaced or touched, or another folder)"
-        )
-    return None
 
 
 def _model_changed(origin: ModelOrigin, variant: ModelVariant, machine_type: str) -> str | None:

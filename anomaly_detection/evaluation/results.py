@@ -227,7 +227,7 @@ def write_variant_results(
     same_run = [  # rows of the same set and max_fpr only: never dev beside eval rows
         machine_type
         for machine_type in keep
-        if _same_facts(info.get(machine_type, {}).get("result_csv"), facts)
+        if facts.difference(info.get(machine_type, {}), machine_type) is None
     ]
     scored = {result.machine_type for result in results}
     kept = _type_blocks(path, same_run, exclude=scored)
@@ -245,36 +245,30 @@ def write_variant_results(
         update_run_info(layout.run_info, variant, result.machine_type, result_csv=record)
 
 
-def _same_facts(record: object, facts: ResultFacts) -> bool:
-    return isinstance(record, dict) and (record.get("mode"), record.get("max_fpr")) == (
-        facts.mode,
-        facts.max_fpr,
-    )
-
-
 def _type_blocks(path: Path, types: Sequence[str], *, exclude: set[str]) -> str:
     """The blocks (name row to blank line) of ``types`` in the ``result.csv`` at ``path``."""
-    if not types or not path.is_file():
-        return ""
-    try:
-        blocks = path.read_text(encoding="utf-8").split("\n\n")
-    except (OSError, UnicodeDecodeError):
-        return ""
     wanted = set(types) - exclude
+    blocks = _kept_file_text(path, wanted).split("\n\n")
     kept = [block.strip("\n") for block in blocks if block.split("\n", 1)[0] in wanted]
     return "".join(f"{block}\n\n" for block in kept if block)
 
 
 def _type_rows(path: Path, types: Sequence[str], *, exclude: set[str]) -> str:
     """The rows of ``types`` (first column) in the ``decision_metrics.csv`` at ``path``."""
-    if not types or not path.is_file():
+    wanted = set(types) - exclude
+    lines = _kept_file_text(path, wanted).splitlines()[1:]  # after the header
+    return "".join(f"{line}\n" for line in lines if line.split(",", 1)[0] in wanted)
+
+
+def _kept_file_text(path: Path, wanted: set[str]) -> str:
+    """The text of an earlier result file whose rows of ``wanted`` types stay ('' when
+    none are wanted, or the file is absent or unreadable)."""
+    if not wanted or not path.is_file():
         return ""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()[1:]  # after the header
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return ""
-    wanted = set(types) - exclude
-    return "".join(f"{line}\n" for line in lines if line.split(",", 1)[0] in wanted)
 
 
 def record_model(

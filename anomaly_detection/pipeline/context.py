@@ -141,7 +141,7 @@ class RunContext(RunData):
             threshold,
             labelled=self.labelled,
             max_fpr=self.config.max_fpr,
-            mode="dev" if self.dev_mode else "eval",
+            mode=self.mode,
         )
 
     def record_model(self, variant: ModelVariant, machine_type: str, **fields: object) -> None:

@@ -164,7 +164,7 @@ class RunData(RunFacts):
             d.name: self._once("files digest", self.test_files(d), clip_files_digest)
             for d in self.type_dirs()
         }
-        return ResultFacts("dev" if self.dev_mode else "eval", self.config.max_fpr, clips)
+        return ResultFacts(self.mode, self.config.max_fpr, clips)
 
     def _check_sample_rate(self, clips: Sequence[Path]) -> None:
         """The feature settings at ``clips``' sample rate (checked and logged once per rate)."""

@@ -26,6 +26,11 @@ class RunFacts:
     machine_types: tuple[str, ...] | None
     _clip_facts: dict[tuple[str, tuple[Path, ...]], object]
 
+    @property
+    def mode(self) -> str:
+        """The set this run works on: ``dev`` or ``eval``."""
+        return "dev" if self.dev_mode else "eval"
+
     def unselected_types(self) -> list[str]:
         """Machine types of the data folder that ``--machine-type`` left out of this run."""
         if self.machine_types is None:
