@@ -6,7 +6,8 @@
 
 A type whose model already exists is skipped (as in the reference) unless
 ``--retrain`` is given. Keras trains on the backend ``fit.backend`` names (JAX by
-default), or ``$KERAS_BACKEND`` if set; the model file loads in every backend.
+default), or ``$KERAS_BACKEND`` if set, many steps per compiled call on JAX
+(``fit.loop``); the model file loads in every backend.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from anomaly_detection.evaluation.plots import plot_training_history
 from anomaly_detection.evaluation.scoring import keras_predictor
 from anomaly_detection.model.provenance import write_provenance
 from anomaly_detection.model.training import (
+    describe_loop,
     seed_everything,
     split_training_vectors,
     train_autoencoder,
@@ -75,7 +77,7 @@ def save_with_provenance(
 def main(args: argparse.Namespace, run: common.RunContext) -> int:
     config = run.config
     backend = check_keras_backend(training_backend(config.fit.backend))
-    logger.info("training on Keras' %s backend", backend)
+    logger.info("training on Keras' %s backend (%s)", backend, describe_loop(config.fit, backend))
     trained = False
     for type_dir in run.type_dirs():
         machine_type = type_dir.name

@@ -47,3 +47,36 @@ def test_benchmark_smoke_run(tmp_path):
     memory = report["training_memory"]
     assert 0.3e9 < memory["warm_cache_peak_rss_bytes"] < 1.5e9
     assert "Pipeline benchmark: 24 train + 16 test clips" in run.stdout
+
+
+def test_training_benchmark_smoke_run(tmp_path):
+    run = run_script(
+        "benchmarks/training_benchmark.py",
+        "--clips",
+        "8",
+        "--epochs",
+        "2",
+        "--repeats",
+        "2",
+        "--memory-clips",
+        "0",
+        "--output",
+        str(tmp_path),
+        cwd=tmp_path,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads((tmp_path / "training_benchmark.json").read_text())
+    assert list(report["runs"])[:2] == ["reference", "scan_float32"]
+    assert report["default"] in ("scan_float32", "scan_bfloat16")
+    reference = [run["steady_vectors_per_s"] for run in report["runs"]["reference"]]
+    for name, runs in report["runs"].items():
+        assert len(runs) == 2 and all(run["vectors"] == 8 * 196 for run in runs)
+        ratios = [
+            run["steady_vectors_per_s"] / ref for run, ref in zip(runs, reference, strict=True)
+        ]
+        assert report["ratios_by_round"][name] == ratios
+        assert report["median_ratio_vs_reference"][name] == sum(ratios) / 2
+    assert report["runs"]["scan_float32"][0]["precision"] == "float32"
+    assert report["meets_target"] == (report["median_ratio_vs_reference"][report["default"]] >= 2)
+    assert "medians, ratios within rounds" in run.stdout

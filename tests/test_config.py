@@ -71,6 +71,12 @@ def test_every_problem_is_listed_at_once():
         ("max_fpr", 1.5, "'max_fpr' must be in (0, 1]"),
         ("fit.validation_split", 1.0, "'fit.validation_split' must be in [0, 1)"),
         ("fit.shuffle", "yes", "'fit.shuffle' must be true or false"),
+        (
+            "fit.loop",
+            "scna",
+            "'fit.loop' is 'scna', not one of: scan, keras (did you mean 'scan'?)",
+        ),
+        ("fit.precision", "fp16", "'fit.precision' is 'fp16', not one of: float32, bfloat16"),
         ("feature.frames", 300, "'feature.frames' (300) is larger than the cropped clip (200"),
         ("feature.frame_crop", [250, 50], "'feature.frame_crop' must be null or [start, stop]"),
         ("feature.power", True, "'feature.power' must be a number"),

@@ -24,6 +24,8 @@ from .config_values import (
     MAX_N_FFT,
     MAX_N_MELS,
     OPTIMIZERS,
+    PRECISIONS,
+    TRAINING_LOOPS,
     StrictLoader,
     between,
     coerce,
@@ -87,7 +89,9 @@ class FeatureConfig:
 @dataclass(frozen=True)
 class FitConfig:
     """Training parameters (``fit:`` section), as passed to Keras; ``backend`` is the
-    Keras 3 backend ``00_train.py`` trains on (``$KERAS_BACKEND`` overrides it)."""
+    Keras 3 backend ``00_train.py`` trains on (``$KERAS_BACKEND`` overrides it);
+    ``loop`` is ``"scan"`` (many steps per compiled call, on JAX) or ``"keras"``
+    (``model.fit``), ``precision`` the scan loop's Dense arithmetic."""
 
     optimizer: str = "adam"
     loss: str = "mean_squared_error"
@@ -97,6 +101,8 @@ class FitConfig:
     validation_split: float = 0.1
     verbose: int = 1
     backend: str = "jax"
+    loop: str = "scan"
+    precision: str = "float32"
 
 
 @dataclass(frozen=True)
@@ -190,6 +196,8 @@ _KEYS: tuple[_Key, ...] = (
     _Key("fit.validation_split", "float", check=validation_split),
     _Key("fit.verbose", "int", check=verbose),
     _Key("fit.backend", "str", default="jax", check=one_of(KERAS_BACKENDS)),
+    _Key("fit.loop", "str", default="scan", check=one_of(TRAINING_LOOPS)),
+    _Key("fit.precision", "str", default="float32", check=one_of(PRECISIONS)),
     _Key("model.hidden_units", "int", default=128, check=between(1, 65536)),
     _Key("model.bottleneck_units", "int", default=8, check=between(1, 65536)),
     _Key("model.hidden_layers", "int", default=4, check=between(0, 64)),

@@ -140,6 +140,12 @@ def fraction_open(value: Any) -> str | None:
 #: Keras 3 backends (``fit.backend``): JAX trains this model fastest on a CPU.
 KERAS_BACKENDS = ("jax", "tensorflow", "torch")
 
+#: ``fit.loop``: many optimizer steps per compiled call (JAX), or Keras' ``model.fit``.
+TRAINING_LOOPS = ("scan", "keras")
+
+#: ``fit.precision``: the scan loop's Dense products (bfloat16 only where native).
+PRECISIONS = ("float32", "bfloat16")
+
 #: Keras 3 optimizer names ``compile`` accepts as a string (compared in lower case).
 OPTIMIZERS = (
     "adadelta",
@@ -190,6 +196,8 @@ def one_of(names: tuple[str, ...], *, lower: bool = False) -> Callable[[Any], st
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         if names is LOSSES:
             return f"is not a loss for an autoencoder's float target: {quote(value)}{hint}"
+        if names in (TRAINING_LOOPS, PRECISIONS):
+            return f"is {quote(value)}, not one of: {', '.join(names)}{hint}"
         return f"is not a Keras name: {quote(value)}{hint}"
 
     return check

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..core.errors import TrainingError
 
-__all__ = ["FrameStore", "MemoryFrameStore", "FileFrameStore", "sample_vectors"]
+__all__ = ["FrameStore", "MemoryFrameStore", "FileFrameStore", "aligned_empty", "sample_vectors"]
 
 
 class FrameStore:
@@ -57,6 +57,14 @@ class FrameStore:
         """
         raise NotImplementedError
 
+    def all_frames(self) -> np.ndarray:
+        """Every row of the store in one array, shape (n_rows, n_mels), float32.
+
+        The array starts on a 64-byte boundary, so that JAX's ``device_put`` on a
+        CPU uses it in place instead of copying it (:func:`aligned_empty`).
+        """
+        raise NotImplementedError
+
     def vector_starts(self, frames: int) -> np.ndarray:
         """Row of the first frame of every ``frames``-long window that stays inside its clip.
 
@@ -94,9 +102,9 @@ class MemoryFrameStore(FrameStore):
         for index, log_mel in enumerate(log_mels):
             end = offsets[-1] + log_mel.shape[0]
             if index == 0:
-                buffer = np.empty((log_mel.shape[0] * n_clips, n_mels), dtype=np.float32)
+                buffer = aligned_empty(log_mel.shape[0] * n_clips, n_mels)
             elif end > buffer.shape[0]:
-                grown = np.empty((max(end, int(buffer.shape[0] * 1.25)), n_mels), dtype=np.float32)
+                grown = aligned_empty(max(end, int(buffer.shape[0] * 1.25)), n_mels)
                 grown[: offsets[-1]] = buffer[: offsets[-1]]
                 buffer = grown
             buffer[offsets[-1] : end] = log_mel
@@ -105,6 +113,13 @@ class MemoryFrameStore(FrameStore):
 
     def clip(self, index: int) -> np.ndarray:
         return self.frames[self.clip_offsets[index] : self.clip_offsets[index + 1]]
+
+    def all_frames(self) -> np.ndarray:
+        if self.frames.ctypes.data % _ALIGNMENT == 0 and self.frames.flags.c_contiguous:
+            return self.frames
+        aligned = aligned_empty(*self.frames.shape)
+        aligned[:] = self.frames
+        return aligned
 
     def stack(self, starts: np.ndarray, frames: int) -> np.ndarray:
         windows = starts[:, None] + np.arange(frames, dtype=np.int64)
@@ -143,6 +158,18 @@ class FileFrameStore(FrameStore):
             raise self._short_read()
         return log_mel.reshape(end - begin, self.n_mels)
 
+    def all_frames(self) -> np.ndarray:
+        rows = int(self.clip_offsets[-1])
+        frames = aligned_empty(rows, self.n_mels)
+        buffer, filled = frames.data.cast("B"), 0
+        with open(self.path, "rb", buffering=0) as handle:
+            while filled < frames.nbytes:  # one read returns at most about 2 GB
+                read = handle.readinto(buffer[filled:])
+                if not read:
+                    raise self._short_read()
+                filled += read
+        return frames
+
     def stack(self, starts: np.ndarray, frames: int) -> np.ndarray:
         vectors = np.empty((len(starts), frames * self.n_mels), dtype=np.float32)
         length = frames * self._row_bytes
@@ -153,6 +180,18 @@ class FileFrameStore(FrameStore):
                 if handle.readinto(buffer[row * length : (row + 1) * length]) != length:
                     raise self._short_read()
         return vectors
+
+
+_ALIGNMENT = 64
+
+
+def aligned_empty(rows: int, n_mels: int) -> np.ndarray:
+    """An uninitialised float32 array of shape (rows, n_mels) starting on a 64-byte
+    boundary (the alignment XLA's CPU client needs to use host memory in place)."""
+    itemsize = np.dtype(np.float32).itemsize
+    raw = np.empty(rows * n_mels + _ALIGNMENT // itemsize, dtype=np.float32)
+    skip = (-raw.ctypes.data % _ALIGNMENT) // itemsize
+    return raw[skip : skip + rows * n_mels].reshape(rows, n_mels)
 
 
 def sample_vectors(

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .backend import tensorflow_left_out
+from .scan_training import DEFAULT_STEPS_PER_DISPATCH, fit_scanned, training_precision
 from ..core.config import FitConfig
 from ..core.errors import TrainingError
 from ..features.frame_store import FrameStore
@@ -26,7 +27,13 @@ from ..core.native_logs import quiet_native_stderr
 with quiet_native_stderr():  # TensorFlow (Keras' default backend) prints absl lines
     import keras
 
-__all__ = ["StackedVectors", "split_training_vectors", "seed_everything", "train_autoencoder"]
+__all__ = [
+    "StackedVectors",
+    "split_training_vectors",
+    "seed_everything",
+    "train_autoencoder",
+    "describe_loop",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +83,12 @@ class StackedVectors(keras.utils.PyDataset):
     @property
     def n_vectors(self) -> int:
         return len(self.starts)
+
+    @property
+    def order(self) -> np.ndarray:
+        """This epoch's order of the vectors, shape (n_vectors,): batch ``i`` is
+        ``order[i * batch_size : (i + 1) * batch_size]``."""
+        return self._order
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
@@ -152,8 +165,12 @@ def train_autoencoder(
     *,
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> keras.callbacks.History:
-    """Compile ``model`` with ``fit.optimizer`` / ``fit.loss`` and fit it (``callbacks``
-    are Keras callbacks added to the pipeline's own).
+    """Fit ``model`` with ``fit.optimizer`` / ``fit.loss`` (``callbacks`` are Keras
+    callbacks added to the pipeline's own).
+
+    With ``fit.loop == "scan"`` on Keras' JAX backend, many steps run per compiled
+    call (:func:`.scan_training.fit_scanned`, in ``fit.precision``); otherwise
+    ``model.compile`` and ``model.fit``, the reference's calls.
 
     Raises
     ------
@@ -162,14 +179,27 @@ def train_autoencoder(
     TrainingError
         If the loss became non-finite (training stops at that batch).
     """
-    model.compile(optimizer=fit.optimizer, loss=fit.loss)
-    history = model.fit(
-        train,
-        validation_data=validation,
-        epochs=fit.epochs,
-        verbose=fit.verbose,
-        callbacks=[_StopOnInterrupt(), _StopOnNonFiniteLoss(), *callbacks],
-    )
+    if fit.loop == "scan" and keras.backend.backend() == "jax":
+        history = fit_scanned(
+            model,
+            train,
+            validation,
+            fit,
+            precision=training_precision(fit.precision),
+            callbacks=callbacks,
+        )
+    else:
+        if fit.loop == "scan":
+            logger.info("fit.loop scan runs on JAX: Keras' fit on %s", keras.backend.backend())
+        model.compile(optimizer=fit.optimizer, loss=fit.loss)
+        history = model.fit(
+            train,
+            shuffle=False,  # ``train`` reshuffles its vectors each epoch, as the reference's fit
+            validation_data=validation,
+            epochs=fit.epochs,
+            verbose=fit.verbose,
+            callbacks=[_StopOnInterrupt(), _StopOnNonFiniteLoss(), *callbacks],
+        )
     raise_if_requested()
     for name, values in history.history.items():
         if not np.all(np.isfinite(values)):
@@ -178,6 +208,15 @@ def train_autoencoder(
                 "nothing saved (check the training clips, or lower the learning rate)"
             )
     return history
+
+
+def describe_loop(fit: FitConfig, backend: str) -> str:
+    """How :func:`train_autoencoder` trains on ``backend``, for the log: ``"scan loop,
+    32 steps per call, float32"`` or ``"Keras' fit"``."""
+    if fit.loop == "scan" and backend == "jax":
+        precision = training_precision(fit.precision)
+        return f"scan loop, {DEFAULT_STEPS_PER_DISPATCH} steps per call, {precision}"
+    return "Keras' fit"
 
 
 def seed_everything(seed: int | None) -> None:

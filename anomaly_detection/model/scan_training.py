@@ -1,0 +1,320 @@
+"""Training many optimizer steps per dispatch: Keras 3's stateless API under ``jax.lax.scan``.
+
+``model.fit`` dispatches one compiled step per batch and gathers each batch in
+Python between steps. Here the steps of ``steps_per_dispatch`` batches run in
+one compiled function (a ``jax.lax.scan`` over ``model.stateless_call`` and
+the optimizer's ``stateless_apply``), while the next chunk's vectors are
+gathered on the host: the reference's training, semantics unchanged (batch
+size, epochs, the same per-epoch shuffle as :class:`.training.StackedVectors`,
+the validation split, the loss averaged per sample as Keras reports it, the
+optimizer and BatchNorm as Keras defines them, the seeds), in fewer and larger
+dispatches.
+
+Precision ``"bfloat16"`` trains a twin of the model under Keras'
+``mixed_bfloat16`` policy: Dense products take bfloat16 operands and
+accumulate in float32, while BatchNorm, the loss and the optimizer state stay in
+float32 (Keras' own rule for that policy). The variables are the float32
+model's, so the model saved afterwards is float32 either way. It is used only
+where the device has native bfloat16 arithmetic (:func:`native_bfloat16`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..core.config import FitConfig
+from ..core.errors import TrainingError
+from ..core.interruption import ensure_handler, requested
+from ..core.native_logs import quiet_native_stderr
+
+with quiet_native_stderr():
+    import keras
+
+__all__ = ["DEFAULT_STEPS_PER_DISPATCH", "native_bfloat16", "training_precision", "fit_scanned"]
+
+logger = logging.getLogger(__name__)
+
+#: Optimizer steps per compiled call: 32 steps of 512 vectors hold 42 MB of batches.
+DEFAULT_STEPS_PER_DISPATCH = 32
+
+#: CPU flags (Linux ``/proc/cpuinfo``) of native bfloat16 arithmetic: x86 AVX-512 BF16
+#: and AMX, Arm's BF16 extension.
+_BFLOAT16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def native_bfloat16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether JAX's default device computes in bfloat16 natively.
+
+    A GPU does (every GPU JAX supports has bfloat16 units or converts at full
+    rate); a CPU does when its flags name AVX-512 BF16, AMX BF16 or Arm BF16.
+    Without them XLA emulates bfloat16 products, which is slower than float32.
+    """
+    import jax
+
+    if jax.default_backend() != "cpu":
+        return True
+    try:
+        text = cpuinfo.read_text(errors="replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() in ("flags", "Features"):
+            return bool(_BFLOAT16_CPU_FLAGS & set(value.split()))
+    return False
+
+
+def training_precision(wanted: str) -> str:
+    """The precision training runs in: ``wanted``, except ``"bfloat16"`` on a device
+    without native bfloat16 arithmetic, which trains in float32 (logged once)."""
+    if wanted == "bfloat16" and not native_bfloat16():
+        _log_float32_fallback()
+        return "float32"
+    return wanted
+
+
+@functools.cache
+def _log_float32_fallback() -> None:
+    logger.info(
+        "fit.precision bfloat16: this CPU has no native bfloat16 arithmetic "
+        "(AVX-512 BF16, AMX or Arm BF16); training in float32"
+    )
+
+
+def _twin_in_bfloat16(model: keras.Model) -> keras.Model:
+    """The same layers under ``mixed_bfloat16``: the variables (float32) line up with
+    ``model``'s, one for one; only the arithmetic of its ``call`` differs."""
+
+    def in_bfloat16(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if isinstance(layer, keras.layers.InputLayer):
+            return layer
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "mixed_bfloat16"})
+
+    twin = keras.models.clone_model(model, clone_function=in_bfloat16)
+    if [v.shape for v in twin.variables] != [v.shape for v in model.variables]:
+        raise TrainingError("the bfloat16 twin's variables do not match the model's")
+    return twin
+
+
+class _CompiledSteps:
+    """The compiled functions of one training run, on JAX arrays: the model's state
+    ``(trainable, non_trainable, optimizer)``, the store's frames (n_rows, n_mels) and
+    the first rows of the vectors of each batch; each is compiled once per shape."""
+
+    def __init__(self, model: keras.Model, optimizer, loss_fn: Callable, frames_per_vector: int):
+        import jax
+        import jax.numpy as jnp
+
+        offsets = jnp.arange(frames_per_vector)
+
+        def gather(frames, starts):  # (batch,) first rows -> (batch, frames * n_mels)
+            return frames[starts[:, None] + offsets].reshape(starts.shape[0], -1)
+
+        def loss_and_updates(trainable, non_trainable, batch):
+            outputs, non_trainable = model.stateless_call(
+                trainable, non_trainable, batch, training=True
+            )
+            per_sample = loss_fn(batch, outputs.astype("float32"))
+            return jnp.mean(per_sample), non_trainable
+
+        gradient = jax.value_and_grad(loss_and_updates, has_aux=True)
+
+        def steps(state, frames, starts):  # starts: (steps, batch_size) first rows
+            def step(state, batch_starts):
+                trainable, non_trainable, optimizer_state = state
+                batch = gather(frames, batch_starts)
+                (loss, non_trainable), grads = gradient(trainable, non_trainable, batch)
+                trainable, optimizer_state = optimizer.stateless_apply(
+                    optimizer_state, grads, trainable
+                )
+                return (trainable, non_trainable, optimizer_state), loss
+
+            return jax.lax.scan(step, state, starts)
+
+        def loss_sum(state, frames, starts):
+            trainable, non_trainable, _ = state
+            batch = gather(frames, starts)
+            outputs, _ = model.stateless_call(trainable, non_trainable, batch, training=False)
+            return jnp.sum(loss_fn(batch, outputs.astype("float32")))
+
+        self.steps = jax.jit(steps)
+        self.loss_sum = jax.jit(loss_sum)
+
+
+def _chunks(n_batches: int, per_dispatch: int, batch_size: int, n_vectors: int) -> Iterator:
+    """``(first batch, batches)`` of each dispatch: full chunks of ``per_dispatch``
+    batches, the remaining full batches one by one, then the short last batch alone
+    (each shape compiles once)."""
+    full_batches = n_vectors // batch_size
+    first = 0
+    while first + per_dispatch <= full_batches:
+        yield first, per_dispatch
+        first += per_dispatch
+    while first < n_batches:
+        yield first, 1
+        first += 1
+
+
+def fit_scanned(
+    model: keras.Model,
+    train,
+    validation,
+    fit: FitConfig,
+    *,
+    precision: str = "float32",
+    steps_per_dispatch: int = DEFAULT_STEPS_PER_DISPATCH,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> keras.callbacks.History:
+    """Fit ``model`` as ``model.fit(train, validation_data=validation, ...)`` would.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Built, on Keras' JAX backend; its variables hold the trained values on return.
+    train, validation : StackedVectors
+        Training batches (reshuffled each epoch by ``train.on_epoch_end``) and the
+        unshuffled validation vectors, or ``None``.
+    fit : FitConfig
+        ``optimizer``, ``loss``, ``epochs``, ``batch_size``, ``verbose``.
+    precision : {"float32", "bfloat16"}
+        The arithmetic of the Dense products (see the module's notes).
+    steps_per_dispatch : int
+        Optimizer steps per compiled call.
+    callbacks : sequence of keras.callbacks.Callback
+        Called at the epochs' ends (and at each dispatch's last batch).
+
+    Returns
+    -------
+    keras.callbacks.History
+        ``history.history["loss"]`` (and ``"val_loss"``) per epoch, as ``fit``'s.
+        Training stops early, with the epochs done so far, on Ctrl-C or a
+        non-finite loss; :func:`.training.train_autoencoder` raises them.
+    """
+    import jax
+
+    if keras.backend.backend() != "jax":
+        raise TrainingError(f"the scanned training loop runs on JAX, not {keras.backend.backend()}")
+    optimizer = keras.optimizers.get(fit.optimizer)
+    optimizer.build(model.trainable_variables)
+    loss_fn = keras.losses.get(fit.loss)
+    stepper = _CompiledSteps(
+        _twin_in_bfloat16(model) if precision == "bfloat16" else model,
+        optimizer,
+        loss_fn,
+        train.frames,
+    )
+    if validation is not None and validation.store is not train.store:
+        raise TrainingError("training and validation vectors must come from one frame store")
+    if train.store.clip_offsets[-1] >= 2**31:
+        raise TrainingError(f"{train.store.clip_offsets[-1]} frames: more than int32 rows")
+    # Every frame once, on the device: in place on a CPU (the array is 64-byte aligned)
+    frames = jax.device_put(train.store.all_frames())
+    state = (
+        [v.value for v in model.trainable_variables],
+        [v.value for v in model.non_trainable_variables],
+        [v.value for v in optimizer.variables],
+    )
+    history = keras.callbacks.History()
+    callback_list = keras.callbacks.CallbackList(
+        [*callbacks, history],
+        add_progbar=fit.verbose != 0,
+        model=model,
+        verbose=fit.verbose,
+        epochs=fit.epochs,
+        steps=train.num_batches,
+    )
+    model.stop_training = False
+    callback_list.on_train_begin()
+    for epoch in range(fit.epochs):
+        ensure_handler()
+        callback_list.on_epoch_begin(epoch)
+        state, logs = _train_epoch(stepper, state, frames, train, steps_per_dispatch, callback_list)
+        if logs is not None and validation is not None and not model.stop_training:
+            logs["val_loss"] = _validation_loss(stepper, state, frames, validation)
+        _store_state(model, optimizer, state)
+        if logs is None:  # stopped inside the epoch: Keras records no partial epoch
+            break
+        callback_list.on_epoch_end(epoch, logs)
+        train.on_epoch_end()
+        if model.stop_training or not math.isfinite(logs["loss"]):
+            break
+    callback_list.on_train_end()
+    jax.block_until_ready(state)
+    return history
+
+
+def _train_epoch(stepper, state, frames, train, steps_per_dispatch: int, callback_list):
+    """One epoch; returns the new state and ``{"loss": mean per sample}``, or ``None``
+    for the logs when Ctrl-C stopped it (a non-finite loss ends it with that loss)."""
+    import jax.numpy as jnp
+
+    order, batch_size = train.order, train.batch_size
+    running = _RunningLoss(batch_size, callback_list)
+    pending = None
+    for first, n_batches in _chunks(train.num_batches, steps_per_dispatch, batch_size, len(order)):
+        rows = order[first * batch_size : (first + n_batches) * batch_size]
+        starts = jnp.asarray(train.starts[rows].astype(np.int32)).reshape(n_batches, -1)
+        state, losses = stepper.steps(state, frames, starts)
+        if pending is not None:  # read the last dispatch's losses while this one runs
+            running.add(*pending)
+            if requested() or not math.isfinite(running.mean):
+                break
+        pending = (first, losses, len(rows))
+    else:
+        if pending is not None:
+            running.add(*pending)
+    if requested():
+        return state, None
+    return state, {"loss": running.mean}
+
+
+class _RunningLoss:
+    """The epoch's mean loss per sample so far, as Keras' progress bar shows it."""
+
+    def __init__(self, batch_size: int, callback_list):
+        self.batch_size = batch_size
+        self.callback_list = callback_list
+        self.total = 0.0
+        self.count = 0
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count if self.count else math.nan
+
+    def add(self, first: int, losses, n_vectors: int) -> None:
+        values = np.asarray(losses, dtype=np.float64)
+        sizes = np.full(len(values), self.batch_size, dtype=np.float64)
+        sizes[-1] = n_vectors - self.batch_size * (len(values) - 1)
+        self.total += float(values @ sizes)
+        self.count += n_vectors
+        self.callback_list.on_train_batch_end(first + len(values) - 1, {"loss": self.mean})
+
+
+def _validation_loss(stepper, state, frames, validation) -> float:
+    """Mean per-sample loss on the validation vectors, BatchNorm in inference mode."""
+    import jax.numpy as jnp
+
+    total = 0.0
+    for index in range(validation.num_batches):
+        rows = validation.order[index * validation.batch_size : (index + 1) * validation.batch_size]
+        starts = jnp.asarray(validation.starts[rows].astype(np.int32))
+        total += float(stepper.loss_sum(state, frames, starts))
+    return total / validation.n_vectors
+
+
+def _store_state(model: keras.Model, optimizer, state) -> None:
+    """Write the compiled loop's state back into the Keras variables."""
+    trainable, non_trainable, optimizer_state = state
+    for variables, values in (
+        (model.trainable_variables, trainable),
+        (model.non_trainable_variables, non_trainable),
+        (optimizer.variables, optimizer_state),
+    ):
+        for variable, value in zip(variables, values, strict=True):
+            variable.assign(value)
