@@ -176,3 +176,24 @@ def test_skipped_bad_training_clip_leaves_the_others_in_the_cache(tmp_path, tiny
     reference = training_frames(config, type_dir, cache=None, skip_bad_clips=True)
     assert isinstance(store, FileFrameStore) and store.n_clips == 19
     np.testing.assert_array_equal(store.clip(18), reference.clip(18))
+
+
+def test_all_frames_of_a_file_store_equal_the_memory_store_and_check_its_size(tmp_path):
+    rng = np.random.default_rng(0)
+    clips = [rng.standard_normal((n, 8)).astype(np.float32) for n in (5, 7, 6)]
+    memory = MemoryFrameStore.from_clips(clips, 3, 8)
+    path = tmp_path / "frames.f32"
+    memory.frames.tofile(path)
+    stored = FileFrameStore(path, memory.clip_offsets, 8)
+    np.testing.assert_array_equal(stored.all_frames(), memory.all_frames())
+    assert memory.all_frames().ctypes.data % 64 == 0
+    unaligned = MemoryFrameStore(np.zeros((19, 8), dtype=np.float32)[1:], memory.clip_offsets)
+    assert unaligned.all_frames().ctypes.data % 64 == 0
+    np.testing.assert_array_equal(unaligned.all_frames(), unaligned.frames)
+    with open(path, "ab") as handle:  # one row more than the offsets say
+        handle.write(np.zeros(8, dtype=np.float32).tobytes())
+    with pytest.raises(TrainingError, match="changed, cut short or grown while in use"):
+        stored.all_frames()
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(TrainingError, match="changed, cut short or grown while in use"):
+        stored.all_frames()

@@ -72,9 +72,9 @@ def test_the_scan_loop_trains_exactly_as_keras_fit():
 def check_the_scan_loop_trains_exactly_as_keras_fit() -> None:
     # 40 clips: 2,016 training vectors (3 full batches of 512 and one of 480) and 224
     # validation vectors; 2 steps per dispatch: chunks of 2, a single full batch, the
-    # short batch. No shuffle, so both loops see the same batches in the same order.
+    # short batch. Shuffled as fit shuffles: the same batches in the same order.
     store = frame_store(40)
-    fit = FitConfig(epochs=3, verbose=0, shuffle=False)
+    fit = FitConfig(epochs=3, verbose=0)
     keras_fit, keras_history = train(store, dataclasses.replace(fit, loop="keras"))
     scanned, scan_history = train(store, fit, steps_per_dispatch=2)
     assert set(scan_history) == set(keras_history) == {"loss", "val_loss"}
@@ -83,16 +83,54 @@ def check_the_scan_loop_trains_exactly_as_keras_fit() -> None:
     assert scan_history["loss"] == sorted(scan_history["loss"], reverse=True)  # it learns
     # One epoch: the same weights. (The biases of Dense layers before a BatchNorm have
     # a zero gradient but for rounding, which Adam scales up to steps of its learning
-    # rate: they, and after some epochs everything, differ by rounding noise.)
-    one_epoch = dataclasses.replace(fit, epochs=1)
-    keras_fit, _ = train(store, dataclasses.replace(one_epoch, loop="keras"))
-    scanned, _ = train(store, one_epoch, steps_per_dispatch=2)
-    for variable, keras_value, scan_value in zip(
-        keras_fit.weights, keras_fit.get_weights(), scanned.get_weights(), strict=True
-    ):
-        np.testing.assert_allclose(scan_value, keras_value, atol=2e-5, err_msg=variable.path)
-        if variable.path.endswith("kernel"):
-            np.testing.assert_allclose(scan_value, keras_value, atol=1e-7, err_msg=variable.path)
+    # rate: they, and after some epochs everything, differ by rounding noise.) 330 clips:
+    # 32 full batches in one dispatch of the default size, then the short one.
+    for clips, steps in ((store, {"steps_per_dispatch": 2}), (frame_store(330), {})):
+        one_epoch = dataclasses.replace(fit, epochs=1)
+        keras_fit, _ = train(clips, dataclasses.replace(one_epoch, loop="keras"))
+        scanned, _ = train(clips, one_epoch, precision="float32", **steps)
+        for variable, keras_value, scan_value in zip(
+            keras_fit.weights, keras_fit.get_weights(), scanned.get_weights(), strict=True
+        ):
+            np.testing.assert_allclose(scan_value, keras_value, atol=2e-5, err_msg=variable.path)
+            if variable.path.endswith("kernel"):
+                np.testing.assert_allclose(
+                    scan_value, keras_value, atol=1e-7, err_msg=variable.path
+                )
+
+
+def test_a_callback_stopping_training_ends_it_as_in_fit():
+    on_jax("check_a_callback_stopping_training_ends_it_as_in_fit")
+
+
+def check_a_callback_stopping_training_ends_it_as_in_fit() -> None:
+    import keras
+
+    from keras_model import get_model
+
+    class StopAtFirstBatch(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            self.model.stop_training = True
+
+    store = frame_store(40)
+    fit = FitConfig(epochs=3, verbose=0)
+    histories = []
+    for loop in ("keras", "scan"):
+        train_set, validation = split_training_vectors(store, frames=5, fit=fit, seed=0)
+        seed_everything(0)
+        history = train_autoencoder(
+            get_model(640),
+            train_set,
+            validation,
+            dataclasses.replace(fit, loop=loop),
+            callbacks=[StopAtFirstBatch()],
+        )
+        histories.append(history.history)
+    assert {name: len(values) for name, values in histories[1].items()} == {
+        "loss": 1,
+        "val_loss": 1,
+    }
+    assert histories[0].keys() == histories[1].keys()
 
 
 def test_each_epoch_trains_on_a_new_permutation_of_the_training_vectors():
@@ -210,3 +248,22 @@ def check_bfloat16_training_leaves_a_float32_model_close_to_the_float32_one() ->
     assert half_history["loss"] != single_history["loss"]  # bfloat16 products did run
     np.testing.assert_allclose(half_history["loss"], single_history["loss"], rtol=0.03)
     np.testing.assert_allclose(half_history["val_loss"], single_history["val_loss"], rtol=0.03)
+
+
+def test_the_log_says_which_loop_and_precision_train(monkeypatch):
+    from anomaly_detection.model.training import describe_loop
+
+    monkeypatch.setattr(scan_training, "native_bfloat16", lambda: False)
+    fit = FitConfig()
+    assert describe_loop(fit, "jax") == "scan loop, 32 steps per call, float32"
+    assert describe_loop(dataclasses.replace(fit, precision="bfloat16"), "jax") == (
+        "scan loop, 32 steps per call, float32"
+    )
+    assert describe_loop(dataclasses.replace(fit, loop="keras"), "jax") == "Keras' fit"
+    assert describe_loop(dataclasses.replace(fit, precision="bfloat16"), "tensorflow") == (
+        "Keras' fit, float32: fit.precision bfloat16 is the scan loop's, on JAX"
+    )
+    monkeypatch.setattr(scan_training, "native_bfloat16", lambda: True)
+    assert describe_loop(dataclasses.replace(fit, precision="bfloat16"), "jax") == (
+        "scan loop, 32 steps per call, bfloat16"
+    )

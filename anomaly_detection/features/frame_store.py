@@ -142,7 +142,7 @@ class FileFrameStore(FrameStore):
 
     def _short_read(self) -> TrainingError:
         return TrainingError(
-            f"{self.path}: feature-cache file changed or cut short while in "
+            f"{self.path}: feature-cache file changed, cut short or grown while in "
             "use (delete the cache folder and run again)"
         )
 
@@ -159,16 +159,24 @@ class FileFrameStore(FrameStore):
         return log_mel.reshape(end - begin, self.n_mels)
 
     def all_frames(self) -> np.ndarray:
+        """The file mapped read-only (page-aligned): its pages are the operating system's
+        file cache, read on first use and given back under memory pressure.
+
+        Raises
+        ------
+        TrainingError
+            If the file's size is not the store's ``rows * n_mels`` float32 values.
+        """
         rows = int(self.clip_offsets[-1])
-        frames = aligned_empty(rows, self.n_mels)
-        buffer, filled = frames.data.cast("B"), 0
-        with open(self.path, "rb", buffering=0) as handle:
-            while filled < frames.nbytes:  # one read returns at most about 2 GB
-                read = handle.readinto(buffer[filled:])
-                if not read:
-                    raise self._short_read()
-                filled += read
-        return frames
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            raise self._short_read() from None
+        if size != rows * self._row_bytes:
+            raise self._short_read()
+        if rows == 0:
+            return aligned_empty(0, self.n_mels)
+        return np.memmap(self.path, dtype=np.float32, mode="r", shape=(rows, self.n_mels))
 
     def stack(self, starts: np.ndarray, frames: int) -> np.ndarray:
         vectors = np.empty((len(starts), frames * self.n_mels), dtype=np.float32)

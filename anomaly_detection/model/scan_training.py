@@ -200,7 +200,10 @@ def fit_scanned(
 
     if keras.backend.backend() != "jax":
         raise TrainingError(f"the scanned training loop runs on JAX, not {keras.backend.backend()}")
+    if steps_per_dispatch < 1:
+        raise TrainingError(f"steps_per_dispatch must be 1 or more, not {steps_per_dispatch}")
     optimizer = keras.optimizers.get(fit.optimizer)
+    model.compile(optimizer=optimizer, loss=fit.loss)  # as fit's caller: model.optimizer is it
     optimizer.build(model.trainable_variables)
     loss_fn = keras.losses.get(fit.loss)
     stepper = _CompiledSteps(
@@ -214,12 +217,10 @@ def fit_scanned(
     if train.store.clip_offsets[-1] >= 2**31:
         raise TrainingError(f"{train.store.clip_offsets[-1]} frames: more than int32 rows")
     # Every frame once, on the device: in place on a CPU (the array is 64-byte aligned)
-    frames = jax.device_put(train.store.all_frames())
-    state = (
-        [v.value for v in model.trainable_variables],
-        [v.value for v in model.non_trainable_variables],
-        [v.value for v in optimizer.variables],
-    )
+    all_frames = train.store.all_frames()
+    if all_frames.shape[0] < train.store.clip_offsets[-1]:  # a gather would clamp, silently
+        raise TrainingError(f"the frame store holds {all_frames.shape[0]} rows, not {train.store.clip_offsets[-1]}")
+    frames = jax.device_put(all_frames)
     history = keras.callbacks.History()
     callback_list = keras.callbacks.CallbackList(
         [*callbacks, history],
@@ -231,11 +232,13 @@ def fit_scanned(
     )
     model.stop_training = False
     callback_list.on_train_begin()
+    train.on_epoch_end()  # fit resets its dataset before the first epoch: the same batches
     for epoch in range(fit.epochs):
         ensure_handler()
         callback_list.on_epoch_begin(epoch)
+        state = _read_state(model, optimizer)  # as callbacks may have left them
         state, logs = _train_epoch(stepper, state, frames, train, steps_per_dispatch, callback_list)
-        if logs is not None and validation is not None and not model.stop_training:
+        if logs is not None and validation is not None:
             logs["val_loss"] = _validation_loss(stepper, state, frames, validation)
         _store_state(model, optimizer, state)
         if logs is None:  # stopped inside the epoch: Keras records no partial epoch
@@ -263,7 +266,7 @@ def _train_epoch(stepper, state, frames, train, steps_per_dispatch: int, callbac
         state, losses = stepper.steps(state, frames, starts)
         if pending is not None:  # read the last dispatch's losses while this one runs
             running.add(*pending)
-            if requested() or not math.isfinite(running.mean):
+            if requested() or not math.isfinite(running.mean) or callback_list.model.stop_training:
                 break
         pending = (first, losses, len(rows))
     else:
@@ -306,6 +309,15 @@ def _validation_loss(stepper, state, frames, validation) -> float:
         starts = jnp.asarray(validation.starts[rows].astype(np.int32))
         total += float(stepper.loss_sum(state, frames, starts))
     return total / validation.n_vectors
+
+
+def _read_state(model: keras.Model, optimizer) -> tuple[list, list, list]:
+    """The Keras variables' values: ``(trainable, non_trainable, optimizer)``."""
+    return (
+        [v.value for v in model.trainable_variables],
+        [v.value for v in model.non_trainable_variables],
+        [v.value for v in optimizer.variables],
+    )
 
 
 def _store_state(model: keras.Model, optimizer, state) -> None:

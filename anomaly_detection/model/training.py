@@ -216,6 +216,8 @@ def describe_loop(fit: FitConfig, backend: str) -> str:
     if fit.loop == "scan" and backend == "jax":
         precision = training_precision(fit.precision)
         return f"scan loop, {DEFAULT_STEPS_PER_DISPATCH} steps per call, {precision}"
+    if fit.precision != "float32":
+        return f"Keras' fit, float32: fit.precision {fit.precision} is the scan loop's, on JAX"
     return "Keras' fit"
 
 
