@@ -14,7 +14,8 @@ Keras picks its backend once per process:
   on the float64 matrix of all vectors (as its ``list_to_vector_array`` builds it);
 - scan (the default): ``anomaly_detection.model.training.train_autoencoder`` as
   ``00_train.py`` calls it (``fit.loop: scan``: 32 optimizer steps per compiled
-  call on JAX, vectors gathered from the feature-cache file), in ``fit.precision``
+  call on JAX, each batch gathered in the compiled function from the frames of the
+  feature-cache file), in ``fit.precision``
   float32 and, where the CPU has native bfloat16, bfloat16;
 - keras_fit: the same with ``fit.loop: keras`` (Keras' ``model.fit``) on each
   backend of ``--backends``.

@@ -3,12 +3,13 @@
 ``model.fit`` dispatches one compiled step per batch and gathers each batch in
 Python between steps. Here the steps of ``steps_per_dispatch`` batches run in
 one compiled function (a ``jax.lax.scan`` over ``model.stateless_call`` and
-the optimizer's ``stateless_apply``), while the next chunk's vectors are
-gathered on the host: the reference's training, semantics unchanged (batch
-size, epochs, the same per-epoch shuffle as :class:`.training.StackedVectors`,
-the validation split, the loss averaged per sample as Keras reports it, the
-optimizer and BatchNorm as Keras defines them, the seeds), in fewer and larger
-dispatches.
+the optimizer's ``stateless_apply``) that gathers each batch's vectors itself
+from the frame store's frames, held once on the device (in place, on a CPU);
+the host sends only the batches' first rows. The reference's training,
+semantics unchanged (batch size, epochs, the same batches in the same order as
+``fit`` on a :class:`.training.StackedVectors`, the validation split, the loss
+averaged per sample as Keras reports it, the optimizer and BatchNorm as Keras
+defines them, the seeds), in fewer and larger dispatches.
 
 Precision ``"bfloat16"`` trains a twin of the model under Keras'
 ``mixed_bfloat16`` policy: Dense products take bfloat16 operands and
