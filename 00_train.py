@@ -13,6 +13,7 @@ default), or ``$KERAS_BACKEND`` if set, many steps per compiled call on JAX
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 from pathlib import Path
@@ -123,7 +124,9 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
             title=f"{machine_type}: autoencoder loss",
         )
         logger.info("%s: saved %s", machine_type, model_file)
-        run.fit_threshold(KERAS, machine_type, keras_predictor(model), frames, model_digest=digest)
+        trained_on = functools.partial(lambda store: store, frames)  # its Mahalanobis fit
+        scorer = run.anomaly_scorer(KERAS, machine_type, keras_predictor(model), trained_on)
+        run.fit_threshold(KERAS, machine_type, scorer, frames, model_digest=digest)
         trained = True
     if trained:
         run.refresh_summary()  # results of the models replaced here are no longer current

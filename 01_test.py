@@ -2,6 +2,7 @@
 """Score the test clips of each machine type with its Keras model.
 
     python 01_test.py -d   # result/anomaly_score_<type>_id_XX.csv and result/result.csv (AUC, pAUC)
+                           # (2021 on: ..._section_XX[_<domain>]_test.csv, official figures)
     python 01_test.py -e   # result/anomaly_score_<type>_id_XX.csv only, or with the published
                            # labels (--ground-truth eval_data_list.csv) also result.csv
 
@@ -43,13 +44,12 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
         model = keras_model.load_model(model_file)
         keras_model.check_model_shape(model, model_file, run.config.model.shape)
         run.check_model(model_file, run.test_files(type_dir), input_dim=model.input_shape[-1])
-        predict = keras_predictor(model)
-        threshold = run.stored_or_fitted_threshold(
-            KERAS, machine_type, predict, run.training_frames_loader(type_dir)
-        )
+        training_frames = run.training_frames_loader(type_dir)
+        scorer = run.anomaly_scorer(KERAS, machine_type, keras_predictor(model), training_frames)
+        threshold = run.stored_or_fitted_threshold(KERAS, machine_type, scorer, training_frames)
 
         test_features = run.test_features(type_dir)
-        result = run.score(KERAS, machine_type, predict, test_features)
+        result = run.score(KERAS, machine_type, scorer, test_features)
 
         run.report_type(KERAS, result, threshold)
         run.record_model(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,7 @@ from anomaly_detection.device.tflm import TFLMModel, tflm_runtime
 from anomaly_detection.evaluation.decision import Threshold
 from anomaly_detection.evaluation.report import console_auc_table
 from anomaly_detection.evaluation.scoring import TypeResult, relative_score_differences
+from anomaly_detection.features.frame_store import FrameStore
 from anomaly_detection.model.provenance import check_converted_from
 from anomaly_detection.pipeline.context import TestFeatures
 
@@ -113,13 +115,15 @@ def score_in_tflm(
     machine_type: str,
     test_features: list[TestFeatures],
     litert_result: TypeResult,
+    training_frames: Callable[[], FrameStore],
 ) -> tuple[TypeResult, dict[str, float]]:
     """Score a micro model in TensorFlow Lite Micro, one invoke per vector as on the device
     (on every core); return the result and how far its clip scores are from LiteRT's."""
     logger.info("%s: %s in TensorFlow Lite Micro", machine_type, variant.label)
     path = run.layout.model_file(variant, machine_type)
     with TFLMModel(path, workers=run.config.workers) as micro:
-        result = run.score(variant, machine_type, micro, test_features)
+        scorer = run.anomaly_scorer(variant, machine_type, micro, training_frames)
+        result = run.score(variant, machine_type, scorer, test_features)
     differences = relative_score_differences(result, litert_result)
     return result, {
         "clips": len(differences),
@@ -155,17 +159,18 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
         litert: dict[ModelVariant, tuple[TypeResult, Threshold]] = {}
         for variant in tflite_variants(args, run, machine_type):
             model = checked_tflite_model(run, variant, machine_type, test_files)
+            scorer = run.anomaly_scorer(variant, machine_type, model, training_frames)
             threshold = run.stored_or_fitted_threshold(
-                variant, machine_type, model, training_frames
+                variant, machine_type, scorer, training_frames
             )
-            litert[variant] = run.score(variant, machine_type, model, test_features), threshold
+            litert[variant] = run.score(variant, machine_type, scorer, test_features), threshold
             report(variant, *litert[variant])
 
         # The micro models again, in TFLite Micro; decisions use LiteRT's threshold (same file).
         for variant in tflm_variants(args, set(litert)):
             litert_result, threshold = litert[litert_counterpart(variant)]
             result, differences = score_in_tflm(
-                run, variant, machine_type, test_features, litert_result
+                run, variant, machine_type, test_features, litert_result, training_frames
             )
             report(variant, result, threshold, **differences)
 

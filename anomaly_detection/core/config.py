@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from .config_values import (
+    ANOMALY_SCORES,
     KERAS_BACKENDS,
     LOSSES,
     MAX_FRAMES,
@@ -69,6 +70,7 @@ class FeatureConfig:
     hop_length: int = 512
     power: float = 2.0
     frame_crop: tuple[int, int] | None = (50, 250)
+    channel: int | None = None  # None: channels averaged (librosa's mono); else this one
 
     @property
     def vector_dim(self) -> int:
@@ -83,6 +85,7 @@ class FeatureConfig:
             "hop_length": self.hop_length,
             "power": self.power,
             "frame_crop": self.frame_crop,
+            **({} if self.channel is None else {"channel": self.channel}),
         }
 
 
@@ -152,6 +155,8 @@ class Config:
     seed: int | None = None
     log_file: Path = Path("./baseline.log")
     eval_ground_truth: Path | None = None
+    dataset_year: int | None = None  # None: recognised from the file names
+    anomaly_score: str = "mse"
     source: Path | None = field(default=None, compare=False)
 
     def data_directory(self, dev_mode: bool) -> Path:
@@ -188,6 +193,7 @@ _KEYS: tuple[_Key, ...] = (
     _Key("feature.hop_length", "int", check=between(1, MAX_N_FFT)),
     _Key("feature.power", "float", check=positive),
     _Key("feature.frame_crop", "crop", default=(50, 250)),
+    _Key("feature.channel", "optional_int", default=None, check=between(0, 63)),
     _Key("fit.compile.optimizer", "str", check=one_of(OPTIMIZERS, lower=True)),
     _Key("fit.compile.loss", "str", check=one_of(LOSSES)),
     _Key("fit.epochs", "int", check=positive),
@@ -208,6 +214,8 @@ _KEYS: tuple[_Key, ...] = (
     _Key("seed", "optional_int", default=None, check=seed),
     _Key("log_file", "path", default="./baseline.log"),
     _Key("eval_ground_truth", "optional_path", default=None),
+    _Key("dataset_year", "optional_int", default=None, check=between(2020, 2026)),
+    _Key("anomaly_score", "str", default="mse", check=one_of(ANOMALY_SCORES)),
 )
 _SECTIONS = {"feature", "fit", "fit.compile", "model"}
 

@@ -23,6 +23,7 @@ __all__ = [
     "coerce",
     "is_int",
     "quote",
+    "ANOMALY_SCORES",
     "OPTIMIZERS",
     "LOSSES",
     "MAX_FRAMES",
@@ -145,6 +146,10 @@ TRAINING_LOOPS = ("scan", "keras")
 
 #: ``fit.precision``: the scan loop's Dense products (bfloat16 only where native).
 PRECISIONS = ("float32", "bfloat16")
+
+#: ``anomaly_score``: mean squared reconstruction error (the reference), or the 2023
+#: baseline's selective Mahalanobis distance to the source and target errors.
+ANOMALY_SCORES = ("mse", "mahalanobis")
 
 #: Keras 3 optimizer names ``compile`` accepts as a string (compared in lower case).
 OPTIMIZERS = (

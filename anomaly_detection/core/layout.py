@@ -4,6 +4,7 @@
 
     <model_directory>/model_<type><postfix>.hdf5|.tflite    models (see :mod:`.variants`)
     <model_directory>/model_<type>...<suffix>.threshold.json  each model's decision threshold
+    <model_directory>/model_<type>...<suffix>.mahalanobis.npz  its Mahalanobis precisions
     <model_directory>/history_<type>.png                    training loss
     <result_directory>/<prefix>anomaly_score_<type>_<id>.csv
     <result_directory>/<prefix>decision_result_<type>_<id>.csv
@@ -46,10 +47,14 @@ class OutputLayout:
         """``<model_directory>/model_<type><postfix><suffix>``."""
         return self.model_directory / variant.model_file_name(machine_type)
 
-    def threshold_file(self, variant: ModelVariant, machine_type: str) -> Path:
-        """The model file's name with ``.threshold.json`` appended."""
+    def threshold_file(
+        self, variant: ModelVariant, machine_type: str, *, score: str = "mse"
+    ) -> Path:
+        """The model file's name with ``.threshold.json`` appended (``.mahalanobis.threshold.json``
+        for the thresholds of ``score`` ``"mahalanobis"``)."""
         model_file = self.model_file(variant, machine_type)
-        return model_file.with_name(f"{model_file.name}.threshold.json")
+        kind = "" if score == "mse" else f".{score}"
+        return model_file.with_name(f"{model_file.name}{kind}.threshold.json")
 
     def deployment_report(self, variant: ModelVariant, machine_type: str) -> Path:
         """``model/model_<type><postfix>.deploy.json``: what the model needs on the device."""

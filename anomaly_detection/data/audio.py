@@ -139,10 +139,16 @@ def _read_pcm16(handle: io.FileIO, layout: _WavLayout, start: int, stop: int) ->
 
 
 def read_samples(
-    path: Path, start: int = 0, stop: int | None = None, expected_sample_rate: int | None = None
+    path: Path,
+    start: int = 0,
+    stop: int | None = None,
+    expected_sample_rate: int | None = None,
+    *,
+    channel: int | None = None,
 ) -> tuple[np.ndarray, int, int]:
     """Samples ``[start, stop)`` (clipped to the file) as mono, the sample rate and the
-    file's total sample count.
+    file's total sample count. ``channel``: that channel only (0 first); ``None``: the
+    mean of the channels.
 
     Mono 16-bit PCM WAV files (the DCASE data) are read directly from the data
     chunk and returned as int16 (``sample / 32768`` is libsndfile's float
@@ -172,7 +178,7 @@ def read_samples(
             stop = total if stop is None else min(stop, total)
             expected = max(stop - start, 0)
             signal = _read_pcm16(handle, layout, start, stop)
-            if signal.shape[1] > 1:  # mixed to mono below, in float
+            if signal.shape[1] > 1 and channel is None:  # mixed to mono below, in float
                 signal = to_float(signal)
         else:
             try:
@@ -192,8 +198,19 @@ def read_samples(
         )
     if total == 0:
         raise AudioError(f"{path}: no audio samples")
+    return _one_channel(path, signal, channel), int(sample_rate), int(total)
+
+
+def _one_channel(path: Path, signal: np.ndarray, channel: int | None) -> np.ndarray:
+    """``channel`` of ``signal`` (n, channels), or (``None``) the mean of its channels."""
+    if channel is not None:
+        if channel >= signal.shape[1]:
+            raise AudioError(
+                f"{path}: has {signal.shape[1]} channel(s); feature.channel is {channel}"
+            )
+        return np.ascontiguousarray(signal[:, channel])
     signal = signal.mean(axis=1, dtype=np.float32) if signal.shape[1] > 1 else signal[:, 0]
-    return np.ascontiguousarray(signal), int(sample_rate), int(total)
+    return np.ascontiguousarray(signal)
 
 
 def to_float(samples: np.ndarray) -> np.ndarray:

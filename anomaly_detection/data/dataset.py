@@ -47,16 +47,22 @@ class TestSet:
     """The test clips of one machine ID.
 
     ``labels`` holds 0 (normal) / 1 (anomaly) per file in development mode and
-    is ``None`` in evaluation mode.
+    is ``None`` in evaluation mode. From 2021 on (:mod:`.dcase_years`) ``machine_id`` is
+    the scoring set's name (``section_00_test``) and ``domains`` gives each file's
+    ``"source"`` or ``"target"`` (``None`` when the names do not say).
     """
 
     machine_id: str
     files: tuple[Path, ...]
     labels: tuple[int, ...] | None
+    domains: tuple[str, ...] | None = None
 
 
 def machine_id_number(machine_id: str) -> str:
-    """``'id_01'`` -> ``'01'``, the form used in ``result.csv``."""
+    """``'id_01'`` -> ``'01'``, the form used in ``result.csv``; a 2021+ scoring set
+    without its ``section_`` and ``_test``: ``'section_00_source_test'`` -> ``'00_source'``."""
+    if machine_id.startswith("section_"):
+        return machine_id.removeprefix("section_").removesuffix("_test")
     return machine_id.split("_", 1)[1]
 
 

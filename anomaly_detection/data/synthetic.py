@@ -237,6 +237,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="seconds per clip (default %(default)s; >= 8 for the frame crop)",
     )
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument(
+        "--year",
+        type=int,
+        choices=range(2020, 2027),
+        default=2020,
+        metavar="YEAR",
+        help="the DCASE year's layout, 2020 to 2026 (default %(default)s); from 2021 "
+        "--train-clips counts each section's source clips, --test-normal-clips each "
+        "section's clips per domain and class",
+    )
     parser.add_argument("--eval", action="store_true", help="also write eval_data/")
     parser.add_argument("--no-dev", action="store_true", help="do not write dev_data/")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -244,6 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     counts = [args.train_clips, args.test_normal_clips, args.test_anomaly_clips]
     if min(counts) < 0 or args.duration <= 0:
         parser.error("clip counts must be >= 0 and --duration > 0")
+    if args.year != 2020:
+        return _write_year(args)
     spec = SyntheticSpec(
         tuple(args.machine_types),
         tuple(args.dev_ids),
@@ -266,6 +278,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 130
     print(f"Synthetic dataset in {args.output}: {written} clip(s) written")
+    return 0
+
+
+def _write_year(args: argparse.Namespace) -> int:
+    """The ``--year`` 2021..2026 command line: :mod:`.synthetic_years`."""
+    from .synthetic_years import SectionedSpec, write_sectioned_dataset
+
+    spec = SectionedSpec(
+        year=args.year,
+        machine_types=tuple(args.machine_types),
+        train_source_clips=args.train_clips,
+        train_target_clips=max(1, args.train_clips // 10),
+        test_clips=args.test_normal_clips,
+        duration=args.duration,
+        seed=args.seed,
+    )
+    written = write_sectioned_dataset(args.output, spec, dev=not args.no_dev, eval_=args.eval)
+    print(f"Synthetic DCASE {args.year} dataset in {args.output}: {written} clip(s) written")
     return 0
 
 

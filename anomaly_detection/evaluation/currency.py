@@ -50,15 +50,18 @@ class StaleResult:
 @dataclass(frozen=True)
 class ResultFacts:
     """What results are computed on, besides the model: the set (``dev`` or ``eval``),
-    pAUC's ``max_fpr`` and, per machine type, the digest of its test clip list. Recorded
+    pAUC's ``max_fpr``, per machine type the digest of its test clip list, and the
+    anomaly score (``mse`` or ``mahalanobis``). Recorded
     with each ``result.csv``; a report compares them with the current run's."""
 
     mode: str
     max_fpr: float
     clips: Mapping[str, str] = field(default_factory=dict)
+    score: str = "mse"
 
     def record(self, machine_type: str) -> dict[str, object]:
-        return {"mode": self.mode, "max_fpr": self.max_fpr, "clips": self.clips.get(machine_type)}
+        clips = self.clips.get(machine_type)
+        return {"mode": self.mode, "max_fpr": self.max_fpr, "clips": clips, "score": self.score}
 
     def difference(self, entry: Mapping[str, object], machine_type: str) -> str | None:
         """How the results of ``entry`` (a ``run_info.json`` entry of ``machine_type``)
@@ -75,6 +78,8 @@ class ResultFacts:
             return (
                 f"pAUC at FPR <= {record.get('max_fpr')}; the configuration now says {self.max_fpr}"
             )
+        if record.get("score", "mse") != self.score:
+            return f"scored by {record.get('score')}; this run's anomaly_score is {self.score}"
         clips = self.clips.get(machine_type)
         if clips is not None and record.get("clips") != clips:
             return (

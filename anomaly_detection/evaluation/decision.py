@@ -27,7 +27,7 @@ from ..data.dataset import machine_id_number
 from ..features.frame_store import FrameStore
 from ..features.logmel import frame_stack
 from ..model.provenance import file_digest
-from .scoring import IdScores, Predictor, TypeResult, anomaly_score
+from .scoring import ClipScorer, IdScores, Predictor, TypeResult, anomaly_score
 
 __all__ = [
     "Threshold",
@@ -69,13 +69,17 @@ class Threshold:
         return self.by_id.get(machine_id, self.threshold)
 
 
-def training_scores(predict: Predictor, store: FrameStore, frames: int) -> np.ndarray:
-    """Anomaly score of every clip in ``store`` (one ``predict`` call per clip)."""
+def training_scores(model: Predictor | ClipScorer, store: FrameStore, frames: int) -> np.ndarray:
+    """Anomaly score of every clip in ``store`` (one ``model`` call per clip, or the
+    model's own :meth:`~.scoring.ClipScorer.anomaly_scores`)."""
+    if isinstance(model, ClipScorer):
+        log_mels = [store.clip(index) for index in range(store.n_clips)]
+        return np.asarray(list(model.anomaly_scores(log_mels, frames=frames)), dtype=np.float64)
     scores = []
-    for index in range(store.n_clips):
+    for index in range(store.n_clips):  # one clip's frames in memory at a time
         vectors = frame_stack(store.clip(index), frames)
-        scores.append(anomaly_score(vectors, predict(vectors)))
-    return np.asarray(scores)
+        scores.append(anomaly_score(vectors, model(vectors)))
+    return np.asarray(scores, dtype=np.float64)
 
 
 def fit_threshold(scores: np.ndarray, percentile: float) -> Threshold:

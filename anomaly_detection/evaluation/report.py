@@ -19,6 +19,7 @@ from ..core.io_utils import write_text_atomic
 from ..core.layout import OutputLayout
 from ..core.variants import KERAS, TFLITE_VARIANTS, TFLM_VARIANTS, VARIANTS, ModelVariant
 from .currency import ResultFacts, StaleResult, model_origin, stale_reason
+from .official import read_official_result_rows
 from .report_sections import models_section, stale_section, tflm_section
 from .scoring import TypeResult
 
@@ -79,17 +80,21 @@ def forget_in_run_info(path: Path, variants: Sequence[ModelVariant]) -> None:
 
 
 def read_result_csv(path: Path) -> ResultTable:
-    """``{type: {id or 'Average': (AUC, pAUC)}}`` from a ``result.csv`` of this format."""
+    """``{type: {id or 'Average': (AUC, pAUC)}}`` from a ``result.csv`` of this format (or of
+    a 2021+ year's, :func:`.official.read_official_result_rows`)."""
     results: ResultTable = {}
     current: dict[str, tuple[float, float]] | None = None
     with open(path, newline="") as handle:
-        for row in csv.reader(handle):
-            if not row:
-                current = None
-            elif current is None and len(row) == 1:
-                current = results.setdefault(row[0], {})
-            elif current is not None and row != ["id", "AUC", "pAUC"]:
-                current[row[0]] = (float(row[1]), float(row[2]))
+        rows = list(csv.reader(handle))
+    if any(row[:1] == ["section"] for row in rows):  # a 2021+ year's official figures
+        return read_official_result_rows(rows)
+    for row in rows:
+        if not row:
+            current = None
+        elif current is None and len(row) == 1:
+            current = results.setdefault(row[0], {})
+        elif current is not None and row != ["id", "AUC", "pAUC"]:
+            current[row[0]] = (float(row[1]), float(row[2]))
     return results
 
 

@@ -17,6 +17,7 @@ from ..core.io_utils import write_text_atomic
 from ..core.layout import OutputLayout
 from ..core.variants import ModelVariant
 from ..data.dataset import TestSet, training_machine_id
+from ..data.dcase_years import is_sectioned
 from ..features.frame_store import FrameStore
 from ..features.logmel import ClipFeatures
 from ..model.provenance import file_digest
@@ -31,6 +32,7 @@ from .decision import (
     training_scores,
     write_decision_csv,
 )
+from .official import official_result_csv_text
 from .plots import plot_roc_curves, plot_score_histograms
 from .report import forget_in_run_info, read_run_info, update_run_info
 from .scoring import (
@@ -70,13 +72,14 @@ def fit_and_save_threshold(
     layout: OutputLayout,
     variant: ModelVariant,
     machine_type: str,
-    predict: Predictor,
+    predict: Predictor | ClipScorer,
     frames: FrameStore,
     *,
     frames_per_vector: int,
     percentile: float,
     training_clips: str | None = None,
     model_digest: str | None = None,
+    score: str = "mse",
 ) -> Threshold:
     """Fit the model's decision threshold on its training clips' scores (gamma
     distribution, ``percentile``) and save it beside the model file, tagged with
@@ -84,12 +87,12 @@ def fit_and_save_threshold(
     with ``training_clips`` (the digest of the clip list it was fitted on)."""
     scores = training_scores(predict, frames, frames_per_vector)
     machine_ids = [training_machine_id(path) or "" for path in frames.clip_paths]
-    if len(machine_ids) == len(scores):
+    if len(machine_ids) == len(scores) and any(machine_ids):
         threshold = fit_thresholds_by_id(scores, machine_ids, percentile)
     else:  # clips of unknown names: the machine type's threshold only
         threshold = fit_threshold(scores, percentile)
     threshold = dataclasses.replace(threshold, training_clips=training_clips or "")
-    path = layout.threshold_file(variant, machine_type)
+    path = layout.threshold_file(variant, machine_type, score=score)
     model_file = layout.model_file(variant, machine_type)
     save_threshold(path, threshold, model_file=model_file, model_digest=model_digest)
     logger.info(
@@ -111,17 +114,18 @@ def stored_or_fitted_threshold(
     layout: OutputLayout,
     variant: ModelVariant,
     machine_type: str,
-    predict: Predictor,
+    predict: Predictor | ClipScorer,
     training_frames: Callable[[], FrameStore],
     *,
     frames_per_vector: int,
     percentile: float,
     training_clips: str | None = None,
+    score: str = "mse",
 ) -> Threshold:
     """The threshold saved beside the model, or (absent, stale or fitted on other
     training clips) a new fit: ``training_frames`` is called only then."""
     stored = load_threshold(
-        layout.threshold_file(variant, machine_type),
+        layout.threshold_file(variant, machine_type, score=score),
         model_file=layout.model_file(variant, machine_type),
         percentile=percentile,
         training_clips=training_clips,
@@ -137,6 +141,7 @@ def stored_or_fitted_threshold(
         frames_per_vector=frames_per_vector,
         percentile=percentile,
         training_clips=training_clips,
+        score=score,
     )
 
 
@@ -214,6 +219,8 @@ def write_variant_results(
     facts: ResultFacts,
     *,
     keep: Sequence[str] = (),
+    year: int = 2020,
+    max_fpr: float = 0.1,
 ) -> None:
     """The variant's ``result.csv`` and decision metrics (labelled clips only), and, in
     ``run_info.json``, what each machine type's rows were computed from: the model file's
@@ -221,7 +228,11 @@ def write_variant_results(
 
     ``keep``: machine types not scored in this run (``--machine-type``) whose rows in the
     existing ``result.csv`` stay, after this run's (their run_info records stay too).
+    From 2021 on (``year``) ``result.csv`` holds the year's official figures
+    (:mod:`.official`) of this run's types only: its official score covers them all.
     """
+    if is_sectioned(year):
+        keep = ()
     path = layout.result_csv(variant)
     info = read_run_info(layout.run_info).get(variant.label, {})
     same_run = [  # rows of the same set and max_fpr only: never dev beside eval rows
@@ -231,7 +242,11 @@ def write_variant_results(
     ]
     scored = {result.machine_type for result in results}
     kept = _type_blocks(path, same_run, exclude=scored)
-    write_text_atomic(path, result_csv_text(results) + kept)
+    if is_sectioned(year):
+        text = official_result_csv_text(year, results, thresholds, max_fpr=max_fpr)
+    else:
+        text = result_csv_text(results)
+    write_text_atomic(path, text + kept)
     metrics = layout.decision_metrics(variant)
     kept = _type_rows(metrics, same_run, exclude=scored)
     write_text_atomic(metrics, decision_metrics_csv_text(results, thresholds) + kept)

@@ -78,6 +78,7 @@ class IdScores:
     auc: float = math.nan
     pauc: float = math.nan
     metric_problem: str | None = None
+    domains: tuple[str, ...] | None = None  # (n_files,) "source" / "target", 2021 on
 
 
 def keras_predictor(model: Any) -> Predictor:
@@ -99,9 +100,11 @@ def score_log_mels(
         yield anomaly_score(vectors, predict(vectors))
 
 
-def _clip_scores(
+def clip_scores(
     model: Predictor | ClipScorer, log_mels: Sequence[np.ndarray], frames: int
 ) -> Iterator[float]:
+    """The anomaly score of each log-mel spectrogram: by the model's own
+    :meth:`ClipScorer.anomaly_scores`, or by :func:`score_log_mels`."""
     if isinstance(model, ClipScorer):
         return model.anomaly_scores(log_mels, frames=frames)
     return score_log_mels(model, log_mels, frames=frames)
@@ -124,6 +127,8 @@ def score_test_set(
     with a single class gets ``nan`` and a ``metric_problem`` instead of a crash.
     """
     clip_labels = test_set.labels or (None,) * len(clips)
+    clip_domains = test_set.domains or ("",) * len(clips)
+    domain_of = {clip.path: domain for clip, domain in zip(clips, clip_domains, strict=True)}
     readable = [
         (clip, label) for clip, label in zip(clips, clip_labels, strict=True) if clip.error is None
     ]
@@ -132,7 +137,7 @@ def score_test_set(
     scores = []
     start = time.perf_counter()
     for score in tqdm(
-        _clip_scores(model, log_mels, frames),
+        clip_scores(model, log_mels, frames),
         total=len(log_mels),
         desc=description,
         unit="clip",
@@ -159,6 +164,7 @@ def score_test_set(
         np.asarray(labels, dtype=np.int64) if test_set.labels is not None else None,
         excluded,
         predict_seconds,
+        domains=tuple(domain_of[path] for path in files) if test_set.domains else None,
     )
     if result.labels is not None:
         try:

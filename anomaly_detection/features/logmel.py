@@ -266,7 +266,9 @@ def _clip_frame_windows(
     pad = feature.n_fft // 2
     first = start * feature.hop_length - pad  # first sample of frame `start` (may be < 0)
     last = None if stop is None else (stop - 1) * feature.hop_length + feature.n_fft - pad
-    signal, sample_rate, n_samples = read_samples(path, max(first, 0), last, expected_sample_rate)
+    signal, sample_rate, n_samples = read_samples(
+        path, max(first, 0), last, expected_sample_rate, channel=feature.channel
+    )
     available = 1 + n_samples // feature.hop_length
     if stop is None:
         stop = available

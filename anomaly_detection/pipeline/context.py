@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.config import Config
-from ..core.errors import PipelineError
+from ..core.errors import DatasetError, PipelineError
 from ..core.io_utils import write_text_atomic
 from ..core.layout import OutputLayout
 from ..core.variants import ModelVariant
+from ..data.dataset import select_machine_type_dirs
+from ..data.dcase_years import detect_year
 from ..data.ground_truth import GroundTruth, find_ground_truth, read_ground_truth
 from ..device.deployment import deployment_markdown, deployment_reports
 from ..evaluation import results as variant_results
@@ -35,6 +38,8 @@ from ..features.frame_store import FrameStore
 from .run_data import RunData
 
 __all__ = ["RunContext", "TestFeatures", "context_from_arguments"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class RunContext(RunData):
     skip_bad_clips: bool = False
     ground_truth: GroundTruth | None = None
     ignore_provenance: bool = False
+    dataset_year: int = 2020
     layout: OutputLayout = field(init=False)
     # Facts of clip lists read once per run (several models of a type check the same clips).
     _clip_facts: dict[tuple[str, tuple[Path, ...]], object] = field(
@@ -79,7 +85,7 @@ class RunContext(RunData):
         self,
         variant: ModelVariant,
         machine_type: str,
-        predict: Predictor,
+        predict: Predictor | ClipScorer,
         frames: FrameStore,
         *,
         model_digest: str | None = None,
@@ -99,7 +105,7 @@ class RunContext(RunData):
         self,
         variant: ModelVariant,
         machine_type: str,
-        predict: Predictor,
+        predict: Predictor | ClipScorer,
         training_frames: Callable[[], FrameStore],
     ) -> Threshold:
         """The threshold saved beside the model, or (absent or stale) a new fit."""
@@ -164,6 +170,8 @@ class RunContext(RunData):
                 thresholds,
                 self.result_facts(),
                 keep=self.unselected_types(),
+                year=self.dataset_year,
+                max_fpr=self.config.max_fpr,
             )
 
     def write_summary(self) -> Path:
@@ -221,6 +229,10 @@ def context_from_arguments(args: argparse.Namespace, config: Config) -> RunConte
             )
         )
         ground_truth = None if path is None else read_ground_truth(path)
+    year = _dataset_year(config, dev_mode=args.dev, machine_types=args.machine_types)
+    if year == 2026 and config.feature.channel is None:
+        logger.info("2026 layout: two-channel clips, features from channel 0 (as the baseline)")
+        config = dataclasses.replace(config, feature=dataclasses.replace(config.feature, channel=0))
     return RunContext(
         config,
         dev_mode=args.dev,
@@ -230,4 +242,15 @@ def context_from_arguments(args: argparse.Namespace, config: Config) -> RunConte
         skip_bad_clips=getattr(args, "skip_bad_clips", False),
         ground_truth=ground_truth,
         ignore_provenance=getattr(args, "ignore_provenance", False),
+        dataset_year=year,
     )
+
+
+def _dataset_year(config: Config, *, dev_mode: bool, machine_types: Sequence[str] | None) -> int:
+    """The DCASE year of the run's data folder (``dataset_year`` if the YAML sets it, checked
+    against the names); 2020 when the folder is absent (the scripts report that later)."""
+    try:
+        type_dirs = select_machine_type_dirs(config.data_directory(dev_mode), machine_types)
+    except DatasetError:
+        return config.dataset_year or 2020
+    return detect_year(type_dirs, config.dataset_year)

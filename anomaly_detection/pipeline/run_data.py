@@ -14,13 +14,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..core.errors import ModelError
+from ..core.errors import ModelError, PipelineError
 from ..data.dataset import (
+    TestSet,
     list_test_sets,
     list_train_files,
     select_machine_type_dirs,
     warn_of_unheard_ids,
 )
+from ..data.dcase_years import is_sectioned, list_section_test_sets
 from ..evaluation.currency import ResultFacts
 from ..evaluation.results import TestFeatures
 from ..features.extraction import (
@@ -54,6 +56,7 @@ class RunData(RunFacts):
     skip_bad_clips: bool
     ground_truth: GroundTruth | None
     ignore_provenance: bool
+    dataset_year: int
 
     # ---- data ----------------------------------------------------------------------------
     def type_dirs(self) -> list[Path]:
@@ -89,16 +92,27 @@ class RunData(RunFacts):
         models of one type share them for their thresholds)."""
         return functools.cache(functools.partial(self.training_frames, type_dir))
 
+    def test_sets(self, type_dir: Path) -> list[TestSet]:
+        """The scoring sets of one machine type: its machine IDs (2020), or its sections
+        and domains in the year's layout (see :mod:`~anomaly_detection.data.dcase_years`)."""
+        if is_sectioned(self.dataset_year):
+            return list_section_test_sets(type_dir, self.dataset_year, dev_mode=self.dev_mode)
+        return list_test_sets(type_dir, self.dev_mode)
+
     def test_files(self, type_dir: Path) -> list[Path]:
         """Every test clip of one machine type, in the order of :meth:`test_features`."""
-        return [
-            path for test_set in list_test_sets(type_dir, self.dev_mode) for path in test_set.files
-        ]
+        return [path for test_set in self.test_sets(type_dir) for path in test_set.files]
 
     def test_features(self, type_dir: Path) -> list[TestFeatures]:
-        """Features of every test clip of one machine type, grouped by machine ID."""
-        test_sets = list_test_sets(type_dir, self.dev_mode)
-        if not self.dev_mode:
+        """Features of every test clip of one machine type, grouped by scoring set."""
+        test_sets = self.test_sets(type_dir)
+        if not self.dev_mode and is_sectioned(self.dataset_year):
+            if self.ground_truth is not None:
+                raise PipelineError(
+                    f"--ground-truth: the {self.dataset_year} layout's evaluation labels are "
+                    "not read yet (score files only; run the official evaluator on them)"
+                )
+        elif not self.dev_mode:
             warn_of_unheard_ids(type_dir, test_sets)
             if self.ground_truth is not None:
                 test_sets = self.ground_truth.label_test_sets(type_dir.name, test_sets)
@@ -164,7 +178,7 @@ class RunData(RunFacts):
             d.name: self._once("files digest", self.test_files(d), clip_files_digest)
             for d in self.type_dirs()
         }
-        return ResultFacts(self.mode, self.config.max_fpr, clips)
+        return ResultFacts(self.mode, self.config.max_fpr, clips, self.config.anomaly_score)
 
     def _check_sample_rate(self, clips: Sequence[Path]) -> None:
         """The feature settings at ``clips``' sample rate (checked and logged once per rate)."""

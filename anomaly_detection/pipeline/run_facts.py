@@ -1,4 +1,5 @@
-"""What a run's results and thresholds are tied to: facts of its clips, read once.
+"""What a run's results and thresholds are tied to: facts of its clips, read once, and
+the anomaly score (``anomaly_score``) its models score clips by.
 
 :class:`RunFacts` is the base of :class:`~anomaly_detection.pipeline.run_data.RunData`.
 """
@@ -10,10 +11,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..data.dataset import list_train_files, select_machine_type_dirs
+from ..evaluation.mahalanobis import MahalanobisScorer, stored_or_fitted
+from ..evaluation.scoring import ClipScorer, Predictor
+from ..features.frame_store import FrameStore
 from ..model.provenance import clip_files_digest
 
 if TYPE_CHECKING:
     from ..core.config import Config
+    from ..core.layout import OutputLayout
+    from ..core.variants import ModelVariant
 
 __all__ = ["RunFacts"]
 
@@ -24,6 +30,7 @@ class RunFacts:
     config: Config
     dev_mode: bool
     machine_types: tuple[str, ...] | None
+    layout: OutputLayout
     _clip_facts: dict[tuple[str, tuple[Path, ...]], object]
 
     @property
@@ -54,6 +61,7 @@ class RunFacts:
             "frames_per_vector": self.config.feature.frames,
             "percentile": self.config.decision_percentile,
             "training_clips": self.training_clips_digest(machine_type),
+            "score": self.config.anomaly_score,
         }
 
     def _once(self, fact: str, clips: Sequence[Path], compute: Callable[[Any], Any]) -> Any:
@@ -62,3 +70,24 @@ class RunFacts:
         if key not in self._clip_facts:
             self._clip_facts[key] = compute(clips)
         return self._clip_facts[key]
+
+    def anomaly_scorer(
+        self,
+        variant: ModelVariant,
+        machine_type: str,
+        model: Predictor,
+        training_frames: Callable[[], FrameStore],
+    ) -> Predictor | ClipScorer:
+        """The model as it scores clips under ``anomaly_score``: itself (``mse``, the mean
+        squared error), or with its domains' Mahalanobis precisions (stored beside the
+        model file, or fitted on ``training_frames()`` and stored)."""
+        if self.config.anomaly_score == "mse":
+            return model
+        precisions = stored_or_fitted(
+            self.layout.model_file(variant, machine_type),
+            model,
+            training_frames,
+            frames=self.config.feature.frames,
+            training_clips=self.training_clips_digest(machine_type),
+        )
+        return MahalanobisScorer(model, precisions)

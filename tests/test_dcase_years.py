@@ -1,0 +1,246 @@
+"""DCASE 2021 to 2026: layouts, score file names and the official figures, recomputed here
+independently (scikit-learn's AUCs, the evaluators' definitions) from our own score and
+decision files."""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from sklearn.metrics import roc_auc_score
+
+from anomaly_detection.core.errors import DatasetError
+from anomaly_detection.data.dcase_years import detect_year, list_section_test_sets
+from anomaly_detection.data.synthetic_years import SectionedSpec, write_sectioned_dataset
+from conftest import run_script, write_config
+
+EPS = sys.float_info.epsilon
+TYPES = ("ToyCar", "fan")
+
+
+def tiny_spec(year: int) -> SectionedSpec:
+    return SectionedSpec(
+        year=year,
+        machine_types=TYPES,
+        train_source_clips=12,
+        train_target_clips=2,
+        test_clips=4,
+        duration=9.0,
+        seed=year,
+        dev_sections=(0, 1) if year < 2023 else None,
+    )
+
+
+@pytest.fixture(scope="module", params=[2021, 2022, 2024, 2026])
+def year_data(request, tmp_path_factory):
+    root = tmp_path_factory.mktemp(f"dcase{request.param}")
+    write_sectioned_dataset(root, tiny_spec(request.param), dev=True, eval_=True)
+    return request.param, root
+
+
+# ---- the evaluators' definitions, written here from their documentation ----------------
+def hmean(values):
+    values = np.maximum(np.asarray(values, dtype=float), EPS)
+    return len(values) / np.sum(1 / values)
+
+
+def prf(labels, decisions):
+    tp = np.sum((labels == 1) & (decisions == 1))
+    precision = tp / max(np.sum(decisions == 1), EPS)
+    recall = tp / max(np.sum(labels == 1), EPS)
+    return [precision, recall, 2 * precision * recall / max(precision + recall, EPS)]
+
+
+def read_pairs(path):
+    with open(path, newline="") as handle:
+        return sorted((row[0], float(row[1])) for row in csv.reader(handle))
+
+
+def expected_figures(result_dir: Path, year: int, prefix: str = ""):
+    """{(type, section[, domain]): figures} and the official score, from the score files."""
+    rows, official = {}, []
+    for machine_type in TYPES:
+        for path in sorted(result_dir.glob(f"{prefix}anomaly_score_{machine_type}_section_*")):
+            name = path.name.removeprefix(prefix)
+            scores = read_pairs(path)
+            decisions = dict(
+                read_pairs(Path(str(path).replace("anomaly_score_", "decision_result_")))
+            )
+            names = [file for file, _ in scores]
+            y = np.array([int("_anomaly_" in file) for file in names])
+            s = np.array([score for _, score in scores])
+            d = np.array([int(decisions[file]) for file in names])
+            section = name.split("_section_")[1][:2]
+            if year == 2021:
+                domain = name.split("_")[-2]
+                figures = [roc_auc_score(y, s), roc_auc_score(y, s, max_fpr=0.1), *prf(y, d)]
+                rows[machine_type, section, domain] = figures
+                official += figures[:2]
+                continue
+            domains = np.array(["target" if "_target_" in file else "source" for file in names])
+            figures = {"AUC (all)": roc_auc_score(y, s), "pAUC": roc_auc_score(y, s, max_fpr=0.1)}
+            for domain in ("source", "target"):
+                pick = (domains == domain) | (y == 1)
+                figures[f"AUC ({domain})"] = roc_auc_score(y[pick], s[pick])
+                own = domains == domain
+                p, r, f = prf(y[own], d[own])
+                figures |= {
+                    f"precision ({domain})": p,
+                    f"recall ({domain})": r,
+                    f"F1 score ({domain})": f,
+                }
+            rows[machine_type, section] = figures
+            official += [figures["AUC (source)"], figures["AUC (target)"], figures["pAUC"]]
+    return rows, hmean(official)
+
+
+def read_result(path: Path, year: int):
+    rows, official, current, header = {}, None, None, None
+    with open(path, newline="") as handle:
+        for row in csv.reader(handle):
+            if not row:
+                current = None
+            elif row[0] == "official score":
+                official = float(row[2])
+            elif current is None and len(row) == 1:
+                current = row[0]
+            elif current and row[0] == "section":
+                header = row
+            elif current and re.fullmatch("[0-9]{2}", row[0]):
+                if year == 2021:
+                    rows[current, row[0], row[1]] = [float(v) for v in row[2:]]
+                else:
+                    rows[current, row[0]] = dict(zip(header[1:], map(float, row[1:]), strict=True))
+    return rows, official
+
+
+def assert_official(result_dir: Path, year: int, prefix: str = ""):
+    expected, official = expected_figures(result_dir, year, prefix)
+    written, written_official = read_result(result_dir / f"{prefix}result.csv", year)
+    assert set(written) == set(expected) and expected
+    for key, figures in expected.items():
+        if year == 2021:
+            assert np.allclose(written[key], figures, rtol=0, atol=1e-12), key
+        else:
+            for column, value in figures.items():
+                assert abs(written[key][column] - value) <= 1e-12, (key, column)
+    assert abs(written_official - official) <= 1e-12
+    return official
+
+
+def expected_score_files(year: int, sections):
+    if year == 2021:
+        return {
+            f"anomaly_score_{t}_section_{s:02d}_{d}_test.csv"
+            for t in TYPES
+            for s in sections
+            for d in ("source", "target")
+        }
+    return {f"anomaly_score_{t}_section_{s:02d}_test.csv" for t in TYPES for s in sections}
+
+
+# ---- tests -------------------------------------------------------------------------------
+def test_each_layout_is_recognised_from_its_names(year_data):
+    year, root = year_data
+    expected = 2023 if year == 2024 else year  # 2023-2025 share one layout
+    dev = sorted((root / "dev_data").iterdir())
+    assert detect_year(dev) == expected
+    assert detect_year(sorted((root / "eval_data").iterdir())) == expected
+    if year == 2024:
+        assert detect_year(dev, forced=2024) == 2024
+    sets = list_section_test_sets(dev[0], expected, dev_mode=True)
+    assert all(s.labels is not None and len(s.labels) == len(s.files) for s in sets)
+    assert all(s.domains is not None for s in sets)
+    unlabelled = list_section_test_sets(
+        sorted((root / "eval_data").iterdir())[0], expected, dev_mode=False
+    )
+    assert all(s.labels is None for s in unlabelled)
+
+
+def test_mixed_or_unknown_names_are_one_line_errors(tmp_path):
+    root = tmp_path / "mixed"
+    write_sectioned_dataset(
+        root,
+        SectionedSpec(
+            year=2022,
+            machine_types=("fan",),
+            train_source_clips=1,
+            train_target_clips=1,
+            test_clips=1,
+            duration=9.0,
+            dev_sections=(0,),
+        ),
+    )
+    train = root / "dev_data" / "fan" / "train"
+    (train / "normal_id_01_00000000.wav").write_bytes(b"")
+    with pytest.raises(
+        DatasetError, match=r"normal_id_01_00000000.wav: a DCASE 2020 machine-ID name"
+    ):
+        detect_year([root / "dev_data" / "fan"])
+    (train / "normal_id_01_00000000.wav").unlink()
+    (train / "recording.wav").write_bytes(b"")
+    with pytest.raises(DatasetError, match=r"recording.wav: named like no DCASE layout"):
+        detect_year([root / "dev_data" / "fan"])
+    (train / "recording.wav").unlink()
+    with pytest.raises(
+        DatasetError, match="dataset_year is 2021, but the clips follow the 2023 layout"
+    ):
+        detect_year([root / "dev_data" / "fan"], forced=2021)
+
+
+def test_both_anomaly_scores_write_the_official_files_and_figures(year_data, tmp_path):
+    year, root = year_data
+    config = write_config(tmp_path, root)
+    for script in ("00_train.py", "01_test.py"):
+        run = run_script(script, "-d", "--config", str(config), cwd=tmp_path)
+        assert run.returncode == 0, run.stderr[-3000:]
+    result = tmp_path / "result"
+    sections = tiny_spec(year).sections(True)
+    assert {p.name for p in result.glob("anomaly_score_*")} == expected_score_files(year, sections)
+    assert {p.name for p in result.glob("decision_result_*")} == {
+        name.replace("anomaly_score_", "decision_result_")
+        for name in expected_score_files(year, sections)
+    }
+    mse_official = assert_official(result, year)
+    if year == 2026:
+        assert "features from channel 0" in run.stderr
+
+    settings = yaml.safe_load(config.read_text())
+    settings["anomaly_score"] = "mahalanobis"
+    config.write_text(yaml.safe_dump(settings))
+    run = run_script("01_test.py", "-d", "--config", str(config), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (tmp_path / "model" / "model_fan.hdf5.mahalanobis.npz").is_file()
+    mahalanobis_official = assert_official(result, year)
+    assert math.isfinite(mahalanobis_official) and mahalanobis_official != mse_official
+    summary = (result / "summary.md").read_text()
+    assert "| fan | 00 target |" in summary
+
+
+def test_converted_models_score_the_same_way(tmp_path_factory):
+    """02 and 03 on the 2026 layout (two channels) in the Mahalanobis mode: the TFLite
+    models' official files and figures, from their own precisions."""
+    root = tmp_path_factory.mktemp("dcase2026_device")
+    write_sectioned_dataset(root, tiny_spec(2026))
+    work = tmp_path_factory.mktemp("work2026")
+    config = write_config(work, root, anomaly_score="mahalanobis")
+    for script, *options in (
+        ("00_train.py",),
+        ("02_convert.py",),
+        ("03_tflite_test.py", "--no-tflm"),
+    ):
+        run = run_script(script, "-d", "--config", str(config), *options, cwd=work)
+        assert run.returncode == 0, run.stderr[-3000:]
+    result = work / "result"
+    for prefix in ("tflite_", "tflite_quant_fullint_micro_"):
+        assert {
+            p.name.removeprefix(prefix) for p in result.glob(f"{prefix}anomaly_score_*")
+        } == expected_score_files(2026, (0,))
+        assert_official(result, 2026, prefix)
+    assert (work / "model" / "model_fan_quant_fullint_micro.tflite.mahalanobis.npz").is_file()
