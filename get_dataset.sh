@@ -9,6 +9,12 @@
 #                                            labels, eval_data_list.csv
 #   ./get_dataset.sh --pretrained [--force]  the MLPerf Tiny reference's trained models:
 #                                            model/model_ToyCar.hdf5, pretrained/*.tflite
+#   ./get_dataset.sh --year 2022 --machine-types fan --checksums md5s.txt [--eval]
+#                                            another DCASE year's archives (2021-2026, see
+#                                            anomaly_detection/data/year_archives.py), checked
+#                                            against the MD5s of the Zenodo record's page
+#   ./get_dataset.sh --synthetic --year 2024 --machine-types ToyCar fan
+#                                            a synthetic set in that year's layout
 #   ./get_dataset.sh --base-url http://mirror/dcase2020   fetch from a mirror
 #   ./get_dataset.sh --synthetic [generator options]      synthetic dev_data/ and eval_data/
 #                                            (offline; see python -m anomaly_detection.data.synthetic -h)

@@ -242,3 +242,54 @@ def test_relative_paths_are_the_callers(tmp_path, server):
     assert run.returncode == 0, run.stderr
     assert (caller / "mydata" / "dev_data" / "ToyCar" / "train").is_dir()
     assert (caller / "dl").is_dir() and not (REPO / "mydata").exists()
+
+
+def test_a_later_year_fetches_its_archives_checked_against_given_md5s(tmp_path, server, capsys):
+    root, url = server
+    sums = {
+        "dev_fan.zip": make_zip(
+            root / "dev_fan.zip", {"fan/train/section_00_source_train_normal_0000_a.wav": b"d"}
+        ),
+        "eval_data_fan_train.zip": make_zip(
+            root / "eval_data_fan_train.zip",
+            {"fan/train/section_03_source_train_normal_0000_a.wav": b"e"},
+        ),
+        "eval_data_fan_test.zip": make_zip(
+            root / "eval_data_fan_test.zip", {"fan/test/section_03_0000.wav": b"f"}
+        ),
+    }
+    checksums = tmp_path / "sums.txt"
+    checksums.write_text("".join(f"{md5}  {name}\n" for name, md5 in sums.items()))
+    options = ["--year", "2022", "--machine-types", "fan", "--eval"]
+    assert run(tmp_path, url, checksums, *options) == 0
+    out = tmp_path / "out"
+    assert (
+        out / "dev_data/fan/train/section_00_source_train_normal_0000_a.wav"
+    ).read_bytes() == b"d"
+    assert (out / "eval_data/fan/test/section_03_0000.wav").read_bytes() == b"f"
+    assert not (out / "eval_data_list.csv").exists()  # 2020's label list only
+
+    checksums.write_text(f"{sums['dev_fan.zip']}  dev_fan.zip\n")
+    capsys.readouterr()
+    assert run(tmp_path, url, checksums, *options) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: no MD5 known for eval_data_fan_train.zip, eval_data_fan_test")
+    assert "\n" not in error
+    assert run(tmp_path, url, checksums, "--year", "2022", "--machine-types", "pump") == 1
+    assert "--year 2022 has no machine type pump" in capsys.readouterr().err
+    assert run(tmp_path, url, checksums, "--year", "2024") == 1
+    assert "--year 2024: its records are not listed here" in capsys.readouterr().err
+
+
+def test_every_listed_year_names_its_archives():
+    from anomaly_detection.data.year_archives import YEAR_RECORDS, year_archives
+
+    assert year_archives(2026, ["ToyCar"], evaluation=False) == [
+        ("dev_ToyCar_r2.zip", "19336329", ("dev_data",))
+    ]
+    assert year_archives(2021, ["ToyTrain"], evaluation=True) == [
+        ("dev_data_ToyTrain.zip", "4562016", ("dev_data",)),
+        ("eval_data_ToyTrain_train.zip", "4660992", ("eval_data",)),
+        ("eval_data_ToyTrain_test.zip", "4884786", ("eval_data",)),
+    ]
+    assert sorted(YEAR_RECORDS) == [2021, 2022, 2023, 2025, 2026]

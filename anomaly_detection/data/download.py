@@ -13,6 +13,8 @@ Standard library only (it runs before any environment exists); the transfers
   ``pretrained/``, its float and int8 TFLite conversions under this project's
   names (score them with ``03_tflite_test.py --model-directory pretrained``).
 - ``--base-url`` points at a mirror holding the files side by side.
+- ``--year 2021`` .. ``2026``: that year's archives (:mod:`.year_archives`), checked
+  against the MD5s given with ``--checksums``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ..core.errors import DatasetError
 from ..core.io_utils import atomic_path
 from .ground_truth import GROUND_TRUTH_FILE, read_ground_truth
 from .transfer import DownloadError, download, read_checksums, safe_extract, verify_md5
+from .year_archives import year_archives
 
 __all__ = ["Archive", "MACHINE_TYPES", "PUBLISHED_MD5", "PRETRAINED", "archives_for", "main"]
 
@@ -131,9 +134,14 @@ def _build_parser() -> argparse.ArgumentParser:
         "--machine-types",
         nargs="+",
         default=["ToyCar"],
-        choices=MACHINE_TYPES,
         metavar="TYPE",
-        help=f"any of {types}",
+        help=f"any of {types} (2020; another --year: its own)",
+    )
+    add(
+        "--year",
+        type=int,
+        default=2020,
+        help="the DCASE year's data (2021 on: needs --checksums; see year_archives)",
     )
     add(
         "--eval",
@@ -192,8 +200,33 @@ def _install(source: Path, destination: Path, *, force: bool) -> str:
     return "installed"
 
 
+def _chosen_archives(args: argparse.Namespace, checksums: dict[str, str]) -> list[Archive]:
+    """The archives of ``--year`` and ``--machine-types``; a DownloadError for an unknown
+    type or year, or (2021 on) an archive whose MD5 ``--checksums`` does not give."""
+    if args.year == 2020:
+        unknown = [name for name in args.machine_types if name not in MACHINE_TYPES]
+        if unknown:
+            raise DownloadError(
+                f"--machine-types: no {', '.join(unknown)} in 2020; any of "
+                + ", ".join(MACHINE_TYPES)
+            )
+        return archives_for(args.machine_types, args.eval)
+    try:
+        chosen = year_archives(args.year, args.machine_types, evaluation=args.eval)
+    except ValueError as error:
+        raise DownloadError(str(error)) from None
+    archives = [Archive(name, record, targets) for name, record, targets in chosen]
+    unchecked = [archive.name for archive in archives if archive.name not in checksums]
+    if unchecked:
+        raise DownloadError(
+            f"no MD5 known for {', '.join(unchecked)} ({args.year}): pass --checksums FILE "
+            "('<md5>  <archive name>' lines, from the Zenodo record's page)"
+        )
+    return archives
+
+
 def _fetch_archives(args: argparse.Namespace, checksums: dict[str, str]) -> None:
-    for archive in archives_for(args.machine_types, args.eval):
+    for archive in _chosen_archives(args, checksums):
         url = archive_url(archive, args.base_url)
         path = args.download_dir / archive.name
         print(f"{archive.name}: downloading {url}")
@@ -272,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _fetch_pretrained(args, checksums)
         else:
             _fetch_archives(args, checksums)
-            if args.eval:
+            if args.eval and args.year == 2020:  # later years' labels: the evaluators'
                 _fetch_ground_truth(args, checksums)
     except DownloadError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""A full synthetic run per DCASE year: the set in the year's layout, then 00, 01 (MSE),
+01 (Mahalanobis), 02 and 03, timed; the official scores of both anomaly scores.
+
+    python benchmarks/dcase_years_benchmark.py [--years 2021 2022 2024 2026] [--work DIR]
+
+Each year uses ``SectionedSpec``'s default sizes (two machine types; 40 source and 4
+target training clips, 10 test clips per domain and class, per section; 10 s clips) and
+``configs/demo.yaml``'s training (20 epochs, seed 0). Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from anomaly_detection.data.synthetic_years import SectionedSpec, write_sectioned_dataset  # noqa: E402
+
+
+def official_score(path: Path) -> float:
+    """The ``official score`` row of a 2021+ ``result.csv``."""
+    with open(path, newline="") as handle:
+        for row in csv.reader(handle):
+            if row[:1] == ["official score"]:
+                return float(row[2])
+    raise ValueError(f"{path}: no official score")
+
+
+def run_year(year: int, work: Path) -> dict[str, float]:
+    """Times (s) of each step and the official scores of one year's synthetic run."""
+    root, run_dir = work / f"data{year}", work / f"run{year}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    figures: dict[str, float] = {}
+    start = time.perf_counter()
+    write_sectioned_dataset(root, SectionedSpec(year=year), dev=True)
+    figures["data"] = time.perf_counter() - start
+    config = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
+    config.update(
+        dev_directory=str(root / "dev_data"),
+        eval_directory=str(root / "eval_data"),
+        model_directory=str(run_dir / "model"),
+        result_directory=str(run_dir / "result"),
+        cache_directory=str(run_dir / "cache"),
+        log_file=str(run_dir / "log.txt"),
+    )
+    config["fit"]["verbose"] = 0
+    steps = [("00", "00_train.py", "mse"), ("01 mse", "01_test.py", "mse")]
+    steps += [("01 mahalanobis", "01_test.py", "mahalanobis")]
+    steps += [
+        ("02", "02_convert.py", "mahalanobis"),
+        ("03 mahalanobis", "03_tflite_test.py", "mahalanobis"),
+    ]
+    for name, script, score in steps:
+        config["anomaly_score"] = score
+        path = run_dir / "config.yaml"
+        path.write_text(yaml.safe_dump(config))
+        start = time.perf_counter()
+        subprocess.run(
+            [sys.executable, str(REPO / script), "-d", "--config", str(path)],
+            cwd=run_dir,
+            check=True,
+            capture_output=True,
+        )
+        figures[name] = time.perf_counter() - start
+        result = run_dir / "result"
+        if name == "01 mse":
+            figures["official mse"] = official_score(result / "result.csv")
+        if name == "01 mahalanobis":
+            figures["official mahalanobis"] = official_score(result / "result.csv")
+        if name.startswith("03"):
+            micro = "tflite_quant_fullint_micro_result.csv"
+            figures["official int8 micro mahalanobis"] = official_score(result / micro)
+            figures["official TFLM micro mahalanobis"] = official_score(
+                result / "tflm_quant_fullint_micro_result.csv"
+            )
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--years", nargs="+", type=int, default=[2021, 2022, 2024, 2026])
+    parser.add_argument("--work", type=Path, default=Path("benchmark_years"))
+    args = parser.parse_args()
+    rows = {year: run_year(year, args.work) for year in args.years}
+    keys = list(next(iter(rows.values())))
+    print("| year | " + " | ".join(keys) + " | total (s) |")
+    print("|---" * (len(keys) + 2) + "|")
+    for year, figures in rows.items():
+        total = sum(value for key, value in figures.items() if not key.startswith("official"))
+        cells = [
+            f"{figures[key]:.4f}" if key.startswith("official") else f"{figures[key]:.0f}"
+            for key in keys
+        ]
+        print(f"| {year} | " + " | ".join(cells) + f" | {total:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
