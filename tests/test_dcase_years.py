@@ -62,8 +62,22 @@ def read_pairs(path):
         return sorted((row[0], float(row[1])) for row in csv.reader(handle))
 
 
-def expected_figures(result_dir: Path, year: int, prefix: str = ""):
-    """{(type, section[, domain]): figures} and the official score, from the score files."""
+def truth_from_folders(root: Path):
+    """{clip name: (label, domain)} from the evaluator-style ground truth folders."""
+    truth = {}
+    for path in (root / "ground_truth_data").glob("*.csv"):
+        domains = {}
+        if (root / "ground_truth_domain" / path.name).is_file():
+            domains = dict(read_pairs(root / "ground_truth_domain" / path.name))
+        for name, label in read_pairs(path):
+            domain = "target" if domains.get(name, "_target_" in path.name) else "source"
+            truth[name] = (int(label), domain)
+    return truth
+
+
+def expected_figures(result_dir: Path, year: int, prefix: str = "", truth=None):
+    """{(type, section[, domain]): figures} and the official score, from the score files
+    (labels and domains from the names, or from ``truth``)."""
     rows, official = {}, []
     for machine_type in TYPES:
         for path in sorted(result_dir.glob(f"{prefix}anomaly_score_{machine_type}_section_*")):
@@ -73,7 +87,10 @@ def expected_figures(result_dir: Path, year: int, prefix: str = ""):
                 read_pairs(Path(str(path).replace("anomaly_score_", "decision_result_")))
             )
             names = [file for file, _ in scores]
-            y = np.array([int("_anomaly_" in file) for file in names])
+            if truth is None:
+                y = np.array([int("_anomaly_" in file) for file in names])
+            else:
+                y = np.array([truth[file][0] for file in names])
             s = np.array([score for _, score in scores])
             d = np.array([int(decisions[file]) for file in names])
             section = name.split("_section_")[1][:2]
@@ -83,7 +100,10 @@ def expected_figures(result_dir: Path, year: int, prefix: str = ""):
                 rows[machine_type, section, domain] = figures
                 official += figures[:2]
                 continue
-            domains = np.array(["target" if "_target_" in file else "source" for file in names])
+            if truth is None:
+                domains = np.array(["target" if "_target_" in f else "source" for f in names])
+            else:
+                domains = np.array([truth[file][1] for file in names])
             figures = {"AUC (all)": roc_auc_score(y, s), "pAUC": roc_auc_score(y, s, max_fpr=0.1)}
             for domain in ("source", "target"):
                 pick = (domains == domain) | (y == 1)
@@ -120,8 +140,8 @@ def read_result(path: Path, year: int):
     return rows, official
 
 
-def assert_official(result_dir: Path, year: int, prefix: str = ""):
-    expected, official = expected_figures(result_dir, year, prefix)
+def assert_official(result_dir: Path, year: int, prefix: str = "", truth=None):
+    expected, official = expected_figures(result_dir, year, prefix, truth)
     written, written_official = read_result(result_dir / f"{prefix}result.csv", year)
     assert set(written) == set(expected) and expected
     for key, figures in expected.items():
@@ -244,3 +264,23 @@ def test_converted_models_score_the_same_way(tmp_path_factory):
         } == expected_score_files(2026, (0,))
         assert_official(result, 2026, prefix)
     assert (work / "model" / "model_fan_quant_fullint_micro.tflite.mahalanobis.npz").is_file()
+
+
+def test_evaluation_set_scored_with_the_evaluators_ground_truth(tmp_path):
+    root = tmp_path / "data"
+    write_sectioned_dataset(root, tiny_spec(2022), dev=False, eval_=True)
+    config = write_config(tmp_path, root)
+    for script in ("00_train.py", "01_test.py"):
+        run = run_script(script, "-e", "--config", str(config), cwd=tmp_path)
+        assert run.returncode == 0, run.stderr[-3000:]
+    result = tmp_path / "result"
+    assert {p.name for p in result.glob("anomaly_score_*")} == expected_score_files(2022, (3, 4, 5))
+    assert_official(result, 2022, truth=truth_from_folders(root))
+
+    truth_file = root / "ground_truth_data" / "ground_truth_fan_section_04_test.csv"
+    rows = truth_file.read_text().splitlines()
+    truth_file.write_text("\n".join(rows[1:]) + "\n")  # one test clip without its label
+    run = run_script("01_test.py", "-e", "--config", str(config), cwd=tmp_path)
+    assert run.returncode != 0
+    assert f"{rows[0].split(',')[0]}: test clip not in {truth_file}" in run.stderr
+    assert "Traceback" not in run.stderr

@@ -30,7 +30,7 @@ from pathlib import Path
 import soundfile
 
 from ..core.errors import DatasetError
-from .dataset import ANOMALY, NORMAL, TestSet, parse_test_name, wav_files
+from .dataset import ANOMALY, NORMAL, TestSet, parse_test_name, training_machine_id, wav_files
 
 __all__ = [
     "YEARS",
@@ -40,6 +40,7 @@ __all__ = [
     "layout_family",
     "is_sectioned",
     "training_domain",
+    "training_set_name",
     "list_section_test_sets",
 ]
 
@@ -145,6 +146,19 @@ def _sectioned_year(type_dirs: Sequence[Path], files: Sequence[Path]) -> int:
     except (soundfile.LibsndfileError, RuntimeError):
         channels = 1  # an unreadable clip is reported when its features are read
     return 2026 if channels == 2 else 2023
+
+
+def training_set_name(path: Path, year: int) -> str | None:
+    """The scoring set a training clip belongs to (its decision threshold's key): its machine
+    ID (2020, ``id_01``), section and domain (2021, ``section_00_source_test``) or section
+    (2022 on, ``section_00_test``); ``None`` for a name of no layout."""
+    if not is_sectioned(year):
+        return training_machine_id(path)
+    match = _SECTION_NAME.match(path.name)
+    if match is None:
+        return None
+    domain = f"_{match.group(2)}" if year == 2021 else ""
+    return f"section_{match.group(1)}{domain}_test"
 
 
 def training_domain(path: Path) -> str | None:

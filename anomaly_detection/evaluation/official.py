@@ -22,6 +22,7 @@ import io
 import math
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -30,7 +31,12 @@ from .decision import Threshold
 from .metrics import MetricError, partial_roc_auc, roc_auc
 from .scoring import IdScores, TypeResult
 
-__all__ = ["official_result_csv_text", "read_official_result_rows", "harmonic_mean"]
+__all__ = [
+    "official_result_csv_text",
+    "read_official_result_rows",
+    "read_official_score",
+    "harmonic_mean",
+]
 
 EPSILON = sys.float_info.epsilon
 _MEANS_HEADER = ["", "", "AUC", "pAUC", "precision", "recall", "F1 score"]
@@ -201,3 +207,13 @@ def read_official_result_rows(
             for domain, column in ((SOURCE, 2), (TARGET, 3)):
                 current[f"{row[0]} {domain}"] = (float(row[column]), float(row[4]))
     return table
+
+
+def read_official_score(path: Path) -> float | None:
+    """The ``official score`` of a 2021+ ``result.csv`` at ``path``; ``None`` when it has
+    none (a 2020 file)."""
+    with open(path, newline="") as handle:
+        for row in csv.reader(handle):
+            if row[:1] == ["official score"] and len(row) > 2:
+                return float(row[2])
+    return None

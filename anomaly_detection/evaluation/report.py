@@ -20,7 +20,7 @@ from ..core.layout import OutputLayout
 from ..core.variants import KERAS, TFLITE_VARIANTS, TFLM_VARIANTS, VARIANTS, ModelVariant
 from .currency import ResultFacts, StaleResult, model_origin, stale_reason
 from .official import read_official_result_rows
-from .report_sections import models_section, stale_section, tflm_section
+from .report_sections import models_section, official_score_lines, stale_section, tflm_section
 from .scoring import TypeResult
 
 logger = logging.getLogger(__name__)
@@ -233,7 +233,8 @@ def summary_markdown(
         ]
         in_tflm = any(variant in scored for variant in TFLM_VARIANTS)
         lines += [
-            f"AUC and pAUC (FPR <= {max_fpr:g}) per machine ID: the Keras model, the "
+            f"AUC and pAUC (FPR <= {max_fpr:g}) per machine ID (from DCASE 2021 on: per "
+            "section and domain): the Keras model, the "
             f"TFLite models {', '.join(names[:-1])} and {names[-1]} (in LiteRT)"
             + (
                 ", and the int8 micro models in TensorFlow Lite Micro (TFLM), as on the device."
@@ -244,6 +245,7 @@ def summary_markdown(
             "",
             auc_table(layout, expected),
             "",
+            *official_score_lines(layout, scored, stale_keys),
         ]
     lines += stale_section(stale)
     lines += models_section(layout, info, variants, machine_types)
@@ -264,8 +266,9 @@ def summary_markdown(
                     lines.append(f"- [{machine_type} {variant.label}: {title}]({path.name})")
     lines += [
         "",
-        "Decisions: `*decision_result_<type>_id_XX.csv` (file, 1 = anomaly); precision, "
-        "recall and F1 per ID: `*decision_metrics.csv`.",
+        "Decisions: `*decision_result_<type>_id_XX.csv` (2021 on: `..._section_XX_[<domain>_]"
+        "test.csv`; file, 1 = anomaly); precision, recall and F1 per ID or section: "
+        "`*decision_metrics.csv`.",
         "",
     ]
     return "\n".join(lines)

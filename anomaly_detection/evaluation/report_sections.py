@@ -1,14 +1,16 @@
-"""Sections of ``summary.md`` besides the AUC table: stale results, models, TFLM."""
+"""Sections of ``summary.md`` besides the AUC table: stale results, models, TFLM, the
+DCASE 2021+ official scores."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from ..core.layout import OutputLayout
-from ..core.variants import TFLM_VARIANTS, ModelVariant
+from ..core.variants import TFLM_VARIANTS, VARIANTS, ModelVariant
 from .currency import StaleResult, model_origin
+from .official import read_official_score
 
-__all__ = ["stale_section", "models_section", "tflm_section"]
+__all__ = ["stale_section", "models_section", "tflm_section", "official_score_lines"]
 
 
 def stale_section(stale: Sequence[StaleResult]) -> list[str]:
@@ -97,4 +99,27 @@ def tflm_section(info: dict, machine_types: Sequence[str]) -> list[str]:
         "| type | model | clips | max | mean |",
         "|---|---|---|---|---|",
         *rows,
+    ]
+
+
+def official_score_lines(
+    layout: OutputLayout, scored: Collection[ModelVariant], stale: Collection[tuple[str, str]]
+) -> list[str]:
+    """The DCASE 2021+ official score of each variant whose ``result.csv`` has one and whose
+    results are all current (the score covers every machine type in the file)."""
+    stale_labels = {label for label, _ in stale}
+    cells = []
+    for variant in VARIANTS:
+        path = layout.result_csv(variant)
+        if variant not in scored or variant.label in stale_labels or not path.is_file():
+            continue
+        score = read_official_score(path)
+        if score is not None:
+            cells.append(f"{variant.short_name} **{score:.4f}**")
+    if not cells:
+        return []
+    return [
+        "Official score (harmonic mean of the AUCs and pAUCs over every machine type, "
+        "section and domain, by the year's evaluator; see `result.csv`): " + ", ".join(cells),
+        "",
     ]

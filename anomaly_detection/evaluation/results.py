@@ -16,8 +16,8 @@ from pathlib import Path
 from ..core.io_utils import write_text_atomic
 from ..core.layout import OutputLayout
 from ..core.variants import ModelVariant
-from ..data.dataset import TestSet, training_machine_id
-from ..data.dcase_years import is_sectioned
+from ..data.dataset import TestSet
+from ..data.dcase_years import is_sectioned, training_set_name
 from ..features.frame_store import FrameStore
 from ..features.logmel import ClipFeatures
 from ..model.provenance import file_digest
@@ -80,13 +80,16 @@ def fit_and_save_threshold(
     training_clips: str | None = None,
     model_digest: str | None = None,
     score: str = "mse",
+    year: int = 2020,
 ) -> Threshold:
     """Fit the model's decision threshold on its training clips' scores (gamma
     distribution, ``percentile``) and save it beside the model file, tagged with
     ``model_digest`` (the SHA-256 of the model ``predict`` runs) or the file's, and
-    with ``training_clips`` (the digest of the clip list it was fitted on)."""
+    with ``training_clips`` (the digest of the clip list it was fitted on). One threshold
+    per scoring set of ``year``'s layout besides the type's (machine ID, section and
+    domain, or section: :func:`~anomaly_detection.data.dcase_years.training_set_name`)."""
     scores = training_scores(predict, frames, frames_per_vector)
-    machine_ids = [training_machine_id(path) or "" for path in frames.clip_paths]
+    machine_ids = [training_set_name(path, year) or "" for path in frames.clip_paths]
     if len(machine_ids) == len(scores) and any(machine_ids):
         threshold = fit_thresholds_by_id(scores, machine_ids, percentile)
     else:  # clips of unknown names: the machine type's threshold only
@@ -121,6 +124,7 @@ def stored_or_fitted_threshold(
     percentile: float,
     training_clips: str | None = None,
     score: str = "mse",
+    year: int = 2020,
 ) -> Threshold:
     """The threshold saved beside the model, or (absent, stale or fitted on other
     training clips) a new fit: ``training_frames`` is called only then."""
@@ -142,6 +146,7 @@ def stored_or_fitted_threshold(
         percentile=percentile,
         training_clips=training_clips,
         score=score,
+        year=year,
     )
 
 

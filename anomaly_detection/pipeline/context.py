@@ -24,8 +24,9 @@ from ..core.io_utils import write_text_atomic
 from ..core.layout import OutputLayout
 from ..core.variants import ModelVariant
 from ..data.dataset import select_machine_type_dirs
-from ..data.dcase_years import detect_year
+from ..data.dcase_years import detect_year, is_sectioned
 from ..data.ground_truth import GroundTruth, find_ground_truth, read_ground_truth
+from ..data.section_ground_truth import SectionGroundTruth, find_section_ground_truth
 from ..device.deployment import deployment_markdown, deployment_reports
 from ..evaluation import results as variant_results
 from ..evaluation.currency import ResultFacts
@@ -59,7 +60,7 @@ class RunContext(RunData):
     cache: FeatureCache | None = None
     progress: bool = False
     skip_bad_clips: bool = False
-    ground_truth: GroundTruth | None = None
+    ground_truth: GroundTruth | SectionGroundTruth | None = None
     ignore_provenance: bool = False
     dataset_year: int = 2020
     layout: OutputLayout = field(init=False)
@@ -210,6 +211,10 @@ def _write_summary(run: RunContext, expected: ResultFacts | None) -> Path:
 
 def context_from_arguments(args: argparse.Namespace, config: Config) -> RunContext:
     """The context of a script run from its parsed options (see :mod:`.cli`)."""
+    year = _dataset_year(config, dev_mode=args.dev, machine_types=args.machine_types)
+    if year == 2026 and config.feature.channel is None:  # before the cache's key is made
+        logger.info("2026 layout: two-channel clips, features from channel 0 (as the baseline)")
+        config = dataclasses.replace(config, feature=dataclasses.replace(config.feature, channel=0))
     cache = None
     if not args.no_cache and config.cache_directory is not None:
         cache = FeatureCache(config.cache_directory, config.feature, workers=config.workers)
@@ -217,22 +222,17 @@ def context_from_arguments(args: argparse.Namespace, config: Config) -> RunConte
         if not args.model_directory.is_dir():
             raise PipelineError(f"{args.model_directory}: --model-directory is not a folder")
         config = dataclasses.replace(config, model_directory=args.model_directory)
-    ground_truth = None
+    ground_truth: GroundTruth | SectionGroundTruth | None = None
     if hasattr(args, "ground_truth"):  # the scripts that score test clips
         if args.dev and args.ground_truth is not None:
             raise PipelineError("--ground-truth labels the evaluation set: use it with -e")
-        path = (
-            None
-            if args.dev
-            else find_ground_truth(
+        if not args.dev and is_sectioned(year):
+            ground_truth = find_section_ground_truth(args.ground_truth, config.eval_directory)
+        elif not args.dev:
+            path = find_ground_truth(
                 args.ground_truth, config.eval_ground_truth, config.eval_directory
             )
-        )
-        ground_truth = None if path is None else read_ground_truth(path)
-    year = _dataset_year(config, dev_mode=args.dev, machine_types=args.machine_types)
-    if year == 2026 and config.feature.channel is None:
-        logger.info("2026 layout: two-channel clips, features from channel 0 (as the baseline)")
-        config = dataclasses.replace(config, feature=dataclasses.replace(config.feature, channel=0))
+            ground_truth = None if path is None else read_ground_truth(path)
     return RunContext(
         config,
         dev_mode=args.dev,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..core.errors import ModelError, PipelineError
+from ..core.errors import ModelError
 from ..data.dataset import (
     TestSet,
     list_test_sets,
@@ -43,6 +43,7 @@ from .run_facts import RunFacts
 
 if TYPE_CHECKING:
     from ..data.ground_truth import GroundTruth
+    from ..data.section_ground_truth import SectionGroundTruth
     from ..features.cache import FeatureCache
 
 __all__ = ["RunData"]
@@ -54,9 +55,8 @@ class RunData(RunFacts):
     cache: FeatureCache | None
     progress: bool
     skip_bad_clips: bool
-    ground_truth: GroundTruth | None
+    ground_truth: GroundTruth | SectionGroundTruth | None
     ignore_provenance: bool
-    dataset_year: int
 
     # ---- data ----------------------------------------------------------------------------
     def type_dirs(self) -> list[Path]:
@@ -106,16 +106,10 @@ class RunData(RunFacts):
     def test_features(self, type_dir: Path) -> list[TestFeatures]:
         """Features of every test clip of one machine type, grouped by scoring set."""
         test_sets = self.test_sets(type_dir)
-        if not self.dev_mode and is_sectioned(self.dataset_year):
-            if self.ground_truth is not None:
-                raise PipelineError(
-                    f"--ground-truth: the {self.dataset_year} layout's evaluation labels are "
-                    "not read yet (score files only; run the official evaluator on them)"
-                )
-        elif not self.dev_mode:
+        if not self.dev_mode and not is_sectioned(self.dataset_year):
             warn_of_unheard_ids(type_dir, test_sets)
-            if self.ground_truth is not None:
-                test_sets = self.ground_truth.label_test_sets(type_dir.name, test_sets)
+        if not self.dev_mode and self.ground_truth is not None:
+            test_sets = self.ground_truth.label_test_sets(type_dir.name, test_sets)
         files = [path for test_set in test_sets for path in test_set.files]
         self._check_sample_rate(files)
         clips = extract_log_mels(

@@ -31,6 +31,7 @@ class RunFacts:
     dev_mode: bool
     machine_types: tuple[str, ...] | None
     layout: OutputLayout
+    dataset_year: int
     _clip_facts: dict[tuple[str, tuple[Path, ...]], object]
 
     @property
@@ -62,6 +63,7 @@ class RunFacts:
             "percentile": self.config.decision_percentile,
             "training_clips": self.training_clips_digest(machine_type),
             "score": self.config.anomaly_score,
+            "year": self.dataset_year,
         }
 
     def _once(self, fact: str, clips: Sequence[Path], compute: Callable[[Any], Any]) -> Any:

@@ -6,7 +6,9 @@ variant (each run's mean over machine types, then aggregated over the seeds):
 the number of runs, and for AUC and pAUC their mean, standard deviation over the
 seeds (sample, ``ddof=1``; empty with one seed), minimum and maximum.
 ``sweep_summary.md`` shows the same, and ``sweep_spread.png`` each run's
-average AUC per setting, so that a gain can be told from seed noise.
+average AUC per setting, so that a gain can be told from seed noise. On a 2021+ set a
+row ``official score`` per setting and variant holds the year's official score in the
+AUC columns (sweep ``anomaly_score=mse,mahalanobis`` to compare the two scores).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ..core.config import parse_config
 from ..core.io_utils import write_csv_atomic, write_text_atomic
 from ..core.layout import OutputLayout
 from ..core.variants import VARIANTS
+from ..evaluation.official import read_official_score
 from ..evaluation.plots import plot_sweep_spread
 from ..evaluation.report import read_result_csv
 from .plan import SUMMARY_CSV, SUMMARY_MARKDOWN, SweepRun
@@ -30,6 +33,7 @@ from .plan import SUMMARY_CSV, SUMMARY_MARKDOWN, SweepRun
 __all__ = ["SpreadRow", "collect_results", "summarize", "write_summary", "plot_spread"]
 
 AVERAGE = "Average"
+OFFICIAL_SCORE = "official score"
 COLUMNS = [
     "setting",
     "model",
@@ -90,6 +94,9 @@ def collect_results(run: SweepRun) -> dict[str, dict[str, tuple[float, float]]]:
         if by_type:
             pairs = np.asarray(list(by_type.values()), dtype=float)
             by_type[AVERAGE] = (float(pairs[:, 0].mean()), float(pairs[:, 1].mean()))
+            official = read_official_score(path)
+            if official is not None:  # 2021 on: under AUC, no pAUC
+                by_type[OFFICIAL_SCORE] = (official, math.nan)
             results[variant.label] = by_type
     return results
 
@@ -110,7 +117,9 @@ def summarize(runs: Sequence[SweepRun], results: Sequence[dict]) -> list[SpreadR
         key=lambda row: (
             row.setting,
             model_order.index(row.model) if row.model in model_order else len(model_order),
-            row.machine_type == AVERAGE,
+            (AVERAGE, OFFICIAL_SCORE).index(row.machine_type) + 1
+            if row.machine_type in (AVERAGE, OFFICIAL_SCORE)
+            else 0,
             row.machine_type,
         ),
     )
@@ -151,7 +160,8 @@ def write_summary(
     ]
     for row in rows:
         cells = [_markdown_spread(row.aucs), _markdown_spread(row.paucs)]
-        name = f"**{row.machine_type}**" if row.machine_type == AVERAGE else row.machine_type
+        summary_row = row.machine_type in (AVERAGE, OFFICIAL_SCORE)
+        name = f"**{row.machine_type}**" if summary_row else row.machine_type
         lines.append(
             f"| {row.setting} | {row.model} | {name} | {len(row.aucs)} | {' | '.join(cells)} |"
         )

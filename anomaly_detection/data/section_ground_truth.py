@@ -1,0 +1,111 @@
+"""Labels of a DCASE 2021+ evaluation set: the official evaluators' ground truth folders.
+
+::
+
+    <folder>/ground_truth_data/ground_truth_<type>_section_03_source_test.csv   (2021)
+    <folder>/ground_truth_data/ground_truth_<type>_section_00_test.csv          (2022 on)
+        file name,label        (0 normal, 1 anomaly; no header)
+    <folder>/ground_truth_domain/ground_truth_<type>_section_00_test.csv        (2022 on)
+        file name,domain       (0 source, 1 target)
+
+Matched by file name, as strictly as the 2020 list: a test clip without a label, a label
+of a clip that is not in the test folder, or a malformed row is an error naming the file
+(and line). The 2023+ evaluators' ``ground_truth_attributes`` renaming is not applied:
+the score files keep the published test clip names.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.errors import DatasetError
+from .dataset import TestSet
+from .dcase_years import SOURCE, TARGET
+
+__all__ = ["SectionGroundTruth", "find_section_ground_truth"]
+
+DATA_FOLDER, DOMAIN_FOLDER = "ground_truth_data", "ground_truth_domain"
+
+
+def _read_pairs(path: Path, what: str) -> dict[str, int]:
+    """``{file name: 0 or 1}`` of a ground truth file."""
+    if not path.is_file():
+        raise DatasetError(f"{path}: {what} file not found")
+    pairs: dict[str, int] = {}
+    with open(path, newline="", encoding="utf-8") as handle:
+        for line, row in enumerate(csv.reader(handle), start=1):
+            if len(row) < 2 or row[1].strip() not in ("0", "1") or row[0] in pairs:
+                problem = "a repeated file" if row and row[0] in pairs else "not 'file name,0|1'"
+                raise DatasetError(f"{path}:{line}: {problem}")
+            pairs[row[0]] = int(row[1])
+    return pairs
+
+
+@dataclass(frozen=True)
+class SectionGroundTruth:
+    """The ground truth folders under ``folder``."""
+
+    folder: Path
+
+    def label_test_sets(self, machine_type: str, test_sets: Sequence[TestSet]) -> list[TestSet]:
+        """``test_sets`` (one machine type's scoring sets) with labels and domains.
+
+        Raises
+        ------
+        DatasetError
+            A missing ground truth file, a test clip it does not list, a listed clip that
+            is not among the test clips, or a malformed row.
+        """
+        labelled = []
+        for test_set in test_sets:
+            stem = f"ground_truth_{machine_type}_{test_set.machine_id}.csv"
+            labels = _read_pairs(self.folder / DATA_FOLDER / stem, "ground truth")
+            domains = test_set.domains
+            if domains is None:
+                path = self.folder / DOMAIN_FOLDER / stem
+                by_name = _read_pairs(path, "domain ground truth")
+                names = [clip.name for clip in test_set.files]
+                missing = [name for name in names if name not in by_name]
+                if missing:
+                    raise DatasetError(f"{path}: no domain for {missing[0]}")
+                domains = tuple(TARGET if by_name[name] else SOURCE for name in names)
+            for path in test_set.files:
+                if path.name not in labels:
+                    raise DatasetError(
+                        f"{path}: test clip not in {self.folder / DATA_FOLDER / stem}"
+                    )
+            absent = sorted(set(labels) - {path.name for path in test_set.files})
+            if absent:
+                raise DatasetError(
+                    f"{self.folder / DATA_FOLDER / stem}: {absent[0]} is listed but not among "
+                    f"the test clips ({len(absent)} such file(s))"
+                )
+            file_labels = tuple(labels[path.name] for path in test_set.files)
+            labelled.append(TestSet(test_set.machine_id, test_set.files, file_labels, domains))
+        return labelled
+
+
+def find_section_ground_truth(
+    option: Path | None, eval_directory: Path
+) -> SectionGroundTruth | None:
+    """``--ground-truth FOLDER`` (holding ``ground_truth_data/``), else the folder beside
+    ``eval_directory`` when it holds one, else ``None`` (score files only).
+
+    Raises
+    ------
+    DatasetError
+        ``option`` is not a folder with ``ground_truth_data/``.
+    """
+    if option is not None:
+        if not (option / DATA_FOLDER).is_dir():
+            raise DatasetError(
+                f"{option}: --ground-truth of a 2021+ set is the folder holding "
+                f"{DATA_FOLDER}/ (the official evaluator's)"
+            )
+        return SectionGroundTruth(option)
+    if (eval_directory.parent / DATA_FOLDER).is_dir():
+        return SectionGroundTruth(eval_directory.parent)
+    return None
