@@ -284,3 +284,29 @@ def test_evaluation_set_scored_with_the_evaluators_ground_truth(tmp_path):
     assert run.returncode != 0
     assert f"{rows[0].split(',')[0]}: test clip not in {truth_file}" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_sweep_compares_the_two_anomaly_scores_by_official_score(tmp_path):
+    root = tmp_path / "data"
+    write_sectioned_dataset(root, tiny_spec(2024))
+    config = write_config(tmp_path, root, **{"fit.epochs": 1})
+    output = tmp_path / "sweep"
+    command = ["sweep.py", "--config", str(config), "--output", str(output)]
+    command += ["--set", "anomaly_score=mse,mahalanobis", "--seeds", "0", "1"]
+    run = run_script(*command, "--stages", "00", "01", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    with open(output / "sweep_summary.csv", newline="") as handle:
+        rows = {
+            (row["setting"], row["machine_type"]): row
+            for row in csv.DictReader(handle)
+            if row["model"] == "keras"
+        }
+    for score in ("mse", "mahalanobis"):
+        setting = f"anomaly_score={score}"
+        runs = [output / "runs" / setting / f"seed_{seed}" / "result" for seed in (0, 1)]
+        officials = [read_result(path / "result.csv", 2024)[1] for path in runs]
+        row = rows[setting, "official score"]
+        assert int(row["runs"]) == 2
+        assert float(row["auc_mean"]) == pytest.approx(np.mean(officials), abs=1e-6)
+        assert float(row["auc_min"]) == pytest.approx(min(officials), abs=1e-6)
+        assert row["pauc_mean"] == ""
