@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: n
 import common
 import keras_model
 from anomaly_detection.core.variants import KERAS
-from anomaly_detection.evaluation.report import format_result_table
+from anomaly_detection.evaluation.report import console_auc_table, format_result_table
 from anomaly_detection.evaluation.scoring import keras_predictor
 
 logger = logging.getLogger("01_test")
@@ -62,8 +62,10 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
         thresholds[machine_type] = threshold
     run.write_results(KERAS, results, thresholds)
     run.write_summary()
-    if run.labelled:
+    if run.labelled and run.dataset_year == 2020:
         print(format_result_table(results, "Keras model"))
+    elif run.labelled:  # the means of each domain's AUC, as result.csv
+        print(console_auc_table(run.layout, run.result_facts()))
     return run.exit_status(results)
 
 

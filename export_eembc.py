@@ -17,7 +17,7 @@ from pathlib import Path
 
 import common
 from anomaly_detection.core.errors import PipelineError
-from anomaly_detection.data.dataset import TestSet, list_test_sets
+from anomaly_detection.data.dataset import TestSet
 from anomaly_detection.device.eembc import (
     OFFICIAL_SETS,
     labels_file_clips,
@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 def labelled_test_sets(run: common.RunContext, type_dir: Path) -> list[TestSet]:
     """The type's test clips with their labels: from the file names (-d), or from the
     evaluation set's published labels (-e; without them the samples cannot be labelled)."""
-    test_sets = list_test_sets(type_dir, run.dev_mode)
+    test_sets = run.test_sets(type_dir)  # machine IDs, or a later year's sections
     if run.dev_mode:
         return test_sets
     if run.ground_truth is None:

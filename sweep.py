@@ -37,6 +37,7 @@ from anomaly_detection.core.config import load_raw_config
 from anomaly_detection.core.errors import ConfigError, OutputError
 from anomaly_detection.core.io_utils import check_output_folder
 from anomaly_detection.data.ground_truth import find_ground_truth
+from anomaly_detection.data.section_ground_truth import DATA_FOLDER
 from anomaly_detection.model.backend import KERAS_BACKENDS, check_installed, training_backend
 from anomaly_detection.pipeline.cli import run_tool
 from anomaly_detection.sweep.plan import (
@@ -114,10 +115,12 @@ def plan(args: argparse.Namespace) -> list[SweepRun]:
             check_installed(training_backend(config.fit.backend))
         if not (args.eval and "01" in args.stages):
             continue
-        if find_ground_truth(None, config.eval_ground_truth, config.eval_directory) is None:
+        labels = find_ground_truth(None, config.eval_ground_truth, config.eval_directory)
+        beside = config.eval_directory.parent / DATA_FOLDER  # the 2021+ evaluators' folder
+        if labels is None and not beside.is_dir():
             raise ConfigError(
                 f"-e: {run.setting} has no ground truth (eval_ground_truth, or "
-                "eval_data_list.csv beside eval_directory): no AUC to sweep"
+                f"eval_data_list.csv or {DATA_FOLDER}/ beside eval_directory): no AUC to sweep"
             )
     return runs
 

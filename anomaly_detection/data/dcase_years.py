@@ -39,6 +39,7 @@ __all__ = [
     "detect_year",
     "layout_family",
     "is_sectioned",
+    "check_training_names",
     "training_domain",
     "training_set_name",
     "list_section_test_sets",
@@ -159,6 +160,19 @@ def training_set_name(path: Path, year: int) -> str | None:
         return None
     domain = f"_{match.group(2)}" if year == 2021 else ""
     return f"section_{match.group(1)}{domain}_test"
+
+
+def check_training_names(files: Sequence[Path], year: int) -> None:
+    """Raise :class:`DatasetError` naming the first clip of a 2021+ ``train/`` folder not
+    named ``section_XX_<domain>_train_normal_NNNN*.wav`` (a test or anomalous clip there
+    would be trained on as normal)."""
+    for path in files:
+        match = _SECTION_NAME.match(path.name)
+        if not match or match.group(3) != "train" or match.group(4) != "normal":
+            raise DatasetError(
+                f"{path}: not a {year} training clip name "
+                "(expected section_XX_<domain>_train_normal_NNNN*.wav)"
+            )
 
 
 def training_domain(path: Path) -> str | None:

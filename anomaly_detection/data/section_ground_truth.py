@@ -35,12 +35,16 @@ def _read_pairs(path: Path, what: str) -> dict[str, int]:
     if not path.is_file():
         raise DatasetError(f"{path}: {what} file not found")
     pairs: dict[str, int] = {}
-    with open(path, newline="", encoding="utf-8") as handle:
-        for line, row in enumerate(csv.reader(handle), start=1):
-            if len(row) < 2 or row[1].strip() not in ("0", "1") or row[0] in pairs:
-                problem = "a repeated file" if row and row[0] in pairs else "not 'file name,0|1'"
-                raise DatasetError(f"{path}:{line}: {problem}")
-            pairs[row[0]] = int(row[1])
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError) as error:
+        raise DatasetError(f"{path}: unreadable ({error})") from None
+    for line, row in enumerate(rows, start=1):
+        if len(row) < 2 or row[1].strip() not in ("0", "1") or row[0] in pairs:
+            problem = "a repeated file" if row and row[0] in pairs else "not 'file name,0|1'"
+            raise DatasetError(f"{path}:{line}: {problem}")
+        pairs[row[0]] = int(row[1])
     return pairs
 
 
@@ -71,6 +75,9 @@ class SectionGroundTruth:
                 missing = [name for name in names if name not in by_name]
                 if missing:
                     raise DatasetError(f"{path}: no domain for {missing[0]}")
+                extra = sorted(set(by_name) - set(names))
+                if extra:
+                    raise DatasetError(f"{path}: {extra[0]} is listed but not among the test clips")
                 domains = tuple(TARGET if by_name[name] else SOURCE for name in names)
             for path in test_set.files:
                 if path.name not in labels:
@@ -89,23 +96,25 @@ class SectionGroundTruth:
 
 
 def find_section_ground_truth(
-    option: Path | None, eval_directory: Path
+    option: Path | None, configured: Path | None, eval_directory: Path
 ) -> SectionGroundTruth | None:
-    """``--ground-truth FOLDER`` (holding ``ground_truth_data/``), else the folder beside
-    ``eval_directory`` when it holds one, else ``None`` (score files only).
+    """``--ground-truth FOLDER`` (holding ``ground_truth_data/``), else the YAML's
+    ``eval_ground_truth``, else the folder beside ``eval_directory`` when it holds one, else
+    ``None`` (score files only).
 
     Raises
     ------
     DatasetError
-        ``option`` is not a folder with ``ground_truth_data/``.
+        The chosen path is not a folder with ``ground_truth_data/``.
     """
-    if option is not None:
-        if not (option / DATA_FOLDER).is_dir():
+    chosen = option if option is not None else configured
+    if chosen is not None:
+        if not (chosen / DATA_FOLDER).is_dir():
             raise DatasetError(
-                f"{option}: --ground-truth of a 2021+ set is the folder holding "
+                f"{chosen}: the ground truth of a 2021+ set is the folder holding "
                 f"{DATA_FOLDER}/ (the official evaluator's)"
             )
-        return SectionGroundTruth(option)
+        return SectionGroundTruth(chosen)
     if (eval_directory.parent / DATA_FOLDER).is_dir():
         return SectionGroundTruth(eval_directory.parent)
     return None

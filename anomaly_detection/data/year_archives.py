@@ -5,7 +5,7 @@ baseline_ae``, ``datasets/download_path_*.yaml``). The organisers publish no che
 for 2021 on in a form this project could pin, so ``get_dataset.sh --year`` needs the
 MD5s of the archives (``--checksums FILE``; Zenodo lists them on each record's page):
 an archive is never unpacked unchecked. 2024's records, and the evaluation sets of 2025
-and 2026, are not listed here: use ``--base-url`` with a mirror and ``--checksums``.
+and 2026, are not listed here (``--eval`` for those years is an error).
 """
 
 from __future__ import annotations
@@ -70,8 +70,11 @@ def year_archives(
     if year not in YEAR_RECORDS:
         listed = ", ".join(map(str, [2020, *YEAR_RECORDS]))
         raise ValueError(
-            f"--year {year}: its records are not listed here (listed: {listed}); fetch "
-            "from a mirror with --base-url and --checksums"
+            f"--year {year}: its records are not listed here (listed: {listed})"
+        )
+    if evaluation and "eval_test" not in YEAR_RECORDS[year]:
+        raise ValueError(
+            f"--year {year} --eval: its evaluation test archives are not listed here"
         )
     known = year_machine_types(year)
     unknown = [name for name in machine_types if name not in known]

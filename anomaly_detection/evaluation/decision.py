@@ -73,13 +73,30 @@ def training_scores(model: Predictor | ClipScorer, store: FrameStore, frames: in
     """Anomaly score of every clip in ``store`` (one ``model`` call per clip, or the
     model's own :meth:`~.scoring.ClipScorer.anomaly_scores`)."""
     if isinstance(model, ClipScorer):
-        log_mels = [store.clip(index) for index in range(store.n_clips)]
+        log_mels = _StoreClips(store)  # read clip by clip, as the scorer asks
         return np.asarray(list(model.anomaly_scores(log_mels, frames=frames)), dtype=np.float64)
     scores = []
     for index in range(store.n_clips):  # one clip's frames in memory at a time
         vectors = frame_stack(store.clip(index), frames)
         scores.append(anomaly_score(vectors, model(vectors)))
     return np.asarray(scores, dtype=np.float64)
+
+
+class _StoreClips(Sequence[np.ndarray]):
+    """The clips of a frame store as a sequence of log-mels, each read when indexed."""
+
+    def __init__(self, store: FrameStore):
+        self.store = store
+
+    def __len__(self) -> int:
+        return self.store.n_clips
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self.store.clip(i) for i in range(*index.indices(len(self)))]
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        return self.store.clip(index % len(self))
 
 
 def fit_threshold(scores: np.ndarray, percentile: float) -> Threshold:

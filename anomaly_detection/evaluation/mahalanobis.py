@@ -1,12 +1,15 @@
 """The selective Mahalanobis anomaly score of the DCASE 2023 baseline (``anomaly_score:
 mahalanobis``).
 
-After training, the reconstruction errors ``e = x - f(x)`` of the training vectors give
-one covariance per domain (source, target; the mean removed, divided by the vector count,
-as the baseline). A vector's distance to a domain is ``e^T C^-1 e`` (the baseline's
-squared form about zero error); a clip's score is the mean over its vectors, for the
-domain that gives the smaller one. ``C^-1`` is the pseudo-inverse (the inverse when ``C``
-is invertible; a domain with fewer training vectors than dimensions still scores).
+After training, the reconstruction errors ``e = x - f(x)`` of the training vectors, cut
+into one block per frame (``n_mels`` values, as the baseline's ``block_size``), give one
+covariance per domain (source, target; the mean removed, divided by the count minus one).
+A block's distance to a domain is ``e^T C^-1 e`` (the baseline's squared form about zero
+error); a clip's score is the mean over all its vectors' blocks, for the domain that gives
+the smaller one. ``C^-1`` is the inverse; a singular ``C`` (fewer blocks than bands) takes
+the pseudo-inverse, with a warning. The baseline reduces a batch's forms differently (the
+form of the batch's mean error); here each clip's blocks are averaged, as
+``anomaly_score: mse`` averages its vectors' errors.
 
 The precision matrices are stored beside the model file (``<model>.mahalanobis.npz``),
 tagged with the model's SHA-256 and the training clip list; a changed model or other
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import io
 import logging
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,10 +39,14 @@ __all__ = ["DomainPrecisions", "fit_domain_precisions", "MahalanobisScorer", "st
 
 logger = logging.getLogger(__name__)
 
+#: Version of the ``.mahalanobis.npz`` contents (2: per-frame blocks of ``n_mels``).
+_FORMAT = 2
+
 
 @dataclass(frozen=True)
 class DomainPrecisions:
-    """``{domain: C^-1}`` (dim, dim) float64, with the number of training vectors behind each."""
+    """``{domain: C^-1}`` (n_mels, n_mels) float64, with the number of training error blocks
+    (vectors x frames) behind each."""
 
     matrices: dict[str, np.ndarray]
     vectors: dict[str, int]
@@ -67,25 +75,49 @@ def fit_domain_precisions(
     sums: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}
     for index in range(store.n_clips):
         vectors = frame_stack(store.clip(index), frames)
-        errors = vectors.astype(np.float64) - np.asarray(predict(vectors), dtype=np.float64)
+        errors = _frame_errors(vectors, predict(vectors), frames)
         if not np.all(np.isfinite(errors)):
             raise ModelError("the model's reconstruction error of a training clip is not finite")
         domain = training_domain(store.clip_paths[index]) or SOURCE
-        dim = errors.shape[1]
-        total, outer, count = sums.get(domain, (np.zeros(dim), np.zeros((dim, dim)), 0))
+        bands = errors.shape[1]
+        total, outer, count = sums.get(domain, (np.zeros(bands), np.zeros((bands, bands)), 0))
         sums[domain] = (total + errors.sum(axis=0), outer + errors.T @ errors, count + len(errors))
     matrices, counts = {}, {}
     for domain, (total, outer, count) in sorted(sums.items()):
         mean = total / count
-        covariance = outer / count - np.outer(mean, mean)
-        matrices[domain] = np.linalg.pinv(covariance, hermitian=True)
+        covariance = (outer - count * np.outer(mean, mean)) / max(count - 1, 1)
+        matrices[domain] = _inverse(covariance, domain, count)
         counts[domain] = count
     return DomainPrecisions(matrices, counts)
 
 
+def _frame_errors(vectors: np.ndarray, reconstruction: np.ndarray, frames: int) -> np.ndarray:
+    """``vectors - reconstruction`` (n, frames * n_mels) as one row per frame block,
+    (n * frames, n_mels) float64 (the stacked vectors are frame-major)."""
+    errors = vectors.astype(np.float64) - np.asarray(reconstruction, dtype=np.float64)
+    return errors.reshape(-1, errors.shape[1] // frames)
+
+
+def _inverse(covariance: np.ndarray, domain: str, count: int) -> np.ndarray:
+    """``covariance``'s inverse, or its pseudo-inverse (with a warning) when singular."""
+    try:
+        if count > covariance.shape[0]:
+            return np.linalg.inv(covariance)
+    except np.linalg.LinAlgError:
+        pass
+    logger.warning(
+        "%s domain: %d error blocks for %d bands, a singular covariance: its pseudo-inverse "
+        "is used (distances ignore the directions the training errors never took)",
+        domain,
+        count,
+        covariance.shape[0],
+    )
+    return np.linalg.pinv(covariance, hermitian=True)
+
+
 def clip_distance(errors: np.ndarray, precisions: DomainPrecisions) -> float:
-    """The smaller, over the domains, of the mean ``e^T C^-1 e`` of a clip's error vectors
-    ``errors`` (n, dim)."""
+    """The smaller, over the domains, of the mean ``e^T C^-1 e`` of a clip's error blocks
+    ``errors`` (n_blocks, n_mels)."""
     distances = [
         float(np.mean(np.sum((errors @ matrix) * errors, axis=1)))
         for matrix in precisions.matrices.values()
@@ -105,8 +137,9 @@ class MahalanobisScorer:
         """The score of each log-mel spectrogram ``(n_frames, n_mels)``, in order."""
         for log_mel in log_mels:
             vectors = frame_stack(log_mel, frames)
-            errors = vectors.astype(np.float64) - np.asarray(self.predict(vectors), np.float64)
-            yield clip_distance(errors, self.precisions)
+            yield clip_distance(
+                _frame_errors(vectors, self.predict(vectors), frames), self.precisions
+            )
 
 
 def precision_file(model_file: Path) -> Path:
@@ -120,6 +153,7 @@ def save_precisions(model_file: Path, precisions: DomainPrecisions) -> None:
     arrays: dict[str, np.ndarray] = {
         **{f"precision_{domain}": matrix for domain, matrix in precisions.matrices.items()},
         **{f"vectors_{domain}": np.asarray(n) for domain, n in precisions.vectors.items()},
+        "format": np.asarray(_FORMAT),
         "model_digest": np.asarray(precisions.model_digest),
         "training_clips": np.asarray(precisions.training_clips),
     }
@@ -135,6 +169,8 @@ def load_precisions(model_file: Path, *, training_clips: str | None) -> DomainPr
         return None
     try:
         with np.load(path, allow_pickle=False) as stored:
+            if "format" not in stored or int(stored["format"]) != _FORMAT:
+                raise ValueError("written by another version")
             digest, clips = str(stored["model_digest"]), str(stored["training_clips"])
             matrices = {
                 domain: stored[f"precision_{domain}"]
@@ -142,7 +178,7 @@ def load_precisions(model_file: Path, *, training_clips: str | None) -> DomainPr
                 if f"precision_{domain}" in stored
             }
             vectors = {domain: int(stored[f"vectors_{domain}"]) for domain in matrices}
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
         logger.warning("%s: unreadable (%s); fitting again", path, error)
         return None
     finite = all(np.all(np.isfinite(matrix)) for matrix in matrices.values())
@@ -170,6 +206,6 @@ def stored_or_fitted(
     digest = file_digest(model_file)
     fitted = DomainPrecisions(fitted.matrices, fitted.vectors, digest, training_clips or "")
     save_precisions(model_file, fitted)
-    counts = ", ".join(f"{domain} {n} vectors" for domain, n in fitted.vectors.items())
+    counts = ", ".join(f"{domain} {n} error blocks" for domain, n in fitted.vectors.items())
     logger.info("%s: Mahalanobis covariances fitted (%s)", model_file.name, counts)
     return fitted

@@ -35,6 +35,7 @@ __all__ = [
     "official_result_csv_text",
     "read_official_result_rows",
     "read_official_score",
+    "official_score_types",
     "harmonic_mean",
 ]
 
@@ -217,3 +218,9 @@ def read_official_score(path: Path) -> float | None:
             if row[:1] == ["official score"] and len(row) > 2:
                 return float(row[2])
     return None
+
+
+def official_score_types(path: Path) -> list[str]:
+    """The machine types a 2021+ ``result.csv``'s official score covers (its type blocks)."""
+    with open(path, newline="") as handle:
+        return list(read_official_result_rows(list(csv.reader(handle))))

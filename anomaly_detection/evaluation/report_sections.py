@@ -8,7 +8,7 @@ from collections.abc import Collection, Sequence
 from ..core.layout import OutputLayout
 from ..core.variants import TFLM_VARIANTS, VARIANTS, ModelVariant
 from .currency import StaleResult, model_origin
-from .official import read_official_score
+from .official import official_score_types, read_official_score
 
 __all__ = ["stale_section", "models_section", "tflm_section", "official_score_lines"]
 
@@ -115,11 +115,13 @@ def official_score_lines(
             continue
         score = read_official_score(path)
         if score is not None:
-            cells.append(f"{variant.short_name} **{score:.4f}**")
+            types = ", ".join(official_score_types(path))
+            cells.append(f"{variant.short_name} **{score:.4f}** ({types})")
     if not cells:
         return []
     return [
-        "Official score (harmonic mean of the AUCs and pAUCs over every machine type, "
-        "section and domain, by the year's evaluator; see `result.csv`): " + ", ".join(cells),
+        "Official score (harmonic mean of the AUCs and pAUCs over the machine types named, "
+        "their sections and domains, by the year's evaluator; see `result.csv`): "
+        + ", ".join(cells),
         "",
     ]

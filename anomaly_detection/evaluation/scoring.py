@@ -172,7 +172,21 @@ def score_test_set(
             result.pauc = partial_roc_auc(result.labels, result.scores, max_fpr)
         except MetricError as error:
             result.metric_problem = f"{test_set.machine_id}: {error}"
+        unmeasured = _domains_without_normals(test_set.domains, result)
+        if unmeasured and result.metric_problem is None:  # its domain AUC would be nan
+            result.auc = result.pauc = math.nan
+            result.metric_problem = (
+                f"{test_set.machine_id}: no normal {unmeasured} clip scored, no AUC ({unmeasured})"
+            )
     return result
+
+
+def _domains_without_normals(domains: Sequence[str] | None, result: IdScores) -> str | None:
+    """The first domain of the set (2021 on) none of whose normal clips was scored."""
+    if domains is None or result.labels is None or result.domains is None:
+        return None
+    scored = {d for d, label in zip(result.domains, result.labels, strict=True) if label == 0}
+    return next((domain for domain in sorted(set(domains)) if domain not in scored), None)
 
 
 def write_anomaly_score_csv(path: Path, id_scores: IdScores) -> None:

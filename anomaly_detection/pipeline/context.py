@@ -227,7 +227,9 @@ def context_from_arguments(args: argparse.Namespace, config: Config) -> RunConte
         if args.dev and args.ground_truth is not None:
             raise PipelineError("--ground-truth labels the evaluation set: use it with -e")
         if not args.dev and is_sectioned(year):
-            ground_truth = find_section_ground_truth(args.ground_truth, config.eval_directory)
+            ground_truth = find_section_ground_truth(
+                args.ground_truth, config.eval_ground_truth, config.eval_directory
+            )
         elif not args.dev:
             path = find_ground_truth(
                 args.ground_truth, config.eval_ground_truth, config.eval_directory

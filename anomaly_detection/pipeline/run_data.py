@@ -22,7 +22,7 @@ from ..data.dataset import (
     select_machine_type_dirs,
     warn_of_unheard_ids,
 )
-from ..data.dcase_years import is_sectioned, list_section_test_sets
+from ..data.dcase_years import check_training_names, is_sectioned, list_section_test_sets
 from ..evaluation.currency import ResultFacts
 from ..evaluation.results import TestFeatures
 from ..features.extraction import (
@@ -74,6 +74,8 @@ class RunData(RunFacts):
             Use this many clips spread evenly over the sorted list (calibration).
         """
         files = list_train_files(type_dir)
+        if is_sectioned(self.dataset_year):
+            check_training_names(files, self.dataset_year)
         self._check_sample_rate(files)
         if max_clips is not None and len(files) > max_clips:
             files = [files[i] for i in np.linspace(0, len(files) - 1, max_clips).astype(int)]
