@@ -310,3 +310,67 @@ def test_sweep_compares_the_two_anomaly_scores_by_official_score(tmp_path):
         assert float(row["auc_mean"]) == pytest.approx(np.mean(officials), abs=1e-6)
         assert float(row["auc_min"]) == pytest.approx(min(officials), abs=1e-6)
         assert row["pauc_mean"] == ""
+
+
+def test_hostile_ground_truth_and_training_names_are_one_line_errors(tmp_path):
+    from anomaly_detection.data.dataset import TestSet
+    from anomaly_detection.data.dcase_years import check_training_names
+    from anomaly_detection.data.section_ground_truth import SectionGroundTruth
+
+    clips = tuple(
+        tmp_path / "eval_data" / "fan" / "test" / f"section_00_000{i}.wav" for i in (0, 1)
+    )
+    (tmp_path / "ground_truth_data").mkdir()
+    (tmp_path / "ground_truth_domain").mkdir()
+    labels = tmp_path / "ground_truth_data" / "ground_truth_fan_section_00_test.csv"
+    domains = tmp_path / "ground_truth_domain" / "ground_truth_fan_section_00_test.csv"
+    labels.write_text("\ufeffsection_00_0000.wav,0\nsection_00_0001.wav,1\n")  # a BOM is fine
+    domains.write_text("section_00_0000.wav,1\nsection_00_0001.wav,0\n")
+    truth = SectionGroundTruth(tmp_path)
+    (labelled,) = truth.label_test_sets("fan", [TestSet("section_00_test", clips, None)])
+    assert labelled.labels == (0, 1) and labelled.domains == ("target", "source")
+
+    domains.write_text("section_00_0000.wav,1\nsection_00_0001.wav,0\nsection_00_0009.wav,0\n")
+    with pytest.raises(DatasetError, match="section_00_0009.wav is listed but not among"):
+        truth.label_test_sets("fan", [TestSet("section_00_test", clips, None)])
+    labels.write_bytes(b"section_00_0000.wav,0\n\xff\xfe,1\n")
+    with pytest.raises(DatasetError, match="ground_truth_fan_section_00_test.csv: unreadable"):
+        truth.label_test_sets("fan", [TestSet("section_00_test", clips, None)])
+    labels.write_text("section_00_0000.wav,0\nsection_00_0001.wav,2\n")
+    with pytest.raises(DatasetError, match=r"ground_truth_fan_section_00_test.csv:2: not"):
+        truth.label_test_sets("fan", [TestSet("section_00_test", clips, None)])
+
+    good = tmp_path / "section_00_source_train_normal_0000_a.wav"
+    check_training_names([good], 2022)
+    bad = tmp_path / "section_00_source_test_anomaly_0000_a.wav"
+    with pytest.raises(DatasetError, match="section_00_source_test_anomaly_0000_a.wav: not a 2022"):
+        check_training_names([good, bad], 2022)
+
+
+def test_mahalanobis_precisions_are_refitted_when_damaged_or_stale(tmp_path):
+    from anomaly_detection.evaluation.mahalanobis import (
+        DomainPrecisions,
+        clip_distance,
+        load_precisions,
+        precision_file,
+        save_precisions,
+    )
+    from anomaly_detection.model.provenance import file_digest
+
+    model = tmp_path / "model_fan.hdf5"
+    model.write_bytes(b"model")
+    matrices = {"source": np.eye(4), "target": 0.5 * np.eye(4)}
+    stored = DomainPrecisions(matrices, {"source": 9, "target": 5}, file_digest(model), "clips")
+    save_precisions(model, stored)
+    loaded = load_precisions(model, training_clips="clips")
+    assert loaded is not None and np.array_equal(loaded.matrices["target"], 0.5 * np.eye(4))
+    errors = np.array([[1.0, 0, 0, 0], [0, 2.0, 0, 0]])  # source: mean(1, 4); target: half
+    assert clip_distance(errors, loaded) == pytest.approx(1.25)
+    assert load_precisions(model, training_clips="other clips") is None
+    data = precision_file(model).read_bytes()
+    for damaged in (data[: len(data) // 2], b"", data[:-40] + bytes(40)):
+        precision_file(model).write_bytes(damaged)
+        assert load_precisions(model, training_clips="clips") is None
+    save_precisions(model, stored)
+    model.write_bytes(b"another model")
+    assert load_precisions(model, training_clips="clips") is None
