@@ -128,6 +128,7 @@ def _write_clip(clip: _Clip, spec: SectionedSpec) -> None:
     rng = np.random.default_rng(
         [
             spec.seed,
+            spec.year,
             type_code(clip.machine_type),
             clip.section,
             clip.split,
@@ -136,7 +137,7 @@ def _write_clip(clip: _Clip, spec: SectionedSpec) -> None:
         ]
     )
     speed, noise, _ = _SHIFT[clip.domain]
-    profile = machine_profile(clip.machine_type, 100 + clip.section, spec.seed)
+    profile = machine_profile(clip.machine_type, 100 * spec.year + clip.section, spec.seed)
     profile = dataclasses.replace(
         profile, fundamental=profile.fundamental * speed, noise_level=profile.noise_level * noise
     )
