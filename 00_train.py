@@ -13,7 +13,6 @@ default), or ``$KERAS_BACKEND`` if set, many steps per compiled call on JAX
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 import os
 from pathlib import Path
@@ -43,7 +42,11 @@ from anomaly_detection.model.training import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import keras
+
+    from anomaly_detection.features.frame_store import FrameStore
 
 logger = logging.getLogger("00_train")
 
@@ -73,6 +76,11 @@ def save_with_provenance(
 
     keras_model.save_model(model, model_file, before_publish=describe)
     return digests[0]
+
+
+def already_loaded(frames: FrameStore) -> Callable[[], FrameStore]:
+    """The training frames in memory, as the loader the Mahalanobis fit asks for."""
+    return lambda: frames
 
 
 def main(args: argparse.Namespace, run: common.RunContext) -> int:
@@ -124,8 +132,8 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
             title=f"{machine_type}: autoencoder loss",
         )
         logger.info("%s: saved %s", machine_type, model_file)
-        trained_on = functools.partial(lambda store: store, frames)  # its Mahalanobis fit
-        scorer = run.anomaly_scorer(KERAS, machine_type, keras_predictor(model), trained_on)
+        predict = keras_predictor(model)
+        scorer = run.anomaly_scorer(KERAS, machine_type, predict, already_loaded(frames))
         run.fit_threshold(KERAS, machine_type, scorer, frames, model_digest=digest)
         trained = True
     if trained:

@@ -69,13 +69,9 @@ def year_archives(
     """
     if year not in YEAR_RECORDS:
         listed = ", ".join(map(str, [2020, *YEAR_RECORDS]))
-        raise ValueError(
-            f"--year {year}: its records are not listed here (listed: {listed})"
-        )
+        raise ValueError(f"--year {year}: its records are not listed here (listed: {listed})")
     if evaluation and "eval_test" not in YEAR_RECORDS[year]:
-        raise ValueError(
-            f"--year {year} --eval: its evaluation test archives are not listed here"
-        )
+        raise ValueError(f"--year {year} --eval: its evaluation test archives are not listed here")
     known = year_machine_types(year)
     unknown = [name for name in machine_types if name not in known]
     if unknown:

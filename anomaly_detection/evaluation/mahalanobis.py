@@ -7,9 +7,11 @@ covariance per domain (source, target; the mean removed, divided by the count mi
 A block's distance to a domain is ``e^T C^-1 e`` (the baseline's squared form about zero
 error); a clip's score is the mean over all its vectors' blocks, for the domain that gives
 the smaller one. ``C^-1`` is the inverse; a singular ``C`` (fewer blocks than bands) takes
-the pseudo-inverse, with a warning. The baseline reduces a batch's forms differently (the
-form of the batch's mean error); here each clip's blocks are averaged, as
-``anomaly_score: mse`` averages its vectors' errors.
+the pseudo-inverse, with a warning. The baseline's code centres each training batch on
+its own mean, divides by the vector count minus one, and reduces a test batch through the
+cross terms of its blocks; here the domain's mean, the block count minus one, and each
+clip's blocks' own distances averaged, as ``anomaly_score: mse`` averages its vectors'
+errors.
 
 The precision matrices are stored beside the model file (``<model>.mahalanobis.npz``),
 tagged with the model's SHA-256 and the training clip list; a changed model or other
