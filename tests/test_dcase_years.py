@@ -228,6 +228,8 @@ def test_both_anomaly_scores_write_the_official_files_and_figures(year_data, tmp
         for name in expected_score_files(year, sections)
     }
     mse_official = assert_official(result, year)
+    summary = (result / "summary.md").read_text()
+    assert "Scored on the development set by the mean squared reconstruction error" in summary
     if year == 2026:
         assert "features from channel 0" in run.stderr
 
@@ -241,6 +243,7 @@ def test_both_anomaly_scores_write_the_official_files_and_figures(year_data, tmp
     assert math.isfinite(mahalanobis_official) and mahalanobis_official != mse_official
     summary = (result / "summary.md").read_text()
     assert "| fan | 00 target |" in summary
+    assert "Scored on the development set by the selective Mahalanobis distance" in summary
 
 
 def test_converted_models_score_the_same_way(tmp_path_factory):
@@ -374,3 +377,53 @@ def test_mahalanobis_precisions_are_refitted_when_damaged_or_stale(tmp_path):
     save_precisions(model, stored)
     model.write_bytes(b"another model")
     assert load_precisions(model, training_clips="clips") is None
+
+
+def test_partial_sets_mixed_names_and_other_scores_are_caught(tmp_path):
+    """A labelled section without test clips, a domain without normal clips, labelled names
+    among published ones, a test/ folder in a 2021 layout, a threshold of the other score."""
+    from anomaly_detection.data.dataset import TestSet
+    from anomaly_detection.data.section_ground_truth import SectionGroundTruth
+    from anomaly_detection.evaluation.decision import Threshold, load_threshold, save_threshold
+    from anomaly_detection.evaluation.scoring import IdScores, _domains_without_normals
+
+    clips = (tmp_path / "section_00_0000.wav", tmp_path / "section_00_0001.wav")
+    (tmp_path / "ground_truth_data").mkdir()
+    labels = "section_00_0000.wav,0\nsection_00_0001.wav,1\n"
+    for section in ("00", "01"):
+        name = f"ground_truth_fan_section_{section}_test.csv"
+        (tmp_path / "ground_truth_data" / name).write_text(labels.replace("_00_", f"_{section}_"))
+    test_set = TestSet("section_00_test", clips, None, domains=("source", "target"))
+    with pytest.raises(DatasetError, match="labels section_01_test, which has no fan test"):
+        SectionGroundTruth(tmp_path).label_test_sets("fan", [test_set])
+
+    scores = IdScores("section_00_test", list(clips), np.zeros(2), np.array([0, 1]))
+    scores.domains = ("source", "source")
+    only_source = TestSet("section_00_test", clips, (0, 1), domains=("source", "source"))
+    assert _domains_without_normals(only_source, scores) == "target"  # AUC (target): none
+    source_2021 = TestSet("section_00_source_test", clips, (0, 1), domains=("source", "source"))
+    assert _domains_without_normals(source_2021, scores) is None
+
+    test_dir = tmp_path / "eval_data" / "fan" / "test"
+    test_dir.mkdir(parents=True)
+    for name in ("section_03_0000.wav", "section_03_test_0001.wav"):
+        (test_dir / name).write_bytes(b"")
+    (published,) = list_section_test_sets(test_dir.parent, 2022, dev_mode=False)
+    assert [path.name for path in published.files] == [
+        "section_03_0000.wav",
+        "section_03_test_0001.wav",
+    ]
+    (test_dir / "section_03_source_test_normal_0009_a.wav").write_bytes(b"")
+    with pytest.raises(DatasetError, match="a labelled name among published evaluation names"):
+        list_section_test_sets(test_dir.parent, 2022, dev_mode=False)
+    for folder in ("source_test", "target_test"):
+        (test_dir.parent / folder).mkdir()
+    with pytest.raises(DatasetError, match="a test/ folder beside the 2021 layout"):
+        list_section_test_sets(test_dir.parent, 2021, dev_mode=False)
+
+    model = tmp_path / "model_fan.hdf5"
+    model.write_bytes(b"model")
+    path = tmp_path / "model_fan.hdf5.mahalanobis.threshold.json"
+    save_threshold(path, Threshold(1.0, 0.9, 1.0, 0.0, 1.0, 10, score="mse"), model_file=model)
+    assert load_threshold(path, model_file=model, percentile=0.9, score="mse") is not None
+    assert load_threshold(path, model_file=model, percentile=0.9, score="mahalanobis") is None

@@ -201,7 +201,7 @@ def one_of(names: tuple[str, ...], *, lower: bool = False) -> Callable[[Any], st
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         if names is LOSSES:
             return f"is not a loss for an autoencoder's float target: {quote(value)}{hint}"
-        if names in (TRAINING_LOOPS, PRECISIONS):
+        if names in (TRAINING_LOOPS, PRECISIONS, ANOMALY_SCORES):
             return f"is {quote(value)}, not one of: {', '.join(names)}{hint}"
         return f"is not a Keras name: {quote(value)}{hint}"
 

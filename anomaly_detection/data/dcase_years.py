@@ -11,7 +11,8 @@
     2022       <type>/train/section_00_target_train_normal_0000_<attributes>.wav
                <type>/test/section_00_source_test_anomaly_0000_<attributes>.wav
                sections 00-02 (development) and 03-05 (evaluation) of each type
-               (evaluation test clips: section_03_0000.wav)
+               (evaluation test clips: section_03_0000.wav; section_03_test_0000.wav,
+               as the 2022 baseline's README writes them, is read too)
     2023-2025  as 2022 with one section (00) per machine type and attributes_00.csv
     2026       as 2023, two-channel clips (the features use channel 0, as the baseline)
 
@@ -52,7 +53,7 @@ _SECTION_NAME = re.compile(
     r"^section_([0-9]{2})_(source|target)_(train|test)_(normal|anomaly)_[0-9]+(?:_.*)?" + _WAV
 )
 _EVAL_2021 = re.compile(r"^section_([0-9]{2})_(source|target)_test_[0-9]+" + _WAV)
-_EVAL_2022 = re.compile(r"^section_([0-9]{2})_[0-9]+" + _WAV)
+_EVAL_2022 = re.compile(r"^section_([0-9]{2})_(?:test_)?[0-9]+" + _WAV)
 _DOMAIN_FOLDERS = ("source_test", "target_test")
 
 
@@ -217,6 +218,11 @@ def list_section_test_sets(type_dir: Path, year: int, *, dev_mode: bool) -> list
         A missing test folder, or a clip whose name does not fit the year (naming it).
     """
     folders = _DOMAIN_FOLDERS if year == 2021 else ("test",)
+    if year == 2021 and (type_dir / "test").is_dir() and wav_files(type_dir / "test"):
+        raise DatasetError(
+            f"{type_dir / 'test'}: a test/ folder beside the 2021 layout's source_test/ and "
+            "target_test/: one layout per data folder"
+        )
     groups: dict[str, list[tuple[Path, str | None, int | None]]] = {}
     for folder in folders:
         test_dir = type_dir / folder
@@ -234,6 +240,8 @@ def list_section_test_sets(type_dir: Path, year: int, *, dev_mode: bool) -> list
             groups.setdefault(key, []).append((path, domain, label))
     if not groups:
         raise DatasetError(f"{type_dir}: no test clips in {', '.join(folders)}")
+    if not dev_mode:
+        _check_one_naming(groups)
     test_sets = []
     for key in sorted(groups):
         entries = sorted(groups[key], key=lambda entry: entry[0].name)
@@ -247,3 +255,15 @@ def list_section_test_sets(type_dir: Path, year: int, *, dev_mode: bool) -> list
             )
         )
     return test_sets
+
+
+def _check_one_naming(groups: dict[str, list[tuple[Path, str | None, int | None]]]) -> None:
+    """An evaluation folder holds published (unlabelled) names or labelled ones, not both."""
+    entries = [path for group in groups.values() for path, _, _ in group]
+    labelled = [path for path in entries if _SECTION_NAME.match(path.name)]
+    if labelled and len(labelled) < len(entries):
+        unlabelled = next(path for path in entries if not _SECTION_NAME.match(path.name))
+        raise DatasetError(
+            f"{labelled[0]}: a labelled name among published evaluation names such as "
+            f"{unlabelled.name}: one layout per data folder"
+        )

@@ -60,9 +60,18 @@ class SectionGroundTruth:
         Raises
         ------
         DatasetError
-            A missing ground truth file, a test clip it does not list, a listed clip that
-            is not among the test clips, or a malformed row.
+            A missing ground truth file, a file of a scoring set with no test clips (a
+            section missing from the test folder), a test clip it does not list, a listed
+            clip that is not among the test clips, or a malformed row.
         """
+        set_names = {test_set.machine_id for test_set in test_sets}
+        pattern = f"ground_truth_{machine_type}_section_*.csv"
+        for path in sorted((self.folder / DATA_FOLDER).glob(pattern)):
+            scoring_set = path.stem.removeprefix(f"ground_truth_{machine_type}_")
+            if scoring_set not in set_names:
+                raise DatasetError(
+                    f"{path}: labels {scoring_set}, which has no {machine_type} test clips"
+                )
         labelled = []
         for test_set in test_sets:
             stem = f"ground_truth_{machine_type}_{test_set.machine_id}.csv"

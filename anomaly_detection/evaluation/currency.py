@@ -19,7 +19,14 @@ from ..core.layout import OutputLayout
 from ..core.variants import KERAS, ModelVariant
 from ..model.provenance import file_digest, read_provenance
 
-__all__ = ["ModelOrigin", "ResultFacts", "StaleResult", "model_origin", "stale_reason"]
+__all__ = [
+    "ModelOrigin",
+    "ResultFacts",
+    "StaleResult",
+    "model_origin",
+    "result_record",
+    "stale_reason",
+]
 
 #: Hex digits of a SHA-256 shown in reports.
 DIGEST_PREFIX = 12
@@ -67,7 +74,7 @@ class ResultFacts:
         """How the results of ``entry`` (a ``run_info.json`` entry of ``machine_type``)
         were computed on another set, ``max_fpr`` or clips than these facts say; ``None``
         when they were not (the clips are compared only for types these facts list)."""
-        record = _scored(entry)
+        record = result_record(entry)
         names = {"dev": "development", "eval": "evaluation"}
         if record.get("mode") != self.mode:
             return (
@@ -89,7 +96,7 @@ class ResultFacts:
         return None
 
 
-def _scored(entry: Mapping[str, object]) -> Mapping[str, object]:
+def result_record(entry: Mapping[str, object]) -> Mapping[str, object]:
     """The ``result_csv`` record of a ``run_info.json`` entry: what its result.csv rows of
     this machine type were computed from (empty if none was written)."""
     record = entry.get("result_csv")
@@ -101,7 +108,7 @@ def model_origin(
 ) -> ModelOrigin:
     """The model file whose results ``result.csv`` holds, by the record written with it
     (the model file scored last, when no ``result.csv`` was written)."""
-    record = _scored(entry) or entry
+    record = result_record(entry) or entry
     folder = str(record.get("model_directory") or layout.model_directory)
     file = str(entry.get("file") or variant.model_file_name(machine_type))
     return ModelOrigin(folder, file, str(record.get("digest") or ""))
@@ -131,7 +138,7 @@ def stale_reason(
     """Why ``variant``'s results of ``machine_type`` do not describe the model file there
     now, or the set, ``max_fpr`` and clips of ``expected`` (the current run's); ``None``
     when they do."""
-    if not _scored(entry).get("digest"):
+    if not result_record(entry).get("digest"):
         return "no record of the model that produced them (run_info.json)"
     origin = model_origin(layout, variant, machine_type, entry)
     reason = _model_changed(origin, variant, machine_type)

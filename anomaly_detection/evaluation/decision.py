@@ -63,6 +63,8 @@ class Threshold:
     by_id: dict[str, float] = field(default_factory=dict)
     #: Digest of the training clip list it was fitted on (files, sizes, times).
     training_clips: str = ""
+    #: The anomaly score it was fitted on (``mse`` or ``mahalanobis``).
+    score: str = "mse"
 
     def for_id(self, machine_id: str) -> float:
         """The threshold of ``machine_id``'s clips."""
@@ -178,11 +180,17 @@ def save_threshold(
 
 
 def load_threshold(
-    path: Path, *, model_file: Path, percentile: float, training_clips: str | None = None
+    path: Path,
+    *,
+    model_file: Path,
+    percentile: float,
+    training_clips: str | None = None,
+    score: str = "mse",
 ) -> Threshold | None:
     """The threshold stored in ``path``, or ``None`` if absent, unreadable, fitted to
-    another state of ``model_file``, for another percentile or (``training_clips``
-    given) on other training clips (another set, or clips added or replaced)."""
+    another state of ``model_file``, for another percentile or anomaly ``score``, or
+    (``training_clips`` given) on other training clips (another set, or clips added or
+    replaced)."""
     if not path.is_file():
         return None
     try:
@@ -203,6 +211,9 @@ def load_threshold(
         logger.info("%s: model changed since the threshold was fitted; recomputing", path)
         return None
     if stored.percentile != percentile or "by_id" not in fields:  # or fitted before per-ID
+        return None
+    if stored.score != score:
+        logger.info("%s: fitted on %s scores, not %s; recomputing", path, stored.score, score)
         return None
     if training_clips is not None and stored.training_clips != training_clips:
         logger.info("%s: fitted on other training clips; recomputing", path)

@@ -20,7 +20,13 @@ from ..core.layout import OutputLayout
 from ..core.variants import KERAS, TFLITE_VARIANTS, TFLM_VARIANTS, VARIANTS, ModelVariant
 from .currency import ResultFacts, StaleResult, model_origin, stale_reason
 from .official import read_official_result_rows
-from .report_sections import models_section, official_score_lines, stale_section, tflm_section
+from .report_sections import (
+    models_section,
+    official_score_lines,
+    scored_by_line,
+    stale_section,
+    tflm_section,
+)
 from .scoring import TypeResult
 
 logger = logging.getLogger(__name__)
@@ -245,6 +251,7 @@ def summary_markdown(
             "",
             auc_table(layout, expected),
             "",
+            *scored_by_line(info, [(v.label, t) for v in scored for t in machine_types]),
             *official_score_lines(layout, scored, stale_keys),
         ]
     lines += stale_section(stale)

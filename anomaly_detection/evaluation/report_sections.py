@@ -7,10 +7,22 @@ from collections.abc import Collection, Sequence
 
 from ..core.layout import OutputLayout
 from ..core.variants import TFLM_VARIANTS, VARIANTS, ModelVariant
-from .currency import StaleResult, model_origin
+from .currency import StaleResult, model_origin, result_record
 from .official import official_score_types, read_official_score
 
-__all__ = ["stale_section", "models_section", "tflm_section", "official_score_lines"]
+__all__ = [
+    "stale_section",
+    "models_section",
+    "tflm_section",
+    "official_score_lines",
+    "scored_by_line",
+]
+
+_SCORE_NAMES = {
+    "mse": "mean squared reconstruction error (MSE, the reference's)",
+    "mahalanobis": "selective Mahalanobis distance (the DCASE 2023 baseline's)",
+}
+_SET_NAMES = {"dev": "development", "eval": "evaluation"}
 
 
 def stale_section(stale: Sequence[StaleResult]) -> list[str]:
@@ -21,7 +33,8 @@ def stale_section(stale: Sequence[StaleResult]) -> list[str]:
         "",
         "## Stale results (not shown above)",
         "",
-        "Results in this folder whose model file is no longer the one that produced them.",
+        "Results in this folder that no longer describe this run: another model file, set, "
+        "anomaly score, pAUC range or test clips than those that produced them (see why).",
         "",
         "| type | model | why |",
         "|---|---|---|",
@@ -125,3 +138,14 @@ def official_score_lines(
         + ", ".join(cells),
         "",
     ]
+
+
+def scored_by_line(info: dict, shown: Collection[tuple[str, str]]) -> list[str]:
+    """The set and the anomaly score the results ``shown`` ((variant label, machine type)
+    pairs of ``run_info.json``'s ``info``) were computed with, as one line."""
+    records = [result_record(info.get(label, {}).get(t, {})) for label, t in shown]
+    sets = sorted({_SET_NAMES.get(str(r.get("mode")), "?") for r in records if r})
+    scores = sorted({_SCORE_NAMES.get(str(r.get("score", "mse")), "?") for r in records if r})
+    if not records or not sets:
+        return []
+    return [f"Scored on the {' and '.join(sets)} set by the {'; '.join(scores)}.", ""]

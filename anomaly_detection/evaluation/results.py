@@ -94,7 +94,7 @@ def fit_and_save_threshold(
         threshold = fit_thresholds_by_id(scores, machine_ids, percentile)
     else:  # clips of unknown names: the machine type's threshold only
         threshold = fit_threshold(scores, percentile)
-    threshold = dataclasses.replace(threshold, training_clips=training_clips or "")
+    threshold = dataclasses.replace(threshold, training_clips=training_clips or "", score=score)
     path = layout.threshold_file(variant, machine_type, score=score)
     model_file = layout.model_file(variant, machine_type)
     save_threshold(path, threshold, model_file=model_file, model_digest=model_digest)
@@ -133,6 +133,7 @@ def stored_or_fitted_threshold(
         model_file=layout.model_file(variant, machine_type),
         percentile=percentile,
         training_clips=training_clips,
+        score=score,
     )
     if stored is not None:
         return stored
@@ -236,13 +237,11 @@ def write_variant_results(
     From 2021 on (``year``) ``result.csv`` holds the year's official figures
     (:mod:`.official`) of this run's types only: its official score covers them all.
     """
-    if is_sectioned(year):
-        keep = ()
     path = layout.result_csv(variant)
     info = read_run_info(layout.run_info).get(variant.label, {})
     same_run = [  # rows of the same set and max_fpr only: never dev beside eval rows
         machine_type
-        for machine_type in keep
+        for machine_type in ([] if is_sectioned(year) else keep)
         if facts.difference(info.get(machine_type, {}), machine_type) is None
     ]
     scored = {result.machine_type for result in results}
@@ -283,10 +282,8 @@ def _type_rows(path: Path, types: Sequence[str], *, exclude: set[str]) -> str:
 def _kept_file_text(path: Path, wanted: set[str]) -> str:
     """The text of an earlier result file whose rows of ``wanted`` types stay ('' when
     none are wanted, or the file is absent or unreadable)."""
-    if not wanted or not path.is_file():
-        return ""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8") if wanted and path.is_file() else ""
     except (OSError, UnicodeDecodeError):
         return ""
 

@@ -172,7 +172,7 @@ def score_test_set(
             result.pauc = partial_roc_auc(result.labels, result.scores, max_fpr)
         except MetricError as error:
             result.metric_problem = f"{test_set.machine_id}: {error}"
-        unmeasured = _domains_without_normals(test_set.domains, result)
+        unmeasured = _domains_without_normals(test_set, result)
         if unmeasured and result.metric_problem is None:  # its domain AUC would be nan
             result.auc = result.pauc = math.nan
             result.metric_problem = (
@@ -181,12 +181,17 @@ def score_test_set(
     return result
 
 
-def _domains_without_normals(domains: Sequence[str] | None, result: IdScores) -> str | None:
-    """The first domain of the set (2021 on) none of whose normal clips was scored."""
-    if domains is None or result.labels is None or result.domains is None:
+def _domains_without_normals(test_set: TestSet, result: IdScores) -> str | None:
+    """The first domain of the set (2021 on) none of whose normal clips was scored: the
+    set's own domain in 2021 (``section_00_source_test``), source and target from 2022
+    (``section_00_test``, whose AUC (source) and AUC (target) need both)."""
+    if test_set.domains is None or result.labels is None or result.domains is None:
         return None
+    expected = set(test_set.domains)
+    if not test_set.machine_id.endswith(("_source_test", "_target_test")):
+        expected |= {"source", "target"}
     scored = {d for d, label in zip(result.domains, result.labels, strict=True) if label == 0}
-    return next((domain for domain in sorted(set(domains)) if domain not in scored), None)
+    return next((domain for domain in sorted(expected) if domain not in scored), None)
 
 
 def write_anomaly_score_csv(path: Path, id_scores: IdScores) -> None:

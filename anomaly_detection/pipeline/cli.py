@@ -88,10 +88,11 @@ def build_parser(
         parser.add_argument(
             "--ground-truth",
             type=Path,
-            metavar="CSV",
-            help="eval_data_list.csv labelling the evaluation test clips (with -e): AUC/pAUC "
-            "as the official evaluator computes them (default: the YAML's eval_ground_truth, "
-            "else eval_data_list.csv beside eval_directory if present)",
+            metavar="PATH",
+            help="the labels of the evaluation test clips (with -e): eval_data_list.csv "
+            "(2020), or the folder holding the evaluator's ground_truth_data/ (2021 on); "
+            "figures as the official evaluator computes them (default: the YAML's "
+            "eval_ground_truth, else the list or folder beside eval_directory if present)",
         )
     return parser
 
