@@ -33,7 +33,7 @@ import keras_model
 from anomaly_detection.core.variants import KERAS
 from anomaly_detection.evaluation.plots import plot_training_history
 from anomaly_detection.evaluation.scoring import keras_predictor
-from anomaly_detection.model.provenance import write_provenance
+from anomaly_detection.model.provenance import read_provenance, write_provenance
 from anomaly_detection.model.training import (
     describe_loop,
     seed_everything,
@@ -78,6 +78,24 @@ def save_with_provenance(
     return digests[0]
 
 
+def warn_if_trained_on_other_clips(
+    run: common.RunContext, model_file: Path, type_dir: Path
+) -> None:
+    """Warn when the model kept at ``model_file`` was trained on other clips than
+    ``type_dir/train`` (e.g. the development set's model on an ``-e`` run)."""
+    stored = read_provenance(model_file)
+    if (
+        stored is not None
+        and stored.training_clips != run.provenance(model_file, type_dir).training_clips
+    ):
+        logger.warning(
+            "%s: trained on other clips than %s (another set, or clips added or removed); "
+            "kept, and its scores are those of that model: --retrain trains it on these",
+            model_file,
+            type_dir / "train",
+        )
+
+
 def already_loaded(frames: FrameStore) -> Callable[[], FrameStore]:
     """The training frames in memory, as the loader the Mahalanobis fit asks for."""
     return lambda: frames
@@ -96,6 +114,7 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
             if problem is None:
                 existing = keras_model.load_model(model_file)
                 keras_model.check_model_shape(existing, model_file, config.model.shape)
+                warn_if_trained_on_other_clips(run, model_file, type_dir)
                 logger.info(
                     "== %s: %s exists, skipping (use --retrain to train again)",
                     machine_type,

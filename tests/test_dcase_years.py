@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import math
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -287,6 +288,13 @@ def test_evaluation_set_scored_with_the_evaluators_ground_truth(tmp_path):
     assert run.returncode != 0
     assert f"{rows[0].split(',')[0]}: test clip not in {truth_file}" in run.stderr
     assert "Traceback" not in run.stderr
+
+    train = root / "eval_data" / "fan" / "train"  # a model kept from other training clips
+    first = sorted(train.iterdir())[0]
+    shutil.copy(first, train / first.name.replace("_0000_", "_0999_"))
+    run = run_script("00_train.py", "-e", "--config", str(config), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert f"trained on other clips than {train}" in run.stderr
 
 
 def test_sweep_compares_the_two_anomaly_scores_by_official_score(tmp_path):
