@@ -261,9 +261,9 @@ def _check_one_naming(groups: dict[str, list[tuple[Path, str | None, int | None]
     """An evaluation folder holds published (unlabelled) names or labelled ones, not both."""
     entries = [path for group in groups.values() for path, _, _ in group]
     labelled = [path for path in entries if _SECTION_NAME.match(path.name)]
-    if labelled and len(labelled) < len(entries):
-        unlabelled = next(path for path in entries if not _SECTION_NAME.match(path.name))
+    published = [path for path in entries if not _SECTION_NAME.match(path.name)]
+    if labelled and published:
         raise DatasetError(
             f"{labelled[0]}: a labelled name among published evaluation names such as "
-            f"{unlabelled.name}: one layout per data folder"
+            f"{published[0].name}: one layout per data folder"
         )

@@ -26,7 +26,11 @@ __all__ = [
     "model_origin",
     "result_record",
     "stale_reason",
+    "SET_NAMES",
 ]
+
+#: The names of the sets a ``run_info.json`` record's ``mode`` stands for.
+SET_NAMES = {"dev": "development", "eval": "evaluation"}
 
 #: Hex digits of a SHA-256 shown in reports.
 DIGEST_PREFIX = 12
@@ -75,11 +79,10 @@ class ResultFacts:
         were computed on another set, ``max_fpr`` or clips than these facts say; ``None``
         when they were not (the clips are compared only for types these facts list)."""
         record = result_record(entry)
-        names = {"dev": "development", "eval": "evaluation"}
         if record.get("mode") != self.mode:
             return (
-                f"scored on the {names.get(str(record.get('mode')), '?')} set; this run scores "
-                f"the {names[self.mode]} set"
+                f"scored on the {SET_NAMES.get(str(record.get('mode')), '?')} set; this run "
+                f"scores the {SET_NAMES[self.mode]} set"
             )
         if record.get("max_fpr") != self.max_fpr:
             return (

@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 
 from ..core.layout import OutputLayout
 from ..core.variants import TFLM_VARIANTS, VARIANTS, ModelVariant
-from .currency import StaleResult, model_origin, result_record
+from .currency import SET_NAMES, StaleResult, model_origin, result_record
 from .official import official_score_types, read_official_score
 
 __all__ = [
@@ -22,7 +22,6 @@ _SCORE_NAMES = {
     "mse": "mean squared reconstruction error (MSE, the reference's)",
     "mahalanobis": "selective Mahalanobis distance (the DCASE 2023 baseline's)",
 }
-_SET_NAMES = {"dev": "development", "eval": "evaluation"}
 
 
 def stale_section(stale: Sequence[StaleResult]) -> list[str]:
@@ -144,8 +143,8 @@ def scored_by_line(info: dict, shown: Collection[tuple[str, str]]) -> list[str]:
     """The set and the anomaly score the results ``shown`` ((variant label, machine type)
     pairs of ``run_info.json``'s ``info``) were computed with, as one line."""
     records = [result_record(info.get(label, {}).get(t, {})) for label, t in shown]
-    sets = sorted({_SET_NAMES.get(str(r.get("mode")), "?") for r in records if r})
+    sets = sorted({SET_NAMES.get(str(r.get("mode")), "?") for r in records if r})
     scores = sorted({_SCORE_NAMES.get(str(r.get("score", "mse")), "?") for r in records if r})
-    if not records or not sets:
+    if not sets:
         return []
     return [f"Scored on the {' and '.join(sets)} set by the {'; '.join(scores)}.", ""]
