@@ -7,10 +7,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
@@ -20,7 +23,7 @@ from anomaly_detection.core.io_utils import atomic_path
 from anomaly_detection.core.native_logs import quiet_native_stderr
 from anomaly_detection.model.backend import tensorflow_left_out
 
-with quiet_native_stderr():  # TensorFlow (Keras' default backend) prints absl lines
+if TYPE_CHECKING:
     import keras
 
 __all__ = [
@@ -33,6 +36,16 @@ __all__ = [
     "has_finite_weights",
     "unusable_model",
 ]
+
+
+@functools.cache
+def _keras() -> ModuleType:
+    """Keras, imported on first use: importing this module stays cheap, so that a script's
+    ``--help`` or a bad option answers at once instead of after Keras' seconds of loading."""
+    with quiet_native_stderr():  # TensorFlow (Keras' default backend) prints absl lines
+        import keras
+
+    return keras
 
 
 def get_model(
@@ -48,6 +61,7 @@ def get_model(
         ``hidden_layers`` layers of ``hidden_units`` on each side of a
         ``bottleneck_units`` layer (the reference: 128, 8, 4).
     """
+    keras = _keras()
     shape = (hidden_units,) * hidden_layers
     inputs = keras.Input(shape=(input_dim,), name="input")
     hidden = inputs
@@ -105,8 +119,8 @@ def load_model(path: str | Path) -> keras.Model:
                     f"{path}: model contains a Lambda layer (arbitrary Python "
                     "code); refusing to load it"
                 )
-            return keras.models.load_model(path, compile=False)
-        return keras.models.load_model(path, compile=False, safe_mode=True)
+            return _keras().models.load_model(path, compile=False)
+        return _keras().models.load_model(path, compile=False, safe_mode=True)
     except ModelError:
         raise
     except (OSError, ValueError, TypeError, KeyError) as error:
@@ -126,7 +140,8 @@ def unusable_model(path: str | Path) -> str | None:
 def model_shape(model: keras.Model) -> dict[str, int]:
     """``{"hidden_layers", "hidden_units", "bottleneck_units"}`` of an autoencoder built
     by :func:`get_model` (read from its Dense layers: the last one is the output)."""
-    units = [layer.units for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    dense = _keras().layers.Dense
+    units = [layer.units for layer in model.layers if isinstance(layer, dense)]
     hidden = units[:-1]
     middle = len(hidden) // 2
     return {
