@@ -23,8 +23,8 @@ from ..core.config_values import DCASE_SAMPLE_RATE, empty_mel_bands
 from ..core.errors import AudioError, ConfigError, FeatureError, TrainingError
 from ..data.audio import audio_sample_rate
 from .cache import FeatureCache
+from .clip_features import ClipFeatures, files_to_log_mels
 from .frame_store import FrameStore, MemoryFrameStore
-from .logmel import ClipFeatures, files_to_log_mels
 
 __all__ = ["iter_log_mels", "extract_log_mels", "majority_sample_rate", "load_frame_store"]
 
