@@ -50,7 +50,7 @@ from anomaly_detection.data.synthetic import SyntheticSpec, write_dataset  # noq
 from anomaly_detection.evaluation.scoring import anomaly_score  # noqa: E402
 from anomaly_detection.features.cache import FeatureCache  # noqa: E402
 from anomaly_detection.features.extraction import extract_log_mels  # noqa: E402
-from anomaly_detection.features.logmel import frame_stack  # noqa: E402
+from anomaly_detection.features.spectrogram import frame_stack  # noqa: E402
 
 
 def naive_features(files: list[Path], feature: FeatureConfig) -> np.ndarray:

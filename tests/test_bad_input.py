@@ -19,8 +19,8 @@ from anomaly_detection.data.audio import load_audio
 from anomaly_detection.data.dataset import list_test_sets, list_train_files
 from anomaly_detection.device.tflite_infer import TFLiteModel
 from anomaly_detection.features.cache import FeatureCache
+from anomaly_detection.features.clip_features import file_to_log_mel
 from anomaly_detection.features.extraction import extract_log_mels
-from anomaly_detection.features.logmel import file_to_log_mel
 from conftest import run_script, write_config
 from keras_model import load_model
 

@@ -17,7 +17,8 @@ import yaml
 import common as com
 from anomaly_detection.core.config import FeatureConfig
 from anomaly_detection.core.errors import AudioError, ConfigError
-from anomaly_detection.features.logmel import file_to_log_mel, frame_stack
+from anomaly_detection.features.clip_features import file_to_log_mel
+from anomaly_detection.features.spectrogram import frame_stack
 from conftest import REPO, base_config
 
 

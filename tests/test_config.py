@@ -1,12 +1,17 @@
 """Configuration loading and validation."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from anomaly_detection.core.config import FeatureConfig, load_config, parse_config
+from anomaly_detection.core.config_values import result_file_name
 from anomaly_detection.core.errors import ConfigError
+from anomaly_detection.core.layout import OutputLayout
+from anomaly_detection.core.variants import VARIANTS
 from conftest import REPO
 
 
@@ -85,6 +90,15 @@ def test_every_problem_is_listed_at_once():
         ("result_file", "sub/result.csv", "'result_file' must be a file name in result_directory"),
         ("result_file", "../outside.csv", "'result_file' must be a file name in result_directory"),
         ("result_file", "quant_decision_metrics.csv", "could name another model's file"),
+        ("result_file", "intio_result.csv", "could name another model's file"),
+        ("result_file", "decision_metrics.csv", "names a file the pipeline writes for another"),
+        ("result_file", "tflite_result.csv", "names a file the pipeline writes for another"),
+        (
+            "feature.n_fft",
+            256,
+            "'feature.n_fft' (256) is too small for 'feature.n_mels' (128): 13 mel band(s) would "
+            "hold no FFT bin at 16000 Hz",
+        ),
     ],
 )
 def test_values_out_of_range_are_rejected(key, value, expected):
@@ -114,3 +128,42 @@ def test_yaml_tags_that_run_code_are_refused(tmp_path):
     hostile.write_text("dev_directory: !!python/object/apply:os.system ['echo hacked']\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(hostile)
+
+
+def test_no_result_file_name_is_a_file_the_pipeline_writes():
+    layout = OutputLayout(Path("model"), Path("result"))
+    for variant in VARIANTS:
+        written = (
+            layout.anomaly_scores(variant, "ToyCar", "id_01"),
+            layout.decisions(variant, "ToyCar", "id_01"),
+            layout.decision_metrics(variant),
+        )
+        for path in written:
+            assert result_file_name(path.name) is not None, path.name
+    for name in ("result.csv", "my_result.csv", "tflite.csv", "tflm_result.csv"):
+        assert result_file_name(name) is None, name
+
+
+def test_loading_a_configuration_imports_no_librosa(tmp_path):
+    bad = reference_dict()
+    bad["feature"]["n_fft"] = 256
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    code = (
+        "import sys\n"
+        "from anomaly_detection.core.config import load_config\n"
+        "from anomaly_detection.core.errors import ConfigError\n"
+        "load_config('baseline.yaml')\n"
+        "try:\n"
+        f"    load_config({str(tmp_path / 'bad.yaml')!r})\n"
+        "except ConfigError as error:\n"
+        "    print(str(error).splitlines()[-1].strip())\n"
+        "print('librosa' in sys.modules)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    assert run.stdout.splitlines() == [
+        "'feature.n_fft' (256) is too small for 'feature.n_mels' (128): 13 mel band(s) would "
+        "hold no FFT bin at 16000 Hz",
+        "False",
+    ]

@@ -15,14 +15,11 @@ import soundfile
 from anomaly_detection.core.config import FeatureConfig
 from anomaly_detection.core.errors import FeatureError
 from anomaly_detection.data.audio import load_audio
+from anomaly_detection.dsp.mel import empty_mel_bands, mel_filter_bank
 from anomaly_detection.features.cache import FeatureCache
+from anomaly_detection.features.clip_features import file_to_log_mel
 from anomaly_detection.features.extraction import extract_log_mels, iter_log_mels
-from anomaly_detection.features.logmel import (
-    file_to_log_mel,
-    frame_stack,
-    log_mel_spectrogram,
-    mel_filter_bank,
-)
+from anomaly_detection.features.spectrogram import frame_stack, log_mel_spectrogram
 from common import file_to_vector_array
 
 
@@ -98,7 +95,29 @@ def test_mel_filter_bank_equals_librosa(sample_rate, n_fft, n_mels):
     import librosa
 
     expected = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, dtype=np.float32)
-    np.testing.assert_array_equal(mel_filter_bank(sample_rate, n_fft, n_mels).T, expected)
+    bank = mel_filter_bank(sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels)
+    np.testing.assert_array_equal(bank.T, expected)
+
+
+def test_empty_mel_bands_count_librosas_all_zero_filters():
+    import warnings
+
+    import librosa
+
+    counts = {}
+    for sample_rate in (8000, 16000, 22050, 44100, 48000):
+        for n_fft in (64, 128, 256, 512, 1024, 2048):
+            for n_mels in (16, 40, 64, 128, 256):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # librosa warns about the bands counted
+                    filters = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
+                expected = int(np.sum(np.max(filters, axis=1) <= 0))
+                ours = empty_mel_bands(sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels)
+                assert ours == expected, (sample_rate, n_fft, n_mels)
+                counts[sample_rate, n_fft, n_mels] = ours
+    assert counts[16000, 1024, 128] == 0  # the reference's settings
+    assert counts[16000, 512, 128] == 0 < counts[48000, 512, 128] == 13  # wider bins at 48 kHz
+    assert counts[16000, 256, 256] == 81
 
 
 def test_feature_extraction_does_not_import_librosa(clip):
@@ -106,7 +125,7 @@ def test_feature_extraction_does_not_import_librosa(clip):
 
     code = (
         "import sys; from anomaly_detection.core.config import FeatureConfig; "
-        "from anomaly_detection.features.logmel import file_to_log_mel; "
+        "from anomaly_detection.features.clip_features import file_to_log_mel; "
         f"file_to_log_mel({str(clip)!r}, FeatureConfig()); "
         "print(sorted(name for name in sys.modules if name.split('.')[0] == 'librosa'))"
     )

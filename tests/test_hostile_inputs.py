@@ -29,8 +29,8 @@ from anomaly_detection.device.tflite_convert import check_folding
 from anomaly_detection.device.tflite_infer import TFLiteModel
 from anomaly_detection.evaluation.decision import Threshold, save_threshold
 from anomaly_detection.features.cache import FeatureCache
+from anomaly_detection.features.clip_features import file_to_log_mel
 from anomaly_detection.features.extraction import extract_log_mels
-from anomaly_detection.features.logmel import file_to_log_mel
 from conftest import REPO, base_config, run_script
 
 RATE = 16000

@@ -9,7 +9,7 @@ import shutil
 import pytest
 import yaml
 
-from anomaly_detection.core.config_values import MAX_PARAMETERS, autoencoder_parameters
+from anomaly_detection.core.config_checks import MAX_PARAMETERS, autoencoder_parameters
 from conftest import run_script, write_config
 
 

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from .config_checks import cross_key_problems
 from .config_values import (
     ANOMALY_SCORES,
     KERAS_BACKENDS,
@@ -27,10 +26,8 @@ from .config_values import (
     OPTIMIZERS,
     PRECISIONS,
     TRAINING_LOOPS,
-    StrictLoader,
     between,
     coerce,
-    cross_key_problems,
     fraction_open,
     fraction_open_closed,
     non_negative,
@@ -42,6 +39,7 @@ from .config_values import (
     verbose,
 )
 from .errors import ConfigError
+from .strict_yaml import read_yaml
 
 __all__ = [
     "FeatureConfig",
@@ -305,31 +303,13 @@ def load_config(path: str | Path) -> Config:
         If the file is missing, is not valid YAML, or fails validation.
     """
     path = Path(path)
-    return parse_config(_read_yaml(path), source=path)
+    return parse_config(read_yaml(path), source=path)
 
 
 def load_raw_config(path: str | Path) -> dict[str, Any]:
     """The YAML mapping of a configuration file, as written, after validating it as
     :func:`load_config` does (the reference's ``yaml_load``)."""
     path = Path(path)
-    raw = _read_yaml(path)
+    raw = read_yaml(path)
     parse_config(raw, source=path)
-    return raw
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: configuration file not found") from None
-    except UnicodeDecodeError as error:
-        raise ConfigError(
-            f"{path}: not UTF-8 text (byte {error.start}); save the file as UTF-8"
-        ) from None
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read configuration: {error.strerror}") from None
-    try:
-        raw = yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {str(error)[:500]}") from None
     return raw

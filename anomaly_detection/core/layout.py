@@ -22,9 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .variants import ModelVariant
+from .variants import KERAS, VARIANTS, ModelVariant
 
-__all__ = ["OutputLayout"]
+__all__ = ["OutputLayout", "ReservedResultNames", "reserved_result_names"]
 
 
 @dataclass(frozen=True)
@@ -131,3 +131,73 @@ def _mode(mode: str) -> str:
     if mode not in ("dev", "eval"):
         raise ValueError(f"mode must be 'dev' or 'eval', got {mode!r}")
     return "" if mode == "dev" else "_eval"
+
+
+@dataclass(frozen=True)
+class ReservedResultNames:
+    """The result-folder names a user's ``result_file`` must keep clear of.
+
+    Attributes
+    ----------
+    names : tuple of str
+        Files the pipeline writes under a fixed name (``summary.md``, ...).
+    prefixes : tuple of str
+        How the pipeline's other result files start: the per-machine files
+        (``anomaly_score_``, ...) and the variants' result prefixes (``tflite_``, ...).
+    variant_tails : tuple of str
+        What one variant's result prefix adds to another's (``tflite_`` + ``quant_`` is
+        ``tflite_quant_``): a name starting with one, behind the shorter prefix, would
+        be the longer prefix's file.
+    """
+
+    names: tuple[str, ...]
+    prefixes: tuple[str, ...]
+    variant_tails: tuple[str, ...]
+
+
+#: A machine type no real one holds: what precedes it in a file name is that file's prefix.
+_ANY_MACHINE = "\0"
+
+
+def reserved_result_names() -> ReservedResultNames:
+    """The names and prefixes of :class:`ReservedResultNames`, derived from the paths
+    :class:`OutputLayout` writes and from the variants' result prefixes."""
+    layout = OutputLayout(Path(), Path())
+    fixed = (layout.run_info, layout.summary, layout.decision_metrics(KERAS))
+    per_machine = (
+        layout.anomaly_scores(KERAS, _ANY_MACHINE, _ANY_MACHINE),
+        layout.decisions(KERAS, _ANY_MACHINE, _ANY_MACHINE),
+        layout.roc_plot(KERAS, _ANY_MACHINE),
+        layout.score_histogram(KERAS, _ANY_MACHINE),
+    )
+    variant_prefixes = [variant.result_prefix for variant in VARIANTS if variant.result_prefix]
+    tails = [
+        longer.removeprefix(shorter)
+        for shorter in variant_prefixes
+        for longer in variant_prefixes
+        if longer != shorter and longer.startswith(shorter)
+    ]
+    return ReservedResultNames(
+        names=tuple(_keras_name(path) for path in fixed),
+        prefixes=_shortest(
+            [_keras_name(path).partition(_ANY_MACHINE)[0] for path in per_machine]
+            + variant_prefixes
+        ),
+        variant_tails=_shortest(tails),
+    )
+
+
+def _keras_name(path: Path) -> str:
+    """A result file's name without the Keras model's result prefix (none, as the reference)."""
+    return path.name.removeprefix(KERAS.result_prefix)
+
+
+def _shortest(starts: list[str]) -> tuple[str, ...]:
+    """``starts`` without repeats and without those that begin with another (which the
+    other already covers), in their first order."""
+    unique = list(dict.fromkeys(starts))
+    return tuple(
+        start
+        for start in unique
+        if not any(other != start and start.startswith(other) for other in unique)
+    )

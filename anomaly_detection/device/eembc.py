@@ -19,7 +19,7 @@ from ..core.config import FeatureConfig
 from ..core.errors import PipelineError
 from ..core.io_utils import write_bytes_atomic, write_csv_atomic
 from ..data.dataset import ANOMALY, TestSet
-from ..features.logmel import ClipFeatures
+from ..features.clip_features import ClipFeatures
 
 __all__ = [
     "OFFICIAL_SETS",

@@ -25,7 +25,7 @@ from ..core.errors import ModelError
 from ..core.io_utils import write_csv_atomic, write_text_atomic
 from ..data.dataset import machine_id_number
 from ..features.frame_store import FrameStore
-from ..features.logmel import frame_stack
+from ..features.spectrogram import frame_stack
 from ..model.provenance import file_digest
 from .scoring import ClipScorer, IdScores, Predictor, TypeResult, anomaly_score
 

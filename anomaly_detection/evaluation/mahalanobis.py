@@ -33,7 +33,7 @@ from ..core.errors import ModelError
 from ..core.io_utils import write_bytes_atomic
 from ..data.dcase_years import SOURCE, TARGET, training_domain
 from ..features.frame_store import FrameStore
-from ..features.logmel import frame_stack
+from ..features.spectrogram import frame_stack
 from ..model.provenance import file_digest
 from .scoring import Predictor
 

@@ -18,8 +18,8 @@ from ..core.layout import OutputLayout
 from ..core.variants import ModelVariant
 from ..data.dataset import TestSet
 from ..data.dcase_years import is_sectioned, training_set_name
+from ..features.clip_features import ClipFeatures
 from ..features.frame_store import FrameStore
-from ..features.logmel import ClipFeatures
 from ..model.provenance import file_digest
 from .currency import ResultFacts
 from .decision import (

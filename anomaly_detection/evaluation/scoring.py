@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from ..core.io_utils import write_csv_atomic, write_text_atomic
 from ..data.dataset import TestSet, machine_id_number
-from ..features.logmel import ClipFeatures, frame_stack
+from ..features.clip_features import ClipFeatures
+from ..features.spectrogram import frame_stack
 from .metrics import MetricError, partial_roc_auc, roc_auc
 
 __all__ = [

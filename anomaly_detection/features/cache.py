@@ -44,8 +44,8 @@ import xxhash
 from ..core.config import FeatureConfig
 from ..core.errors import CacheError, OutputError
 from ..core.io_utils import as_path, atomic_path, write_text_atomic
+from .clip_features import ClipFeatures
 from .frame_store import FileFrameStore
-from .logmel import ClipFeatures
 
 __all__ = ["FeatureCache", "CacheEntry", "data_checksum", "remove_orphans"]
 

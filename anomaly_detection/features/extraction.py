@@ -19,12 +19,13 @@ import numpy as np
 from tqdm import tqdm
 
 from ..core.config import FeatureConfig
-from ..core.config_values import DCASE_SAMPLE_RATE, empty_mel_bands
+from ..core.config_checks import DCASE_SAMPLE_RATE
 from ..core.errors import AudioError, ConfigError, FeatureError, TrainingError
 from ..data.audio import audio_sample_rate
+from ..dsp.mel import empty_mel_bands
 from .cache import FeatureCache
+from .clip_features import ClipFeatures, files_to_log_mels
 from .frame_store import FrameStore, MemoryFrameStore
-from .logmel import ClipFeatures, files_to_log_mels
 
 __all__ = ["iter_log_mels", "extract_log_mels", "majority_sample_rate", "load_frame_store"]
 
@@ -60,7 +61,7 @@ def check_settings_at_rate(feature: FeatureConfig, sample_rate: int) -> None:
     ConfigError
         If a mel band would hold no FFT bin at ``sample_rate``.
     """
-    empty = empty_mel_bands(feature.n_fft, feature.n_mels, sample_rate)
+    empty = empty_mel_bands(sample_rate=sample_rate, n_fft=feature.n_fft, n_mels=feature.n_mels)
     if empty:
         raise ConfigError(
             f"'feature.n_fft' ({feature.n_fft}) is too small for 'feature.n_mels' "

@@ -53,7 +53,7 @@ class FrameStore:
         Returns
         -------
         np.ndarray, shape (len(starts), frames * n_mels), float32
-            Frame-major, as :func:`anomaly_detection.features.logmel.frame_stack`.
+            Frame-major, as :func:`anomaly_detection.features.spectrogram.frame_stack`.
         """
         raise NotImplementedError
 
