@@ -34,9 +34,9 @@ from anomaly_detection.core.variants import (
 )
 from anomaly_detection.device.tflite_infer import TFLiteModel
 from anomaly_detection.device.tflm import TFLMModel, tflm_runtime
-from anomaly_detection.evaluation.decision import Threshold
 from anomaly_detection.evaluation.report import console_auc_table
 from anomaly_detection.evaluation.scoring import TypeResult, relative_score_differences
+from anomaly_detection.evaluation.thresholds import Threshold
 from anomaly_detection.features.frame_store import FrameStore
 from anomaly_detection.model.provenance import check_converted_from
 from anomaly_detection.pipeline.context import TestFeatures

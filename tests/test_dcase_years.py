@@ -392,8 +392,8 @@ def test_partial_sets_mixed_names_and_other_scores_are_caught(tmp_path):
     among published ones, a test/ folder in a 2021 layout, a threshold of the other score."""
     from anomaly_detection.data.dataset import TestSet
     from anomaly_detection.data.section_ground_truth import SectionGroundTruth
-    from anomaly_detection.evaluation.decision import Threshold, load_threshold, save_threshold
     from anomaly_detection.evaluation.scoring import IdScores, _domains_without_normals
+    from anomaly_detection.evaluation.thresholds import Threshold, load_threshold, save_threshold
 
     clips = (tmp_path / "section_00_0000.wav", tmp_path / "section_00_0001.wav")
     (tmp_path / "ground_truth_data").mkdir()

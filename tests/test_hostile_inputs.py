@@ -27,7 +27,7 @@ from anomaly_detection.core.config import FeatureConfig
 from anomaly_detection.core.errors import ConversionError, ModelError, TrainingError
 from anomaly_detection.device.tflite_convert import check_folding
 from anomaly_detection.device.tflite_infer import TFLiteModel
-from anomaly_detection.evaluation.decision import Threshold, save_threshold
+from anomaly_detection.evaluation.thresholds import Threshold, save_threshold
 from anomaly_detection.features.cache import FeatureCache
 from anomaly_detection.features.clip_features import file_to_log_mel
 from anomaly_detection.features.extraction import extract_log_mels
@@ -500,7 +500,7 @@ def test_case_upper_case_wav_extension_is_accepted(dev_run, tmp_path):
 
 
 def test_case_threshold_of_a_model_rewritten_with_the_same_size_and_mtime_is_refit(tmp_path):
-    from anomaly_detection.evaluation.decision import load_threshold
+    from anomaly_detection.evaluation.thresholds import load_threshold
 
     model_file = tmp_path / "model.tflite"
     model_file.write_bytes(b"first model bytes")

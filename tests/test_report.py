@@ -9,8 +9,9 @@ import pytest
 import scipy.stats
 
 from anomaly_detection.core.variants import VARIANTS
-from anomaly_detection.evaluation.decision import decision_metrics, fit_threshold
+from anomaly_detection.evaluation.decision import decision_metrics
 from anomaly_detection.evaluation.report import read_result_csv
+from anomaly_detection.evaluation.thresholds import fit_threshold
 from anomaly_detection.model.provenance import file_digest
 from conftest import run_script
 
@@ -218,7 +219,7 @@ def test_machine_type_selection(dev_run):
 def test_each_machine_id_gets_a_threshold_of_its_own(caplog):
     import scipy.stats
 
-    from anomaly_detection.evaluation.decision import decision_metrics, fit_thresholds_by_id
+    from anomaly_detection.evaluation.thresholds import fit_thresholds_by_id
 
     rng = np.random.default_rng(0)
     quiet = 13 + 26 * rng.beta(2, 2, 100)  # normal scores of ID 01 run 13-39

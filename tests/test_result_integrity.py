@@ -153,7 +153,7 @@ def test_a_model_of_another_shape_than_the_yaml_is_an_error(dev_run, tmp_path):
 
 
 def test_a_threshold_belongs_to_the_model_it_was_fitted_with(tmp_path):
-    from anomaly_detection.evaluation.decision import Threshold, load_threshold, save_threshold
+    from anomaly_detection.evaluation.thresholds import Threshold, load_threshold, save_threshold
     from anomaly_detection.model.provenance import file_digest
 
     model = tmp_path / "model_ToyCar.hdf5"

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..registry.anomaly_scores import DEFAULT_ANOMALY_SCORE, anomaly_score_names
 from .config_checks import cross_key_problems
 from .config_values import (
-    ANOMALY_SCORES,
     KERAS_BACKENDS,
     LOSSES,
     MAX_FRAMES,
@@ -154,7 +154,7 @@ class Config:
     log_file: Path = Path("./baseline.log")
     eval_ground_truth: Path | None = None
     dataset_year: int | None = None  # None: recognised from the file names
-    anomaly_score: str = "mse"
+    anomaly_score: str = DEFAULT_ANOMALY_SCORE
     source: Path | None = field(default=None, compare=False)
 
     def data_directory(self, dev_mode: bool) -> Path:
@@ -213,7 +213,7 @@ _KEYS: tuple[_Key, ...] = (
     _Key("log_file", "path", default="./baseline.log"),
     _Key("eval_ground_truth", "optional_path", default=None),
     _Key("dataset_year", "optional_int", default=None, check=between(2020, 2026)),
-    _Key("anomaly_score", "str", default="mse", check=one_of(ANOMALY_SCORES)),
+    _Key("anomaly_score", "str", default=DEFAULT_ANOMALY_SCORE, check=one_of(anomaly_score_names)),
 )
 _SECTIONS = {"feature", "fit", "fit.compile", "model"}
 

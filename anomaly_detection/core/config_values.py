@@ -21,7 +21,6 @@ __all__ = [
     "coerce",
     "is_int",
     "quote",
-    "ANOMALY_SCORES",
     "OPTIMIZERS",
     "LOSSES",
     "MAX_FRAMES",
@@ -139,10 +138,6 @@ TRAINING_LOOPS = ("scan", "keras")
 #: ``fit.precision``: the scan loop's Dense products (bfloat16 only where native).
 PRECISIONS = ("float32", "bfloat16")
 
-#: ``anomaly_score``: mean squared reconstruction error (the reference), or the 2023
-#: baseline's selective Mahalanobis distance to the source and target errors.
-ANOMALY_SCORES = ("mse", "mahalanobis")
-
 #: Keras 3 optimizer names ``compile`` accepts as a string (compared in lower case).
 OPTIMIZERS = (
     "adadelta",
@@ -170,17 +165,22 @@ MAX_N_MELS = 1_024
 MAX_FRAMES = 1_024
 
 
-def one_of(names: tuple[str, ...], *, lower: bool = False) -> Callable[[Any], str | None]:
+def one_of(
+    names: tuple[str, ...] | Callable[[], tuple[str, ...]], *, lower: bool = False
+) -> Callable[[Any], str | None]:
+    """The check that a value is one of ``names`` (or of ``names()``, a registry's)."""
+
     def check(value: Any) -> str | None:
-        if (value.lower() if lower else value) in names:
+        listed = names() if callable(names) else names
+        if (value.lower() if lower else value) in listed:
             return None
-        close = difflib.get_close_matches(value.lower() if lower else value, names, n=1)
+        close = difflib.get_close_matches(value.lower() if lower else value, listed, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        if names is LOSSES:
+        if listed is LOSSES:
             return f"is not a loss for an autoencoder's float target: {quote(value)}{hint}"
-        if names in (TRAINING_LOOPS, PRECISIONS, ANOMALY_SCORES):
-            return f"is {quote(value)}, not one of: {', '.join(names)}{hint}"
-        return f"is not a Keras name: {quote(value)}{hint}"
+        if listed in (OPTIMIZERS, KERAS_BACKENDS):
+            return f"is not a Keras name: {quote(value)}{hint}"
+        return f"is {quote(value)}, not one of: {', '.join(listed)}{hint}"
 
     return check
 

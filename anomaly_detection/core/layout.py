@@ -3,8 +3,8 @@
 ::
 
     <model_directory>/model_<type><postfix>.hdf5|.tflite    models (see :mod:`.variants`)
-    <model_directory>/model_<type>...<suffix>.threshold.json  each model's decision threshold
-    <model_directory>/model_<type>...<suffix>.mahalanobis.npz  its Mahalanobis precisions
+    <model_directory>/model_<type>...<suffix><tag>.threshold.json  each model's decision threshold
+    <model_directory>/model_<type>...<suffix><tag>.npz  an anomaly score's state (Mahalanobis)
     <model_directory>/history_<type>.png                    training loss
     <result_directory>/<prefix>anomaly_score_<type>_<id>.csv
     <result_directory>/<prefix>decision_result_<type>_<id>.csv
@@ -14,7 +14,9 @@
     <result_directory>/run_info.json, summary.md
 
 ``<prefix>`` is the variant's result prefix: empty for the Keras model (as the
-reference), ``tflite<postfix>_`` for the TFLite models.
+reference), ``tflite<postfix>_`` for the TFLite models. ``<tag>`` is the anomaly
+score's file tag (:mod:`anomaly_detection.registry.anomaly_scores`): none for ``mse``,
+``.mahalanobis`` for ``mahalanobis``.
 """
 
 from __future__ import annotations
@@ -47,14 +49,12 @@ class OutputLayout:
         """``<model_directory>/model_<type><postfix><suffix>``."""
         return self.model_directory / variant.model_file_name(machine_type)
 
-    def threshold_file(
-        self, variant: ModelVariant, machine_type: str, *, score: str = "mse"
-    ) -> Path:
-        """The model file's name with ``.threshold.json`` appended (``.mahalanobis.threshold.json``
-        for the thresholds of ``score`` ``"mahalanobis"``)."""
+    def threshold_file(self, variant: ModelVariant, machine_type: str, *, tag: str) -> Path:
+        """The model file's name with ``<tag>.threshold.json`` appended; ``tag``: the
+        anomaly score's file tag (``""`` for ``mse``, ``".mahalanobis"`` for
+        ``mahalanobis``; :class:`~anomaly_detection.registry.anomaly_scores.AnomalyScore`)."""
         model_file = self.model_file(variant, machine_type)
-        kind = "" if score == "mse" else f".{score}"
-        return model_file.with_name(f"{model_file.name}{kind}.threshold.json")
+        return model_file.with_name(f"{model_file.name}{tag}.threshold.json")
 
     def deployment_report(self, variant: ModelVariant, machine_type: str) -> Path:
         """``model/model_<type><postfix>.deploy.json``: what the model needs on the device."""

@@ -18,6 +18,7 @@ from ..core.errors import ModelError
 from ..core.layout import OutputLayout
 from ..core.variants import KERAS, ModelVariant
 from ..model.provenance import file_digest, read_provenance
+from ..registry.anomaly_scores import DEFAULT_ANOMALY_SCORE
 
 __all__ = [
     "ModelOrigin",
@@ -62,13 +63,13 @@ class StaleResult:
 class ResultFacts:
     """What results are computed on, besides the model: the set (``dev`` or ``eval``),
     pAUC's ``max_fpr``, per machine type the digest of its test clip list, and the
-    anomaly score (``mse`` or ``mahalanobis``). Recorded
+    anomaly score (a name in the anomaly-score registry). Recorded
     with each ``result.csv``; a report compares them with the current run's."""
 
     mode: str
     max_fpr: float
     clips: Mapping[str, str] = field(default_factory=dict)
-    score: str = "mse"
+    score: str = DEFAULT_ANOMALY_SCORE
 
     def record(self, machine_type: str) -> dict[str, object]:
         clips = self.clips.get(machine_type)
@@ -88,7 +89,7 @@ class ResultFacts:
             return (
                 f"pAUC at FPR <= {record.get('max_fpr')}; the configuration now says {self.max_fpr}"
             )
-        if record.get("score", "mse") != self.score:
+        if record.get("score", DEFAULT_ANOMALY_SCORE) != self.score:  # none recorded: the default
             return f"scored by {record.get('score')}; this run's anomaly_score is {self.score}"
         clips = self.clips.get(machine_type)
         if clips is not None and record.get("clips") != clips:

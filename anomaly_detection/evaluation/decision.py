@@ -1,224 +1,23 @@
-"""Decision thresholds and anomaly decisions (as in the later DCASE baselines).
-
-A model's threshold is the ``decision_percentile`` point of a gamma
-distribution fitted to the anomaly scores of its own training clips. It is
-stored beside the model file as ``<model file>.threshold.json`` together with
-the model file's size, modification time and SHA-256, so a retrained or
-replaced model never uses a stale threshold.
+"""Anomaly decisions (as in the later DCASE baselines): a clip is anomalous when its
+score lies above its scoring set's decision threshold (:mod:`.thresholds`). The
+decision CSV files, precision, recall and F1, and ``decision_metrics.csv``.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
-import logging
-import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from ..core.errors import ModelError
-from ..core.io_utils import write_csv_atomic, write_text_atomic
+from ..core.io_utils import write_csv_atomic
 from ..data.dataset import machine_id_number
-from ..features.frame_store import FrameStore
-from ..features.spectrogram import frame_stack
-from ..model.provenance import file_digest
-from .scoring import ClipScorer, IdScores, Predictor, TypeResult, anomaly_score
+from .scoring import IdScores, TypeResult
+from .thresholds import Threshold
 
-__all__ = [
-    "Threshold",
-    "fit_threshold",
-    "load_threshold",
-    "save_threshold",
-    "training_scores",
-    "decision_metrics",
-    "write_decision_csv",
-    "fit_thresholds_by_id",
-    "MIN_CLIPS_PER_ID",
-    "decision_metrics_csv_text",
-]
-
-logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """Gamma fit of training scores and the threshold at ``percentile``."""
-
-    threshold: float
-    percentile: float
-    shape: float
-    loc: float
-    scale: float
-    n_clips: int
-    model_size: int = 0
-    model_mtime_ns: int = 0
-    model_digest: str = ""
-    #: ``{machine ID: threshold}`` fitted on each ID's own training clips; an ID not
-    #: listed (too few clips) takes the machine type's :attr:`threshold`.
-    by_id: dict[str, float] = field(default_factory=dict)
-    #: Digest of the training clip list it was fitted on (files, sizes, times).
-    training_clips: str = ""
-    #: The anomaly score it was fitted on (``mse`` or ``mahalanobis``).
-    score: str = "mse"
-
-    def for_id(self, machine_id: str) -> float:
-        """The threshold of ``machine_id``'s clips."""
-        return self.by_id.get(machine_id, self.threshold)
-
-
-def training_scores(model: Predictor | ClipScorer, store: FrameStore, frames: int) -> np.ndarray:
-    """Anomaly score of every clip in ``store`` (one ``model`` call per clip, or the
-    model's own :meth:`~.scoring.ClipScorer.anomaly_scores`)."""
-    if isinstance(model, ClipScorer):
-        log_mels = _StoreClips(store)  # read clip by clip, as the scorer asks
-        return np.asarray(list(model.anomaly_scores(log_mels, frames=frames)), dtype=np.float64)
-    scores = []
-    for index in range(store.n_clips):  # one clip's frames in memory at a time
-        vectors = frame_stack(store.clip(index), frames)
-        scores.append(anomaly_score(vectors, model(vectors)))
-    return np.asarray(scores, dtype=np.float64)
-
-
-class _StoreClips(Sequence[np.ndarray]):
-    """The clips of a frame store as a sequence of log-mels, each read when indexed."""
-
-    def __init__(self, store: FrameStore):
-        self.store = store
-
-    def __len__(self) -> int:
-        return self.store.n_clips
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return [self.store.clip(i) for i in range(*index.indices(len(self)))]
-        if not -len(self) <= index < len(self):
-            raise IndexError(index)
-        return self.store.clip(index % len(self))
-
-
-def fit_threshold(scores: np.ndarray, percentile: float) -> Threshold:
-    """Fit a gamma distribution to ``scores``; threshold at ``percentile`` (0..1)."""
-    import scipy.stats
-
-    scores = np.asarray(scores, dtype=np.float64)
-    if not np.all(np.isfinite(scores)):
-        raise ModelError(
-            f"{int(np.sum(~np.isfinite(scores)))} of {scores.size} training clips have a "
-            "non-finite anomaly score: the model is broken (train it again)"
-        )
-    if scores.size < 2 or np.ptp(scores) == 0:
-        # A gamma fit needs spread; with none, the single score value is the threshold.
-        value = float(scores.max()) if scores.size else float("nan")
-        return Threshold(value, percentile, float("nan"), float("nan"), float("nan"), scores.size)
-    shape, loc, scale = scipy.stats.gamma.fit(scores)
-    threshold = float(scipy.stats.gamma.ppf(percentile, shape, loc=loc, scale=scale))
-    return Threshold(threshold, percentile, float(shape), float(loc), float(scale), scores.size)
-
-
-#: Training clips an ID needs for a gamma fit of its own; with fewer it takes the type's.
-MIN_CLIPS_PER_ID = 10
-
-
-def fit_thresholds_by_id(
-    scores: np.ndarray, machine_ids: Sequence[str], percentile: float
-) -> Threshold:
-    """The machine type's threshold (all ``scores``) with one per machine ID
-    (``machine_ids[i]`` names clip ``i``'s machine), each fitted on that ID's own training
-    scores; an ID with fewer than :data:`MIN_CLIPS_PER_ID` clips takes the type's, with a
-    warning. Machines of one type differ in loudness: one threshold for all can lie above
-    every normal clip of a quiet one, and then it catches almost none of its anomalies."""
-    scores = np.asarray(scores, dtype=np.float64)
-    overall = fit_threshold(scores, percentile)
-    ids = np.asarray(machine_ids)
-    by_id = {}
-    for machine_id in sorted(set(machine_ids)):
-        own = scores[ids == machine_id]
-        if own.size >= MIN_CLIPS_PER_ID:
-            by_id[machine_id] = fit_threshold(own, percentile).threshold
-        else:
-            logger.warning(
-                "%s: %d training clip(s), fewer than %d: it takes the machine type's decision "
-                "threshold",
-                machine_id,
-                own.size,
-                MIN_CLIPS_PER_ID,
-            )
-    return replace(overall, by_id=by_id)
-
-
-def save_threshold(
-    path: Path, threshold: Threshold, *, model_file: Path, model_digest: str | None = None
-) -> None:
-    """Write ``threshold`` to ``path``, tagged with the state of ``model_file`` (its size,
-    modification time and SHA-256), so that a changed model never reuses it.
-
-    ``model_digest``: the SHA-256 of the very model the threshold was fitted with (the
-    bytes this process saved), when known; a file on disk that is not that model then
-    never takes the threshold for its own.
-    """
-    values = [threshold.threshold, *threshold.by_id.values()]
-    if not all(math.isfinite(value) for value in values):
-        raise ModelError(f"{path}: the decision threshold is {threshold.threshold}; not saved")
-    status = model_file.stat()
-    fields = {
-        **asdict(threshold),
-        "model_size": status.st_size,
-        "model_mtime_ns": status.st_mtime_ns,
-        "model_digest": model_digest or file_digest(model_file),
-    }
-    # JSON has no NaN: the gamma parameters of a fit without spread are written as null
-    fields = {
-        key: None if isinstance(value, float) and not math.isfinite(value) else value
-        for key, value in fields.items()
-    }
-    write_text_atomic(path, json.dumps(fields, indent=2, allow_nan=False) + "\n")
-
-
-def load_threshold(
-    path: Path,
-    *,
-    model_file: Path,
-    percentile: float,
-    training_clips: str | None = None,
-    score: str = "mse",
-) -> Threshold | None:
-    """The threshold stored in ``path``, or ``None`` if absent, unreadable, fitted to
-    another state of ``model_file``, for another percentile or anomaly ``score``, or
-    (``training_clips`` given) on other training clips (another set, or clips added or
-    replaced)."""
-    if not path.is_file():
-        return None
-    try:
-        fields: dict[str, Any] = json.loads(path.read_text())
-        restored: dict[str, Any] = {
-            key: math.nan if value is None else value for key, value in fields.items()
-        }
-        stored = Threshold(**restored)
-        if not math.isfinite(stored.threshold):
-            raise ValueError(f"threshold {stored.threshold}")
-    except (ValueError, TypeError, AttributeError) as error:
-        logger.warning("%s: unreadable threshold file (%s); recomputing", path, error)
-        return None
-    status = model_file.stat()
-    if (stored.model_size, stored.model_mtime_ns) != (status.st_size, status.st_mtime_ns) or (
-        stored.model_digest != file_digest(model_file)
-    ):
-        logger.info("%s: model changed since the threshold was fitted; recomputing", path)
-        return None
-    if stored.percentile != percentile or "by_id" not in fields:  # or fitted before per-ID
-        return None
-    if stored.score != score:
-        logger.info("%s: fitted on %s scores, not %s; recomputing", path, stored.score, score)
-        return None
-    if training_clips is not None and stored.training_clips != training_clips:
-        logger.info("%s: fitted on other training clips; recomputing", path)
-        return None
-    return stored
+__all__ = ["decision_metrics", "write_decision_csv", "decision_metrics_csv_text"]
 
 
 def decision_metrics(labels: np.ndarray, decisions: np.ndarray) -> tuple[float, float, float]:

@@ -13,9 +13,10 @@ cross terms of its blocks; here the domain's mean, the block count minus one, an
 clip's blocks' own distances averaged, as ``anomaly_score: mse`` averages its vectors'
 errors.
 
-The precision matrices are stored beside the model file (``<model>.mahalanobis.npz``),
-tagged with the model's SHA-256 and the training clip list; a changed model or other
-clips refit them. 2020 sets, with no target domain, have the source one only.
+The precision matrices are stored beside the model file (``<model>.mahalanobis.npz``,
+the registry entry's file tag), tagged with the model's SHA-256 and the training clip
+list; a changed model or other clips refit them. 2020 sets, with no target domain, have
+the source one only. :class:`SelectiveMahalanobis` is the registered implementation.
 """
 
 from __future__ import annotations
@@ -35,9 +36,16 @@ from ..data.dcase_years import SOURCE, TARGET, training_domain
 from ..features.frame_store import FrameStore
 from ..features.spectrogram import frame_stack
 from ..model.provenance import file_digest
-from .scoring import Predictor
+from ..registry.anomaly_scores import anomaly_score_entry
+from .scoring import ClipScorer, Predictor
 
-__all__ = ["DomainPrecisions", "fit_domain_precisions", "MahalanobisScorer", "stored_or_fitted"]
+__all__ = [
+    "DomainPrecisions",
+    "fit_domain_precisions",
+    "MahalanobisScorer",
+    "stored_or_fitted",
+    "SelectiveMahalanobis",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -145,8 +153,9 @@ class MahalanobisScorer:
 
 
 def precision_file(model_file: Path) -> Path:
-    """``<model file>.mahalanobis.npz``."""
-    return model_file.with_name(f"{model_file.name}.mahalanobis.npz")
+    """``<model file>.mahalanobis.npz`` (the registry entry's file tag)."""
+    entry = anomaly_score_entry("mahalanobis")
+    return model_file.with_name(entry.state_file_name(model_file.name, ".npz"))
 
 
 def save_precisions(model_file: Path, precisions: DomainPrecisions) -> None:
@@ -211,3 +220,24 @@ def stored_or_fitted(
     counts = ", ".join(f"{domain} {n} error blocks" for domain, n in fitted.vectors.items())
     logger.info("%s: Mahalanobis covariances fitted (%s)", model_file.name, counts)
     return fitted
+
+
+class SelectiveMahalanobis:
+    """``anomaly_score: mahalanobis`` (an
+    :class:`~anomaly_detection.evaluation.score_methods.AnomalyScoreMethod`)."""
+
+    @staticmethod
+    def scoring_model(
+        model_file: Path,
+        predict: Predictor,
+        training_frames: Callable[[], FrameStore],
+        *,
+        frames: int,
+        training_clips: str | None,
+    ) -> Predictor | ClipScorer:
+        """A :class:`MahalanobisScorer` with the domains' precisions stored beside
+        ``model_file``, or fitted on ``training_frames()`` and stored (:func:`stored_or_fitted`)."""
+        precisions = stored_or_fitted(
+            model_file, predict, training_frames, frames=frames, training_clips=training_clips
+        )
+        return MahalanobisScorer(predict, precisions)

@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from ..data.dcase_years import SOURCE, TARGET, layout_family
-from .decision import Threshold
 from .metrics import MetricError, partial_roc_auc, roc_auc
 from .scoring import IdScores, TypeResult
+from .thresholds import Threshold
 
 __all__ = [
     "official_result_csv_text",

@@ -3,10 +3,11 @@ DCASE 2021+ official scores."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from ..core.layout import OutputLayout
 from ..core.variants import TFLM_VARIANTS, VARIANTS, ModelVariant
+from ..registry.anomaly_scores import DEFAULT_ANOMALY_SCORE, anomaly_score_entry
 from .currency import SET_NAMES, StaleResult, model_origin, result_record
 from .official import official_score_types, read_official_score
 
@@ -17,11 +18,6 @@ __all__ = [
     "official_score_lines",
     "scored_by_line",
 ]
-
-_SCORE_NAMES = {
-    "mse": "mean squared reconstruction error (MSE, the reference's)",
-    "mahalanobis": "selective Mahalanobis distance (the DCASE 2023 baseline's)",
-}
 
 
 def stale_section(stale: Sequence[StaleResult]) -> list[str]:
@@ -144,7 +140,16 @@ def scored_by_line(info: dict, shown: Collection[tuple[str, str]]) -> list[str]:
     pairs of ``run_info.json``'s ``info``) were computed with, as one line."""
     records = [result_record(info.get(label, {}).get(t, {})) for label, t in shown]
     sets = sorted({SET_NAMES.get(str(r.get("mode")), "?") for r in records if r})
-    scores = sorted({_SCORE_NAMES.get(str(r.get("score", "mse")), "?") for r in records if r})
+    scores = sorted({_score_description(r) for r in records if r})
     if not sets:
         return []
     return [f"Scored on the {' and '.join(sets)} set by the {'; '.join(scores)}.", ""]
+
+
+def _score_description(record: Mapping[str, object]) -> str:
+    """The registered description of the anomaly score a result record names ('?' for
+    a name not registered)."""
+    try:
+        return anomaly_score_entry(str(record.get("score", DEFAULT_ANOMALY_SCORE))).description
+    except KeyError:
+        return "?"

@@ -1,15 +1,16 @@
-"""A model variant's result files: scores, thresholds, decisions, plots, ``result.csv``.
+"""A model variant's result files: scores, decisions, plots, ``result.csv``, and the
+facts ``run_info.json`` records about them.
 
 The run context (:mod:`anomaly_detection.pipeline.context`) calls these steps; each
 takes the output layout and only the settings it uses. Every path comes from
-:class:`~anomaly_detection.core.layout.OutputLayout`.
+:class:`~anomaly_detection.core.layout.OutputLayout`. Decision thresholds are
+fitted and stored by :mod:`.thresholds`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,21 +18,11 @@ from ..core.io_utils import write_text_atomic
 from ..core.layout import OutputLayout
 from ..core.variants import ModelVariant
 from ..data.dataset import TestSet
-from ..data.dcase_years import is_sectioned, training_set_name
+from ..data.dcase_years import is_sectioned
 from ..features.clip_features import ClipFeatures
-from ..features.frame_store import FrameStore
 from ..model.provenance import file_digest
 from .currency import ResultFacts
-from .decision import (
-    Threshold,
-    decision_metrics_csv_text,
-    fit_threshold,
-    fit_thresholds_by_id,
-    load_threshold,
-    save_threshold,
-    training_scores,
-    write_decision_csv,
-)
+from .decision import decision_metrics_csv_text, write_decision_csv
 from .official import official_result_csv_text
 from .plots import plot_roc_curves, plot_score_histograms
 from .report import forget_in_run_info, read_run_info, update_run_info
@@ -44,17 +35,15 @@ from .scoring import (
     score_test_set,
     write_anomaly_score_csv,
 )
+from .thresholds import Threshold
 
 __all__ = [
     "TestFeatures",
-    "fit_and_save_threshold",
-    "stored_or_fitted_threshold",
     "score_machine_type",
     "write_type_outputs",
     "write_variant_results",
     "record_model",
     "forget_results",
-    "exit_status",
 ]
 
 logger = logging.getLogger(__name__)
@@ -66,89 +55,6 @@ class TestFeatures:
 
     test_set: TestSet
     clips: list[ClipFeatures]
-
-
-def fit_and_save_threshold(
-    layout: OutputLayout,
-    variant: ModelVariant,
-    machine_type: str,
-    predict: Predictor | ClipScorer,
-    frames: FrameStore,
-    *,
-    frames_per_vector: int,
-    percentile: float,
-    training_clips: str | None = None,
-    model_digest: str | None = None,
-    score: str = "mse",
-    year: int = 2020,
-) -> Threshold:
-    """Fit the model's decision threshold on its training clips' scores (gamma
-    distribution, ``percentile``) and save it beside the model file, tagged with
-    ``model_digest`` (the SHA-256 of the model ``predict`` runs) or the file's, and
-    with ``training_clips`` (the digest of the clip list it was fitted on). One threshold
-    per scoring set of ``year``'s layout besides the type's (machine ID, section and
-    domain, or section: :func:`~anomaly_detection.data.dcase_years.training_set_name`)."""
-    scores = training_scores(predict, frames, frames_per_vector)
-    machine_ids = [training_set_name(path, year) or "" for path in frames.clip_paths]
-    if len(machine_ids) == len(scores) and any(machine_ids):
-        threshold = fit_thresholds_by_id(scores, machine_ids, percentile)
-    else:  # clips of unknown names: the machine type's threshold only
-        threshold = fit_threshold(scores, percentile)
-    threshold = dataclasses.replace(threshold, training_clips=training_clips or "", score=score)
-    path = layout.threshold_file(variant, machine_type, score=score)
-    model_file = layout.model_file(variant, machine_type)
-    save_threshold(path, threshold, model_file=model_file, model_digest=model_digest)
-    logger.info(
-        "%s %s: threshold %.4g (%g quantile of a gamma fit, %d training clips)",
-        machine_type,
-        variant.short_name,
-        threshold.threshold,
-        threshold.percentile,
-        threshold.n_clips,
-    )
-    if threshold.by_id:
-        per_id = ", ".join(f"{key} {value:.4g}" for key, value in threshold.by_id.items())
-        logger.info("%s %s: per machine ID %s", machine_type, variant.short_name, per_id)
-    logger.debug("%s: saved %s", machine_type, path)
-    return threshold
-
-
-def stored_or_fitted_threshold(
-    layout: OutputLayout,
-    variant: ModelVariant,
-    machine_type: str,
-    predict: Predictor | ClipScorer,
-    training_frames: Callable[[], FrameStore],
-    *,
-    frames_per_vector: int,
-    percentile: float,
-    training_clips: str | None = None,
-    score: str = "mse",
-    year: int = 2020,
-) -> Threshold:
-    """The threshold saved beside the model, or (absent, stale or fitted on other
-    training clips) a new fit: ``training_frames`` is called only then."""
-    stored = load_threshold(
-        layout.threshold_file(variant, machine_type, score=score),
-        model_file=layout.model_file(variant, machine_type),
-        percentile=percentile,
-        training_clips=training_clips,
-        score=score,
-    )
-    if stored is not None:
-        return stored
-    return fit_and_save_threshold(
-        layout,
-        variant,
-        machine_type,
-        predict,
-        training_frames(),
-        frames_per_vector=frames_per_vector,
-        percentile=percentile,
-        training_clips=training_clips,
-        score=score,
-        year=year,
-    )
 
 
 def score_machine_type(
@@ -239,11 +145,7 @@ def write_variant_results(
     """
     path = layout.result_csv(variant)
     info = read_run_info(layout.run_info).get(variant.label, {})
-    same_run = [  # rows of the same set and max_fpr only: never dev beside eval rows
-        machine_type
-        for machine_type in ([] if is_sectioned(year) else keep)
-        if facts.difference(info.get(machine_type, {}), machine_type) is None
-    ]
+    same_run = _same_run_types(keep, info, facts, year=year)
     scored = {result.machine_type for result in results}
     kept = _type_blocks(path, same_run, exclude=scored)
     if is_sectioned(year):
@@ -264,6 +166,22 @@ def write_variant_results(
         update_run_info(layout.run_info, variant, result.machine_type, result_csv=record)
 
 
+def _same_run_types(
+    types: Sequence[str], info: dict, facts: ResultFacts, *, year: int
+) -> list[str]:
+    """The machine types of ``types`` whose earlier rows stay: those computed on the same
+    set, ``max_fpr`` and clips as ``facts`` say (never dev rows beside eval ones) by
+    ``info`` (the variant's ``run_info.json`` entries); none from 2021 on (``year``), as
+    the official score covers this run's types only."""
+    if is_sectioned(year):
+        return []
+    return [
+        machine_type
+        for machine_type in types
+        if facts.difference(info.get(machine_type, {}), machine_type) is None
+    ]
+
+
 def _type_blocks(path: Path, types: Sequence[str], *, exclude: set[str]) -> str:
     """The blocks (name row to blank line) of ``types`` in the ``result.csv`` at ``path``."""
     wanted = set(types) - exclude
@@ -282,9 +200,11 @@ def _type_rows(path: Path, types: Sequence[str], *, exclude: set[str]) -> str:
 def _kept_file_text(path: Path, wanted: set[str]) -> str:
     """The text of an earlier result file whose rows of ``wanted`` types stay ('' when
     none are wanted, or the file is absent or unreadable)."""
+    if not wanted:
+        return ""
     try:
-        return path.read_text(encoding="utf-8") if wanted and path.is_file() else ""
-    except (OSError, UnicodeDecodeError):
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):  # absent, a folder, or unreadable
         return ""
 
 
@@ -318,33 +238,3 @@ def forget_results(layout: OutputLayout, variants: Sequence[ModelVariant]) -> No
             len(stale),
             ", ".join(v.label for v in variants),
         )
-
-
-def exit_status(results: Sequence[TypeResult], *, skip_bad_clips: bool) -> int:
-    """Report clips excluded from scoring and averages that miss an ID; 1 if any,
-    unless ``skip_bad_clips``."""
-    log = logger.warning if skip_bad_clips else logger.error
-    incomplete = [result for result in results if result.missing_auc()]
-    for result in incomplete:
-        missing = ", ".join(ids.machine_id for ids in result.missing_auc())
-        log(
-            "%s: no AUC for %s; the Average %s",
-            result.machine_type,
-            missing,
-            f"covers the other {len(result.ids) - len(result.missing_auc())} ID(s) only"
-            if skip_bad_clips
-            else "is nan (pass --skip-bad-clips to average the other IDs)",
-        )
-    excluded = [entry for result in results for ids in result.ids for entry in ids.excluded]
-    if not excluded:
-        return 1 if incomplete and not skip_bad_clips else 0
-    log(
-        "%d test clip(s) could not be scored and were excluded from the scores and AUC:",
-        len(excluded),
-    )
-    for _, reason in excluded:
-        log("  %s", reason)
-    if skip_bad_clips:
-        return 0
-    logger.error("failing because of the excluded clips (pass --skip-bad-clips to accept them)")
-    return 1

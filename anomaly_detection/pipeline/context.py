@@ -3,9 +3,10 @@
 A :class:`RunContext` is built once from the validated configuration and the
 command line (mode, machine types, cache, progress, skip-bad-clips). It is a
 coordinator: it holds the output layout and the run's settings, and each step
-it offers delegates to the concern that owns it (thresholds, scores, decisions
-and plots: :mod:`anomaly_detection.evaluation.results`; provenance:
-:mod:`anomaly_detection.model.provenance`; the summary:
+it offers delegates to the concern that owns it (thresholds:
+:mod:`anomaly_detection.evaluation.thresholds`; scores, decisions and plots:
+:mod:`anomaly_detection.evaluation.results`; the exit status: :mod:`.exit_status`;
+provenance: :mod:`anomaly_detection.model.provenance`; the summary:
 :mod:`anomaly_detection.evaluation.report` with the device's deployment section).
 """
 
@@ -29,13 +30,15 @@ from ..data.ground_truth import GroundTruth, find_ground_truth, read_ground_trut
 from ..data.section_ground_truth import SectionGroundTruth, find_section_ground_truth
 from ..device.deployment import deployment_markdown, deployment_reports
 from ..evaluation import results as variant_results
+from ..evaluation import thresholds as decision_thresholds
 from ..evaluation.currency import ResultFacts
-from ..evaluation.decision import Threshold
 from ..evaluation.report import summary_markdown
 from ..evaluation.results import TestFeatures
 from ..evaluation.scoring import ClipScorer, Predictor, TypeResult
+from ..evaluation.thresholds import Threshold
 from ..features.cache import FeatureCache
 from ..features.frame_store import FrameStore
+from .exit_status import exit_status
 from .run_data import RunData
 
 __all__ = ["RunContext", "TestFeatures", "context_from_arguments"]
@@ -92,7 +95,7 @@ class RunContext(RunData):
         model_digest: str | None = None,
     ) -> Threshold:
         """Fit and save the model's decision threshold on its training clips' scores."""
-        return variant_results.fit_and_save_threshold(
+        return decision_thresholds.fit_and_save_threshold(
             self.layout,
             variant,
             machine_type,
@@ -110,7 +113,7 @@ class RunContext(RunData):
         training_frames: Callable[[], FrameStore],
     ) -> Threshold:
         """The threshold saved beside the model, or (absent or stale) a new fit."""
-        return variant_results.stored_or_fitted_threshold(
+        return decision_thresholds.stored_or_fitted_threshold(
             self.layout,
             variant,
             machine_type,
@@ -192,7 +195,7 @@ class RunContext(RunData):
 
     def exit_status(self, results: Sequence[TypeResult]) -> int:
         """Report clips excluded from scoring; 1 if any, unless ``skip_bad_clips``."""
-        return variant_results.exit_status(results, skip_bad_clips=self.skip_bad_clips)
+        return exit_status(results, skip_bad_clips=self.skip_bad_clips)
 
 
 def _write_summary(run: RunContext, expected: ResultFacts | None) -> Path:

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..data.dataset import list_train_files, select_machine_type_dirs
-from ..evaluation.mahalanobis import MahalanobisScorer, stored_or_fitted
+from ..evaluation.score_methods import AnomalyScoreMethod
 from ..evaluation.scoring import ClipScorer, Predictor
 from ..features.frame_store import FrameStore
 from ..model.provenance import clip_files_digest
+from ..registry.anomaly_scores import anomaly_score_entry
+from ..registry.implementation import load
 
 if TYPE_CHECKING:
     from ..core.config import Config
@@ -80,16 +82,16 @@ class RunFacts:
         model: Predictor,
         training_frames: Callable[[], FrameStore],
     ) -> Predictor | ClipScorer:
-        """The model as it scores clips under ``anomaly_score``: itself (``mse``, the mean
-        squared error), or with its domains' Mahalanobis precisions (stored beside the
-        model file, or fitted on ``training_frames()`` and stored)."""
-        if self.config.anomaly_score == "mse":
-            return model
-        precisions = stored_or_fitted(
+        """The model as it scores clips under ``anomaly_score``, by the registered score's
+        implementation: itself (``mse``, the mean squared error), or with the state the
+        score needs (``mahalanobis``: its domains' precisions), stored beside the model
+        file or fitted on ``training_frames()`` (called only then) and stored."""
+        entry = anomaly_score_entry(self.config.anomaly_score)
+        method: AnomalyScoreMethod = load(entry.implementation)
+        return method.scoring_model(
             self.layout.model_file(variant, machine_type),
             model,
             training_frames,
             frames=self.config.feature.frames,
             training_clips=self.training_clips_digest(machine_type),
         )
-        return MahalanobisScorer(model, precisions)
