@@ -2,7 +2,7 @@
 
 ::
 
-    <model_directory>/model_<type><postfix>.hdf5|.tflite    models (see :mod:`.variants`)
+    <model_directory>/model_<type><postfix>.hdf5|.tflite    models (registry.model_files)
     <model_directory>/model_<type>...<suffix>.threshold.json  each model's decision threshold
     <model_directory>/model_<type>...<suffix>.mahalanobis.npz  its Mahalanobis precisions
     <model_directory>/history_<type>.png                    training loss
@@ -14,7 +14,8 @@
     <result_directory>/run_info.json, summary.md
 
 ``<prefix>`` is the variant's result prefix: empty for the Keras model (as the
-reference), ``tflite<postfix>_`` for the TFLite models.
+reference), ``<label>_`` for the others (``tflite<postfix>_`` in LiteRT, ``tflm<postfix>_`` in
+TensorFlow Lite Micro; see :mod:`..registry.variants`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .variants import ModelVariant
+from ..registry.variants import ModelVariant
 
 __all__ = ["OutputLayout"]
 

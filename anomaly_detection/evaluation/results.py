@@ -15,12 +15,12 @@ from pathlib import Path
 
 from ..core.io_utils import write_text_atomic
 from ..core.layout import OutputLayout
-from ..core.variants import ModelVariant
 from ..data.dataset import TestSet
 from ..data.dcase_years import is_sectioned, training_set_name
 from ..features.frame_store import FrameStore
 from ..features.logmel import ClipFeatures
 from ..model.provenance import file_digest
+from ..registry.variants import ModelVariant
 from .currency import ResultFacts
 from .decision import (
     Threshold,

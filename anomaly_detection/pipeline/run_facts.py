@@ -19,7 +19,7 @@ from ..model.provenance import clip_files_digest
 if TYPE_CHECKING:
     from ..core.config import Config
     from ..core.layout import OutputLayout
-    from ..core.variants import ModelVariant
+    from ..registry.variants import ModelVariant
 
 __all__ = ["RunFacts"]
 
