@@ -210,6 +210,14 @@ def score_machine_type(
     return scored
 
 
+def write_results(run: common.RunContext, by_type: list[dict[ModelVariant, Scored]]) -> None:
+    """After all machine types: each variant's ``result.csv`` and decision metrics."""
+    for variant in dict.fromkeys(variant for scored in by_type for variant in scored):
+        scored = [of_type[variant] for of_type in by_type if variant in of_type]
+        thresholds = {item.result.machine_type: item.threshold for item in scored}
+        run.write_results(variant, [item.result for item in scored], thresholds)
+
+
 def report_summary(run: common.RunContext) -> None:
     """The summary, and with labelled clips the console table of average AUC / pAUC."""
     summary = run.write_summary()
@@ -221,17 +229,11 @@ def report_summary(run: common.RunContext) -> None:
 
 def main(args: argparse.Namespace, run: common.RunContext) -> int:
     runtimes = runtimes_to_score(args, run)
-    results: dict[ModelVariant, list[TypeResult]] = {}
-    thresholds: dict[ModelVariant, dict[str, Threshold]] = {}
-    for type_dir in run.type_dirs():
-        for variant, scored in score_machine_type(args, run, runtimes, type_dir).items():
-            results.setdefault(variant, []).append(scored.result)
-            thresholds.setdefault(variant, {})[type_dir.name] = scored.threshold
-    for variant, variant_results in results.items():
-        run.write_results(variant, variant_results, thresholds[variant])
+    by_type = [score_machine_type(args, run, runtimes, type_dir) for type_dir in run.type_dirs()]
+    write_results(run, by_type)
     report_summary(run)
-    # Every variant sees the same clips: report the exclusions once.
-    return run.exit_status(next(iter(results.values())))
+    # Every variant sees the same clips: report the exclusions once, by the first's.
+    return run.exit_status([next(iter(scored.values())).result for scored in by_type])
 
 
 if __name__ == "__main__":
