@@ -30,7 +30,6 @@ from anomaly_detection.model.backend import (
 choose_training_backend()  # before Keras loads: $KERAS_BACKEND, else fit.backend of --config
 
 import keras_model
-from anomaly_detection.core.variants import KERAS
 from anomaly_detection.evaluation.plots import plot_training_history
 from anomaly_detection.evaluation.scoring import keras_predictor
 from anomaly_detection.model.provenance import read_provenance, write_provenance
@@ -40,6 +39,7 @@ from anomaly_detection.model.training import (
     split_training_vectors,
     train_autoencoder,
 )
+from anomaly_detection.registry.variants import KERAS
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -20,9 +20,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: n
 
 import common
 import keras_model
-from anomaly_detection.core.variants import KERAS
 from anomaly_detection.evaluation.report import console_auc_table, format_result_table
-from anomaly_detection.evaluation.scoring import keras_predictor
+from anomaly_detection.registry.variants import KERAS
 
 logger = logging.getLogger("01_test")
 
@@ -41,11 +40,11 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
         machine_type = type_dir.name
         logger.info("== %s: testing", machine_type)
         model_file = run.layout.model_file(KERAS, machine_type)
-        model = keras_model.load_model(model_file)
-        keras_model.check_model_shape(model, model_file, run.config.model.shape)
-        run.check_model(model_file, run.test_files(type_dir), input_dim=model.input_shape[-1])
+        model = keras_model.KerasModel(model_file)
+        keras_model.check_model_shape(model.model, model_file, run.config.model.shape)
+        run.check_model(model_file, run.test_files(type_dir), input_dim=model.input_dim)
         training_frames = run.training_frames_loader(type_dir)
-        scorer = run.anomaly_scorer(KERAS, machine_type, keras_predictor(model), training_frames)
+        scorer = run.anomaly_scorer(KERAS, machine_type, model, training_frames)
         threshold = run.stored_or_fitted_threshold(KERAS, machine_type, scorer, training_frames)
 
         test_features = run.test_features(type_dir)
@@ -55,7 +54,7 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
         run.record_model(
             KERAS,
             machine_type,
-            parameters=model.count_params(),
+            parameters=model.model.count_params(),
             seconds_per_clip=result.seconds_per_clip(),
         )
         results.append(result)

@@ -14,7 +14,7 @@ Writes, beside ``model/model_<type>.hdf5``:
 - ``model_<type>_quant_fullint_micro*.deploy.json``  what each micro model needs in
                                                TensorFlow Lite Micro: arena, flash, ops, MACs
 
-Full-integer variants are calibrated on vectors of the type's training clips.
+Full-integer files are calibrated on vectors of the type's training clips.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ use_tensorflow_backend()  # before Keras loads: the TFLite converter needs Tenso
 import keras_model
 from anomaly_detection.core.errors import ModelError
 from anomaly_detection.core.io_utils import atomic_path
-from anomaly_detection.core.variants import KERAS, TFLITE_VARIANTS, ModelVariant
 from anomaly_detection.data.dataset import list_train_files
 from anomaly_detection.device.deployment import deployment_report, write_deployment_report
 from anomaly_detection.device.tflite_convert import (
@@ -47,6 +46,7 @@ from anomaly_detection.device.tflite_convert import (
 from anomaly_detection.device.tflm import tflm_runtime
 from anomaly_detection.features.frame_store import sample_vectors
 from anomaly_detection.model.provenance import write_provenance
+from anomaly_detection.registry.variants import KERAS, TFLITE_VARIANTS, ModelVariant
 
 logger = logging.getLogger("02_convert")
 
@@ -86,7 +86,7 @@ def write_tflite(
         temporary.write_bytes(flatbuffer)
         write_provenance(path, run.provenance(temporary, type_dir, source_model=source))
         arena_size = None
-        if variant.int8_ops_only:
+        if variant.file.int8_ops_only:
             report = dataclasses.replace(deployment_report(temporary), model=path.name)
             write_deployment_report(run.layout.deployment_report(variant, machine_type), report)
             arena_size = report.suggested_arena_bytes
@@ -98,7 +98,7 @@ def write_tflite(
                 report.suggested_arena_bytes,
                 "" if report.fits_reference_firmware else "; OVER the reference's 10 KB",
             )
-        if variant.int8_io:
+        if variant.file.int8_io:
             header = write_c_array(
                 flatbuffer,
                 path.with_suffix(".cc"),
@@ -132,10 +132,10 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
         folded = fold_batch_norm(model)
         check_folding(model, folded, calibration)
 
-        for variant in TFLITE_VARIANTS:
+        for variant in TFLITE_VARIANTS:  # each TFLite file, under its LiteRT label
             flatbuffer = convert_to_tflite(
                 folded,
-                variant,
+                variant.file,
                 representative=calibration,
                 per_channel=run.config.model.per_channel_int8,
             )

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Score the test clips with each TFLite model (LiteRT), then the int8 micro models in
-TensorFlow Lite Micro, one invoke per vector as on the device.
+"""Score the test clips with each TFLite model in each runtime of TFLite files: LiteRT, then
+the int8 micro models in TensorFlow Lite Micro, one invoke per vector as on the device.
 
     python 03_tflite_test.py -d
     python 03_tflite_test.py -d --model-directory pretrained   # the reference's own models
@@ -11,35 +11,37 @@ For each variant ``<postfix>`` (``''``, ``_quant``, ``_quant_fullint``,
 mode (or with ``--ground-truth`` in evaluation mode),
 ``result/tflite<postfix>_result.csv``; for the two micro models also
 ``result/tflm<postfix>_*`` from TFLite Micro (``--no-tflm`` skips them), whose
-decisions use the threshold fitted for the same file in LiteRT.
+decisions use the threshold fitted for the same file in LiteRT. The runtimes and the
+files each runs are the entries of ``anomaly_detection/registry/runtimes.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 import common
 from anomaly_detection.core.errors import ModelError
-from anomaly_detection.core.variants import (
-    KERAS,
-    TFLITE_VARIANTS,
-    TFLM_VARIANTS,
-    ModelVariant,
-    litert_counterpart,
-)
-from anomaly_detection.device.tflite_infer import TFLiteModel
-from anomaly_detection.device.tflm import TFLMModel, tflm_runtime
+from anomaly_detection.device.tflm import tflm_runtime
 from anomaly_detection.evaluation.report import console_auc_table
+from anomaly_detection.evaluation.report_sections import comparison_facts
 from anomaly_detection.evaluation.scoring import TypeResult, relative_score_differences
 from anomaly_detection.evaluation.thresholds import Threshold
 from anomaly_detection.features.frame_store import FrameStore
 from anomaly_detection.model.provenance import check_converted_from
 from anomaly_detection.pipeline.context import TestFeatures
+from anomaly_detection.registry.implementation import load
+from anomaly_detection.registry.runtimes import Runtime, runtime_by_name
+from anomaly_detection.registry.variants import (
+    KERAS,
+    TFLITE_RUNTIMES,
+    TFLITE_VARIANTS,
+    ModelVariant,
+    variants_in,
+)
 
 logger = logging.getLogger("03_tflite_test")
 
@@ -65,15 +67,56 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def tflite_variants(
+@dataclass(frozen=True)
+class TypeData:
+    """What every model of one machine type is scored on."""
+
+    machine_type: str
+    test_files: list[Path]
+    test_features: list[TestFeatures]
+    training_frames: Callable[[], FrameStore]
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One variant's result on one machine type and the threshold of its decisions."""
+
+    variant: ModelVariant
+    result: TypeResult
+    threshold: Threshold
+
+
+def runtimes_to_score(args: argparse.Namespace, run: common.RunContext) -> list[Runtime]:
+    """The runtimes of TFLite files in the registry's order (LiteRT, then TFLM); with
+    ``--no-tflm`` without TFLM, whose earlier results are removed (they would sit beside
+    new models); else TFLM's package is checked before any work (one line if absent)."""
+    tflm = runtime_by_name("tflm")
+    if args.no_tflm:
+        run.forget_results(variants_in(tflm))
+        return [runtime for runtime in TFLITE_RUNTIMES if runtime != tflm]
+    tflm_runtime(hint=", or pass --no-tflm")
+    return list(TFLITE_RUNTIMES)
+
+
+def type_data(run: common.RunContext, type_dir: Path) -> TypeData:
+    """The test clips, their features and the training frames (loaded on first use)."""
+    return TypeData(
+        type_dir.name,
+        run.test_files(type_dir),
+        run.test_features(type_dir),
+        run.training_frames_loader(type_dir),
+    )
+
+
+def check_model_directory(
     args: argparse.Namespace, run: common.RunContext, machine_type: str
-) -> list[ModelVariant]:
-    """Every TFLite variant; with ``--model-directory``, those whose file is there."""
+) -> None:
+    """With ``--model-directory``: the TFLite files of ``machine_type`` there (at least one)."""
     if args.model_directory is None:
-        return list(TFLITE_VARIANTS)
+        return
     found = [
-        variant
-        for variant in TFLITE_VARIANTS
+        run.layout.model_file(variant, machine_type)
+        for variant in TFLITE_VARIANTS  # every TFLite file
         if run.layout.model_file(variant, machine_type).is_file()
     ]
     if not found:
@@ -81,108 +124,116 @@ def tflite_variants(
             f"{args.model_directory}: no TFLite model of {machine_type} (expected "
             f"e.g. {TFLITE_VARIANTS[0].model_file_name(machine_type)})"
         )
-    logger.info(
-        "%s: scoring %s",
-        machine_type,
-        ", ".join(run.layout.model_file(variant, machine_type).name for variant in found),
-    )
-    return found
+    logger.info("%s: scoring %s", machine_type, ", ".join(path.name for path in found))
 
 
-def tflm_variants(args: argparse.Namespace, scored: set[ModelVariant]) -> list[ModelVariant]:
-    """The TFLM-deployable variants whose file LiteRT has just scored (none with --no-tflm)."""
-    if args.no_tflm:
-        return []
-    return [variant for variant in TFLM_VARIANTS if litert_counterpart(variant) in scored]
+def variants_to_score(
+    args: argparse.Namespace,
+    run: common.RunContext,
+    runtime: Runtime,
+    machine_type: str,
+    scored: Mapping[ModelVariant, Scored],
+) -> list[ModelVariant]:
+    """The files ``runtime`` runs: all, or with ``--model-directory`` those there; for a
+    runtime checked against another (TFLM), those the other has just scored."""
+    variants = variants_in(runtime)
+    if runtime.checked_against is not None:
+        other = runtime_by_name(runtime.checked_against)
+        return [variant for variant in variants if ModelVariant(variant.file, other) in scored]
+    if args.model_directory is None:
+        return list(variants)
+    return [v for v in variants if run.layout.model_file(v, machine_type).is_file()]
 
 
-def checked_tflite_model(
-    run: common.RunContext, variant: ModelVariant, machine_type: str, test_files: list[Path]
-) -> TFLiteModel:
-    """The TFLite model in LiteRT, once checked: made for these features and clips, and
-    converted from the Keras model now beside it (a set from one model only)."""
-    path = run.layout.model_file(variant, machine_type)
-    model = TFLiteModel(path, num_threads=run.config.workers)
-    provenance = run.check_model(path, test_files, input_dim=model.input_dim)
-    keras_file = run.layout.model_file(KERAS, machine_type)
+def check_model_file(run: common.RunContext, path: Path, input_dim: int, data: TypeData) -> None:
+    """A model file once opened: made for these features and clips, and converted from the
+    Keras model now beside it (a set of models from one Keras model only)."""
+    provenance = run.check_model(path, data.test_files, input_dim=input_dim)
+    keras_file = run.layout.model_file(KERAS, data.machine_type)
     check_converted_from(path, provenance, keras_file, strict=not run.ignore_provenance)
-    return model
 
 
-def score_in_tflm(
+def reference_score(variant: ModelVariant, scored: Mapping[ModelVariant, Scored]) -> Scored | None:
+    """The same file's score in the runtime ``variant``'s runtime is checked against (TFLM:
+    LiteRT's); ``None`` for a runtime that fits its own threshold."""
+    if variant.runtime.checked_against is None:
+        return None
+    return scored[ModelVariant(variant.file, runtime_by_name(variant.runtime.checked_against))]
+
+
+def score_variant(
     run: common.RunContext,
     variant: ModelVariant,
-    machine_type: str,
-    test_features: list[TestFeatures],
-    litert_result: TypeResult,
-    training_frames: Callable[[], FrameStore],
-) -> tuple[TypeResult, dict[str, float]]:
-    """Score a micro model in TensorFlow Lite Micro, one invoke per vector as on the device
-    (on every core); return the result and how far its clip scores are from LiteRT's."""
-    logger.info("%s: %s in TensorFlow Lite Micro", machine_type, variant.label)
+    data: TypeData,
+    scored: Mapping[ModelVariant, Scored],
+    checked: set[Path],
+) -> Scored:
+    """Score one file in its runtime and write its decisions, plots and ``run_info.json``
+    facts. The first runtime to open a file checks it; a runtime checked against another
+    takes that one's threshold for the same file and records how far its scores are."""
+    machine_type, reference = data.machine_type, reference_score(variant, scored)
     path = run.layout.model_file(variant, machine_type)
-    with TFLMModel(path, workers=run.config.workers) as micro:
-        scorer = run.anomaly_scorer(variant, machine_type, micro, training_frames)
-        result = run.score(variant, machine_type, scorer, test_features)
-    differences = relative_score_differences(result, litert_result)
-    return result, {
-        "clips": len(differences),
-        "litert_max_relative_difference": float(np.max(differences, initial=0.0)),
-        "litert_mean_relative_difference": float(np.mean(differences)) if len(differences) else 0.0,
-    }
-
-
-def main(args: argparse.Namespace, run: common.RunContext) -> int:
-    if args.no_tflm:
-        run.forget_results(TFLM_VARIANTS)  # an earlier run's would sit beside new models
-    else:
-        tflm_runtime(hint=", or pass --no-tflm")  # one line, before any work
-    results: dict[ModelVariant, list[TypeResult]] = {}
-    thresholds: dict[ModelVariant, dict[str, Threshold]] = {}
-
-    def report(
-        variant: ModelVariant, result: TypeResult, threshold: Threshold, **facts: object
-    ) -> None:
-        run.report_type(variant, result, threshold)
-        run.record_model(
-            variant, result.machine_type, seconds_per_clip=result.seconds_per_clip(), **facts
-        )
-        results.setdefault(variant, []).append(result)
-        thresholds.setdefault(variant, {})[result.machine_type] = threshold
-
-    for type_dir in run.type_dirs():
-        machine_type = type_dir.name
-        logger.info("== %s: testing the TFLite models", machine_type)
-        test_files = run.test_files(type_dir)
-        test_features = run.test_features(type_dir)
-        training_frames = run.training_frames_loader(type_dir)
-        litert: dict[ModelVariant, tuple[TypeResult, Threshold]] = {}
-        for variant in tflite_variants(args, run, machine_type):
-            model = checked_tflite_model(run, variant, machine_type, test_files)
-            scorer = run.anomaly_scorer(variant, machine_type, model, training_frames)
+    logger.info("%s: %s in %s", machine_type, variant.label, variant.runtime.description)
+    with load(variant.runtime.implementation)(path, workers=run.config.workers) as model:
+        if path not in checked:
+            check_model_file(run, path, model.input_dim, data)
+            checked.add(path)
+        scorer = run.anomaly_scorer(variant, machine_type, model, data.training_frames)
+        if reference is None:
             threshold = run.stored_or_fitted_threshold(
-                variant, machine_type, scorer, training_frames
+                variant, machine_type, scorer, data.training_frames
             )
-            litert[variant] = run.score(variant, machine_type, scorer, test_features), threshold
-            report(variant, *litert[variant])
+        else:
+            threshold = reference.threshold
+        result = run.score(variant, machine_type, scorer, data.test_features)
+    facts = {}
+    if reference is not None:
+        differences = relative_score_differences(result, reference.result)
+        facts = comparison_facts(differences, reference.variant.runtime)
+    run.report_type(variant, result, threshold)
+    run.record_model(variant, machine_type, seconds_per_clip=result.seconds_per_clip(), **facts)
+    return Scored(variant, result, threshold)
 
-        # The micro models again, in TFLite Micro; decisions use LiteRT's threshold (same file).
-        for variant in tflm_variants(args, set(litert)):
-            litert_result, threshold = litert[litert_counterpart(variant)]
-            result, differences = score_in_tflm(
-                run, variant, machine_type, test_features, litert_result, training_frames
-            )
-            report(variant, result, threshold, **differences)
 
-    for variant, variant_results in results.items():
-        run.write_results(variant, variant_results, thresholds[variant])
+def score_machine_type(
+    args: argparse.Namespace, run: common.RunContext, runtimes: list[Runtime], type_dir: Path
+) -> dict[ModelVariant, Scored]:
+    """Every selected file of one machine type in each runtime, runtime after runtime."""
+    logger.info("== %s: testing the TFLite models", type_dir.name)
+    check_model_directory(args, run, type_dir.name)
+    data = type_data(run, type_dir)
+    scored: dict[ModelVariant, Scored] = {}
+    checked: set[Path] = set()
+    for runtime in runtimes:
+        for variant in variants_to_score(args, run, runtime, data.machine_type, scored):
+            scored[variant] = score_variant(run, variant, data, scored, checked)
+    return scored
+
+
+def write_results(run: common.RunContext, by_type: list[dict[ModelVariant, Scored]]) -> None:
+    """After all machine types: each variant's ``result.csv`` and decision metrics."""
+    for variant in dict.fromkeys(variant for scored in by_type for variant in scored):
+        scored = [of_type[variant] for of_type in by_type if variant in of_type]
+        thresholds = {item.result.machine_type: item.threshold for item in scored}
+        run.write_results(variant, [item.result for item in scored], thresholds)
+
+
+def report_summary(run: common.RunContext) -> None:
+    """The summary, and with labelled clips the console table of average AUC / pAUC."""
     summary = run.write_summary()
     if run.labelled:
         print("Average AUC / pAUC over the machine IDs (per ID: summary.md)")
         print(console_auc_table(run.layout, run.result_facts()))
     logger.info("summary with model sizes, timings and plots: %s", summary)
-    # Every variant sees the same clips: report the exclusions once.
-    return run.exit_status(next(iter(results.values())))
+
+
+def main(args: argparse.Namespace, run: common.RunContext) -> int:
+    runtimes = runtimes_to_score(args, run)
+    by_type = [score_machine_type(args, run, runtimes, type_dir) for type_dir in run.type_dirs()]
+    write_results(run, by_type)
+    report_summary(run)
+    # Every variant sees the same clips: report the exclusions once, by the first's.
+    return run.exit_status([next(iter(scored.values())).result for scored in by_type])
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ from anomaly_detection.core.config import FeatureConfig, load_raw_config
 from anomaly_detection.core.errors import FeatureError, PipelineError
 from anomaly_detection.core.io_utils import write_csv_atomic
 from anomaly_detection.data.audio import load_audio
-from anomaly_detection.device.eembc import sample_file_name, write_sample
+from anomaly_detection.device.benchmark_samples import sample_file_name, write_sample
 from anomaly_detection.features.clip_features import file_to_log_mel
 from anomaly_detection.features.spectrogram import frame_stack
 from anomaly_detection.pipeline.cli import build_parser, run_script

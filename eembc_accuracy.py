@@ -33,14 +33,7 @@ import numpy as np
 from anomaly_detection.core.config import load_config
 from anomaly_detection.core.errors import PipelineError
 from anomaly_detection.core.folder_lock import folder_locks
-from anomaly_detection.device.eembc import OFFICIAL_SETS
-from anomaly_detection.device.energyrunner import Sample, read_device_scores, read_labels
-from anomaly_detection.device.mlperf_runner import (
-    accuracy_figures,
-    normals_first,
-    read_runner_session,
-)
-from anomaly_detection.device.submission import (
+from anomaly_detection.device.accuracy_check import (
     HOST,
     OUTPUT_FILES,
     PRINTED_ROUNDING,
@@ -52,6 +45,9 @@ from anomaly_detection.device.submission import (
     verdict,
     write_outputs,
 )
+from anomaly_detection.device.benchmark_samples import OFFICIAL_SETS, Sample, read_labels
+from anomaly_detection.device.runner_figures import accuracy_figures, normals_first
+from anomaly_detection.device.runner_sessions import read_device_scores, read_runner_session
 from anomaly_detection.pipeline.cli import run_tool
 
 logger = logging.getLogger("eembc_accuracy")

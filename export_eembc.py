@@ -18,7 +18,7 @@ from pathlib import Path
 import common
 from anomaly_detection.core.errors import PipelineError
 from anomaly_detection.data.dataset import TestSet
-from anomaly_detection.device.eembc import (
+from anomaly_detection.device.benchmark_samples import (
     OFFICIAL_SETS,
     labels_file_clips,
     listed_clips,

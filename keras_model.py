@@ -30,6 +30,7 @@ __all__ = [
     "ModelError",
     "get_model",
     "load_model",
+    "KerasModel",
     "save_model",
     "model_shape",
     "check_model_shape",
@@ -125,6 +126,41 @@ def load_model(path: str | Path) -> keras.Model:
         raise
     except (OSError, ValueError, TypeError, KeyError) as error:
         raise ModelError(f"{path}: not a loadable Keras model ({error})") from None
+
+
+class KerasModel:
+    """A Keras model file as the runtime registry runs it: a function of a batch of vectors.
+
+    Parameters
+    ----------
+    path : Path
+        Loaded by :func:`load_model`.
+    workers : int
+        Unused: Keras spreads a batch over the cores itself.
+
+    Raises
+    ------
+    ModelError
+        Naming the file and the cause, if it does not load.
+    """
+
+    def __init__(self, path: str | Path, *, workers: int = 1):
+        self.model = load_model(path)
+
+    @property
+    def input_dim(self) -> int:
+        """Length of the feature vector the model takes."""
+        return int(self.model.input_shape[-1])
+
+    def __call__(self, vectors: np.ndarray) -> np.ndarray:
+        """Reconstructions of ``vectors`` (shape ``(n, dim)``), one compiled call."""
+        return np.asarray(self.model.predict_on_batch(vectors))
+
+    def __enter__(self) -> KerasModel:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
 
 
 def unusable_model(path: str | Path) -> str | None:

@@ -329,9 +329,9 @@ def per_vector_scores(model_path: Path, clip_vectors: list[np.ndarray]) -> list[
 
 def tflite_stage(test_files, feature, cache_dir, clips, work: Path, workers: int) -> dict:
     """03_tflite_test's model calls for every TFLite variant: per clip against per vector."""
-    from anomaly_detection.core.variants import TFLITE_VARIANTS
     from anomaly_detection.device.tflite_convert import convert_to_tflite, fold_batch_norm
     from anomaly_detection.device.tflite_infer import TFLiteModel
+    from anomaly_detection.registry.variants import TFLITE_VARIANTS
     from keras_model import get_model
 
     retain_freed_memory()  # as the scripts do at start-up
@@ -348,7 +348,7 @@ def tflite_stage(test_files, feature, cache_dir, clips, work: Path, workers: int
         model_path = work / f"bench_model{variant.postfix}.tflite"
         model_path.write_bytes(
             convert_to_tflite(
-                folded, variant, representative=calibration if variant.calibrate else None
+                folded, variant.file, representative=calibration if variant.file.calibrate else None
             )
         )
         model = TFLiteModel(model_path, num_threads=workers)

@@ -29,8 +29,8 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-from anomaly_detection.core.variants import variant_by_label  # noqa: E402
 from anomaly_detection.device.tflm import TFLMModel  # noqa: E402
+from anomaly_detection.registry.model_files import model_file_by_name  # noqa: E402
 
 TARGET_SECONDS = 60.0
 FRAMES, N_MELS, CLIP_FRAMES = 5, 128, 200
@@ -44,9 +44,9 @@ def micro_model(path: Path, rng: np.random.Generator) -> None:
     from keras_model import get_model
 
     calibration = rng.normal(-40.0, 10.0, (2000, FRAMES * N_MELS)).astype(np.float32)
-    variant = variant_by_label("tflite_quant_fullint_micro_intio")
     model = fold_batch_norm(get_model(FRAMES * N_MELS))
-    path.write_bytes(convert_to_tflite(model, variant, representative=calibration))
+    intio = model_file_by_name("intio")
+    path.write_bytes(convert_to_tflite(model, intio, representative=calibration))
 
 
 def time_scores(path: Path, log_mels: list[np.ndarray], workers: int) -> float:

@@ -11,7 +11,7 @@ from anomaly_detection.core.config import FeatureConfig, load_config, parse_conf
 from anomaly_detection.core.config_values import result_file_name
 from anomaly_detection.core.errors import ConfigError
 from anomaly_detection.core.layout import OutputLayout
-from anomaly_detection.core.variants import VARIANTS
+from anomaly_detection.registry.variants import VARIANTS
 from conftest import REPO
 
 

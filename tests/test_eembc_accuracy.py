@@ -10,9 +10,14 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from anomaly_detection.device.eembc import sample_file_name
-from anomaly_detection.device.energyrunner import precision_recall_accuracy, simplified_auc
-from anomaly_detection.device.mlperf_runner import accuracy_figures, results_text, top1_accuracy
+from anomaly_detection.device.benchmark_samples import sample_file_name
+from anomaly_detection.device.runner_figures import (
+    accuracy_figures,
+    precision_recall_accuracy,
+    results_text,
+    simplified_auc,
+    top1_accuracy,
+)
 from conftest import run_script
 
 INTIO = "model_ToyCar_quant_fullint_micro_intio.tflite"
@@ -244,8 +249,8 @@ def test_the_runners_auc_and_top1_by_hand():
 def test_a_runner_session_of_known_scores_gives_the_hand_computed_figures(tmp_path):
     """The same five files as a runner session (two windows each, averaging to the scores
     above): the file scores, then ``AUC = 0.833`` and ``Top 1% = 83.3``."""
-    from anomaly_detection.device.energyrunner import Sample
-    from anomaly_detection.device.mlperf_runner import read_runner_session
+    from anomaly_detection.device.benchmark_samples import Sample
+    from anomaly_detection.device.runner_sessions import read_runner_session
 
     labels, scores = [0, 0, 0, 1, 1], [1.0, 2.0, 4.0, 3.0, 5.0]
     samples = [Sample(f"f{i}.bin", label, 2560, 512) for i, label in enumerate(labels)]
@@ -288,8 +293,8 @@ def test_a_list_that_is_not_normals_first_is_warned_about(dev_run, exported, tmp
 
 def test_runner_sessions_are_read_as_the_runner_averages_and_refused_when_cut(tmp_path):
     from anomaly_detection.core.errors import PipelineError
-    from anomaly_detection.device.energyrunner import Sample
-    from anomaly_detection.device.mlperf_runner import read_runner_session
+    from anomaly_detection.device.benchmark_samples import Sample
+    from anomaly_detection.device.runner_sessions import read_runner_session
 
     samples = [Sample("a.bin", 0, 2560, 512), Sample("b.bin", 1, 2560, 512)]
     windows = [("a.bin", 1.0), ("b.bin", 4.0), ("a.bin", 2.0), ("b.bin", 6.0)]
@@ -312,8 +317,8 @@ def test_runner_sessions_are_read_as_the_runner_averages_and_refused_when_cut(tm
 
 def test_session_windows_are_checked_one_by_one(tmp_path):
     from anomaly_detection.core.errors import PipelineError
-    from anomaly_detection.device.energyrunner import Sample
-    from anomaly_detection.device.mlperf_runner import read_runner_session
+    from anomaly_detection.device.benchmark_samples import Sample
+    from anomaly_detection.device.runner_sessions import read_runner_session
 
     samples = [Sample("a.bin", 0, 2560, 512), Sample("b.bin", 1, 2560, 512)]
     log = tmp_path / "log.txt"

@@ -7,9 +7,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from anomaly_detection.core.errors import DatasetError
-from anomaly_detection.core.variants import TFLITE_VARIANTS
 from anomaly_detection.data.dataset import list_test_sets
 from anomaly_detection.data.ground_truth import read_ground_truth
+from anomaly_detection.registry.variants import TFLITE_VARIANTS
 from conftest import run_script, write_config
 
 

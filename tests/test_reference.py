@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from anomaly_detection.core.variants import TFLITE_VARIANTS
-from anomaly_detection.device.eembc import sample_file_name
+from anomaly_detection.device.benchmark_samples import sample_file_name
+from anomaly_detection.registry.variants import TFLITE_VARIANTS
 from common import file_to_vector_array
 from conftest import reference_dir, run_script, write_config
 
@@ -115,7 +115,7 @@ def test_tflite_scores_match_keras_on_real_clips(golden_run):
         # Full-integer models quantize the Dense kernels per tensor, as the reference's
         # converter did: every score moves by 5-7 % here, in the same direction
         # (per channel, `model.per_channel_int8: true`, moves them by under 1 %).
-        limit = 1e-4 if variant.postfix == "" else 0.08 if variant.calibrate else 0.03
+        limit = 1e-4 if variant.postfix == "" else 0.08 if variant.file.calibrate else 0.03
         assert worst < limit, f"{variant.postfix or 'float'}: {worst:.2e}"
         assert (result / f"tflite{variant.postfix}_result.csv").is_file()
 
@@ -160,7 +160,7 @@ def test_eembc_export_matches_the_reference_dump(reference, tmp_path):
 
 def test_eembc_every_nth_clip(reference, tmp_path):
     from anomaly_detection.data.dataset import TestSet
-    from anomaly_detection.device.eembc import select_clips
+    from anomaly_detection.device.benchmark_samples import select_clips
 
     files = tuple(reference / clip for clip in CLIPS)
     chosen = select_clips([TestSet("id_01", files, (0, 0, 1))], every=2)
@@ -229,8 +229,9 @@ def test_eembc_emulation_on_the_real_clips_matches_tflm(golden_run):
 def runner_session(samples, model_path, folder):
     """A fake board run as MLCommons' runner records it, from the golden model's window
     results in TFLM: ``results.json`` (one entry per window) and ``log.txt``."""
-    from anomaly_detection.device.energyrunner import read_labels, read_sample, window_results
+    from anomaly_detection.device.benchmark_samples import read_labels
     from anomaly_detection.device.tflm import TFLMModel
+    from anomaly_detection.device.window_replay import read_sample, window_results
 
     model, entries, log = TFLMModel(model_path), [], ["Logging initialized."]
     for sample in read_labels(samples / "y_labels.csv"):

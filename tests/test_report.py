@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from anomaly_detection.core.variants import VARIANTS
 from anomaly_detection.evaluation.decision import decision_metrics
 from anomaly_detection.evaluation.report import read_result_csv
 from anomaly_detection.evaluation.thresholds import fit_threshold
 from anomaly_detection.model.provenance import file_digest
+from anomaly_detection.registry.variants import VARIANTS
 from conftest import run_script
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -13,9 +13,9 @@ import yaml
 from test_result_integrity import own_run, script, tables_and_stale, with_seed
 
 from anomaly_detection.core.layout import OutputLayout
-from anomaly_detection.core.variants import KERAS
 from anomaly_detection.evaluation.report_sections import models_section
 from anomaly_detection.evaluation.results import _type_blocks, _type_rows
+from anomaly_detection.registry.variants import KERAS
 from conftest import base_config, run_script
 
 

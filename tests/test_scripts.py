@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from anomaly_detection.core.variants import TFLITE_VARIANTS
+from anomaly_detection.registry.variants import TFLITE_VARIANTS
 from conftest import REPO, run_script, write_config
 
 SCRIPTS = ("00_train.py", "01_test.py", "02_convert.py", "03_tflite_test.py")

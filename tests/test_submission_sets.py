@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from anomaly_detection.device.eembc import official_set
+from anomaly_detection.device.benchmark_samples import official_set
 from conftest import reference_dir, run_script, write_config
 
 

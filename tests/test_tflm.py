@@ -254,19 +254,19 @@ def test_size_knobs_are_validated(tmp_path, key, value, message):
 
 
 def test_a_smaller_shape_costs_less_on_the_device(tmp_path):
-    from anomaly_detection.core.variants import variant_by_label
     from anomaly_detection.device.tflite_convert import convert_to_tflite, fold_batch_norm
+    from anomaly_detection.registry.model_files import model_file_by_name
     from keras_model import get_model
 
     rng = np.random.default_rng(1)
     calibration = rng.normal(-40, 10, (256, 640)).astype(np.float32)
-    variant = variant_by_label("tflite_quant_fullint_micro_intio")
+    intio = model_file_by_name("intio")
     reports = {}
     for hidden, per_channel in ((128, False), (32, False), (32, True)):
         model = fold_batch_norm(get_model(640, hidden_units=hidden, hidden_layers=2))
         path = tmp_path / f"model_{hidden}_{per_channel}.tflite"
         path.write_bytes(
-            convert_to_tflite(model, variant, representative=calibration, per_channel=per_channel)
+            convert_to_tflite(model, intio, representative=calibration, per_channel=per_channel)
         )
         reports[hidden, per_channel] = deployment_report(path)
     small, large = reports[32, False], reports[128, False]

@@ -2,7 +2,7 @@
 
 ::
 
-    <model_directory>/model_<type><postfix>.hdf5|.tflite    models (see :mod:`.variants`)
+    <model_directory>/model_<type><postfix>.hdf5|.tflite    models (registry.model_files)
     <model_directory>/model_<type>...<suffix><tag>.threshold.json  each model's decision threshold
     <model_directory>/model_<type>...<suffix><tag>.npz  an anomaly score's state (Mahalanobis)
     <model_directory>/history_<type>.png                    training loss
@@ -14,8 +14,9 @@
     <result_directory>/run_info.json, summary.md
 
 ``<prefix>`` is the variant's result prefix: empty for the Keras model (as the
-reference), ``tflite<postfix>_`` for the TFLite models. ``<tag>`` is the anomaly
-score's file tag (:mod:`anomaly_detection.registry.anomaly_scores`): none for ``mse``,
+reference), ``<label>_`` for the others (``tflite<postfix>_`` in LiteRT, ``tflm<postfix>_`` in
+TensorFlow Lite Micro; see :mod:`..registry.variants`). ``<tag>`` is the anomaly score's
+file tag (:mod:`anomaly_detection.registry.anomaly_scores`): none for ``mse``,
 ``.mahalanobis`` for ``mahalanobis``.
 """
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .variants import KERAS, VARIANTS, ModelVariant
+from ..registry.variants import KERAS, VARIANTS, ModelVariant
 
 __all__ = ["OutputLayout", "ReservedResultNames", "reserved_result_names"]
 

@@ -38,8 +38,8 @@ from ..core.errors import ModelError
 from ..core.io_utils import write_text_atomic
 from ..core.layout import OutputLayout
 from ..core.native_logs import redirected_stderr, silenced_stderr
-from ..core.variants import TFLITE_VARIANTS
 from ..model.provenance import file_digest
+from ..registry.variants import TFLITE_VARIANTS
 from .tflm import check_flatbuffer, tflm_runtime
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""TFLite conversion of the autoencoder: BatchNorm folding, five model variants, C source.
+"""TFLite conversion of the autoencoder: BatchNorm folding, the TFLite model files, C source.
 
 Folding: an inference-mode ``BatchNormalization`` after a ``Dense`` computes
 ``gamma * (x W + b - mean) / sqrt(var + eps) + beta``, which is the ``Dense``
@@ -22,7 +22,7 @@ import numpy as np
 from ..core.errors import ConversionError
 from ..core.io_utils import write_text_atomic
 from ..core.native_logs import quiet_native_stderr
-from ..core.variants import ModelVariant
+from ..registry.model_files import ModelFile
 
 with quiet_native_stderr():  # TensorFlow (Keras' default backend) prints absl lines
     import keras
@@ -131,7 +131,7 @@ def check_folding(
 
 def convert_to_tflite(
     model: keras.Model,
-    variant: ModelVariant,
+    model_file: ModelFile,
     *,
     representative: np.ndarray | None = None,
     batch_size: int = 64,
@@ -142,14 +142,15 @@ def convert_to_tflite(
     Parameters
     ----------
     model : keras.Model
-    variant : ModelVariant
-        A TFLite variant of :data:`~anomaly_detection.core.variants.TFLITE_VARIANTS`.
+    model_file : ModelFile
+        A TFLite file of :data:`~anomaly_detection.registry.model_files.MODEL_FILES`: its
+        conversion settings.
     representative : np.ndarray, shape (n_vectors, dim), optional
-        Calibration vectors for full-integer variants (normal training data).
+        Calibration vectors for full-integer files (normal training data).
     batch_size : int
         Vectors per calibration sample.
     per_channel : bool
-        Full-integer variants: quantize the Dense kernels per output channel
+        Full-integer files: quantize the Dense kernels per output channel
         (today's converter default) instead of per tensor, as the reference's
         converter did. Per-channel quantization needs about five times the TFLite
         Micro tensor arena (its multipliers and shifts are kept per channel).
@@ -157,11 +158,11 @@ def convert_to_tflite(
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if variant.quantize:
+    if model_file.quantize:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if variant.calibrate:
+    if model_file.calibrate:
         if representative is None or len(representative) == 0:
-            raise ConversionError(f"variant '{variant.label}' needs calibration vectors")
+            raise ConversionError(f"model '{model_file.name}' needs calibration vectors")
         calibration = np.asarray(representative, dtype=np.float32)
 
         def samples() -> Iterator[list[np.ndarray]]:
@@ -171,9 +172,9 @@ def convert_to_tflite(
         converter.representative_dataset = samples
         # The converter's only switch for per-tensor Dense kernels (pinned TensorFlow).
         converter._experimental_disable_per_channel_quantization_for_dense_layers = not per_channel
-    if variant.int8_ops_only:
+    if model_file.int8_ops_only:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    if variant.int8_io:
+    if model_file.int8_io:
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     # The converter prints its SavedModel signature to stdout (kept in the debug log) and
@@ -185,7 +186,7 @@ def convert_to_tflite(
             warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
             flatbuffer = converter.convert()
     except Exception as error:  # the converter raises many unrelated types
-        raise ConversionError(f"TFLite conversion '{variant.label}' failed: {error}") from error
+        raise ConversionError(f"TFLite conversion '{model_file.name}' failed: {error}") from error
     logger.debug("converter output: %s", captured.getvalue()[:2000])
     return bytes(flatbuffer)
 

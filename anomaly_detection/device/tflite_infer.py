@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import numpy as np
 from ..core.errors import ModelError
 from ..core.native_logs import quiet_native_stderr
 
-__all__ = ["TFLiteModel", "to_input_type", "to_float"]
+__all__ = ["TFLiteModel", "open_in_litert", "to_input_type", "to_float"]
 
 
 def to_input_type(values: np.ndarray, details: dict) -> np.ndarray:
@@ -97,3 +98,15 @@ class TFLiteModel:
         except (RuntimeError, ValueError) as error:
             raise ModelError(f"{self.path}: LiteRT cannot run this model ({error})") from None
         return to_float(self._interpreter.get_tensor(self._output["index"]), self._output)
+
+
+def open_in_litert(path: Path, *, workers: int) -> contextlib.nullcontext[TFLiteModel]:
+    """``path`` in LiteRT, as the runtime registry opens a model file: a
+    :class:`TFLiteModel` with ``workers`` interpreter threads (nothing to release after).
+
+    Raises
+    ------
+    ModelError
+        If the file is missing or not a valid TFLite model.
+    """
+    return contextlib.nullcontext(TFLiteModel(path, num_threads=workers))

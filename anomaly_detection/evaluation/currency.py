@@ -16,9 +16,9 @@ from pathlib import Path
 
 from ..core.errors import ModelError
 from ..core.layout import OutputLayout
-from ..core.variants import KERAS, ModelVariant
 from ..model.provenance import file_digest, read_provenance
 from ..registry.anomaly_scores import DEFAULT_ANOMALY_SCORE
+from ..registry.variants import KERAS, ModelVariant
 
 __all__ = [
     "ModelOrigin",
@@ -161,7 +161,7 @@ def _model_changed(origin: ModelOrigin, variant: ModelVariant, machine_type: str
             f"{origin.file} changed since it was scored (scored {origin.short_digest}, "
             f"now {current[:DIGEST_PREFIX]})"
         )
-    if variant is not KERAS:
+    if variant.file != KERAS.file:  # a converted file: was it made from the Keras file now?
         keras_file = Path(origin.folder) / KERAS.model_file_name(machine_type)
         try:
             provenance = read_provenance(model_file)

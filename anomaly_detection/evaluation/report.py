@@ -17,15 +17,16 @@ from pathlib import Path
 
 from ..core.io_utils import write_text_atomic
 from ..core.layout import OutputLayout
-from ..core.variants import KERAS, TFLITE_VARIANTS, TFLM_VARIANTS, VARIANTS, ModelVariant
+from ..registry.runtimes import runtime_by_name
+from ..registry.variants import TFLITE_VARIANTS, VARIANTS, ModelVariant
 from .currency import ResultFacts, StaleResult, model_origin, stale_reason
 from .official import read_official_result_rows
 from .report_sections import (
+    comparison_sections,
     models_section,
     official_score_lines,
     scored_by_line,
     stale_section,
-    tflm_section,
 )
 from .scoring import TypeResult
 
@@ -184,15 +185,12 @@ def console_auc_table(layout: OutputLayout, expected: ResultFacts | None = None)
         if len(groups) > 1:
             lines.append(f"models in {folder}:")
         for variant, table in tables.items():
-            runtime = (
-                "TFLM" if variant in TFLM_VARIANTS else "Keras" if variant is KERAS else "LiteRT"
-            )
+            runtime = variant.runtime.title
+            name = f"{variant.file.name} ({variant.postfix or variant.suffix})"
             for machine_type, rows in sorted(table.items()):
                 auc, pauc = rows.get("Average", (None, None))
                 entry = info.get(variant.label, {}).get(machine_type, {})
                 digest = model_origin(layout, variant, machine_type, entry).short_digest
-                short = variant.short_name.removeprefix("TFLM ")
-                name = f"{short} ({variant.postfix or variant.suffix})"
                 lines.append(
                     f"{name:<36.36}{runtime:<8}{machine_type:<14.14}{digest:<14}"
                     f"{_number(auc):>8}{_number(pauc):>8}"
@@ -200,10 +198,6 @@ def console_auc_table(layout: OutputLayout, expected: ResultFacts | None = None)
     if stale:
         lines.append(f"({len(stale)} stale result set(s) of other model files: see summary.md)")
     return "\n".join(lines)
-
-
-def _runtime(variant: ModelVariant) -> str:
-    return "TFLM" if variant in TFLM_VARIANTS else "Keras" if variant is KERAS else "LiteRT"
 
 
 def summary_markdown(
@@ -237,13 +231,15 @@ def summary_markdown(
             f"{variant.short_name} (`{variant.postfix or variant.suffix}`)"
             for variant in TFLITE_VARIANTS
         ]
-        in_tflm = any(variant in scored for variant in TFLM_VARIANTS)
+        litert, tflm = runtime_by_name("litert"), runtime_by_name("tflm")
+        in_tflm = any(variant.runtime == tflm for variant in scored)
         lines += [
             f"AUC and pAUC (FPR <= {max_fpr:g}) per machine ID (from DCASE 2021 on: per "
             "section and domain): the Keras model, the "
-            f"TFLite models {', '.join(names[:-1])} and {names[-1]} (in LiteRT)"
+            f"TFLite models {', '.join(names[:-1])} and {names[-1]} (in {litert.title})"
             + (
-                ", and the int8 micro models in TensorFlow Lite Micro (TFLM), as on the device."
+                f", and the int8 micro models in {tflm.description} ({tflm.title}), as on the "
+                "device."
                 if in_tflm
                 else "."
             )
@@ -256,7 +252,7 @@ def summary_markdown(
         ]
     lines += stale_section(stale)
     lines += models_section(layout, info, variants, machine_types)
-    lines += tflm_section(info, machine_types)
+    lines += comparison_sections(info, machine_types)
     if more_sections is not None:
         lines += more_sections(machine_types)
     lines += ["", "## Plots", ""]

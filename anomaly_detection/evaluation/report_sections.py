@@ -1,20 +1,24 @@
-"""Sections of ``summary.md`` besides the AUC table: stale results, models, TFLM, the
-DCASE 2021+ official scores."""
+"""Sections of ``summary.md`` besides the AUC table: stale results, models, a runtime against
+the one it is checked against (TFLM against LiteRT), the DCASE 2021+ official scores."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 
+import numpy as np
+
 from ..core.layout import OutputLayout
-from ..core.variants import TFLM_VARIANTS, VARIANTS, ModelVariant
 from ..registry.anomaly_scores import DEFAULT_ANOMALY_SCORE, anomaly_score_entry
+from ..registry.runtimes import RUNTIMES, Runtime, runtime_by_name
+from ..registry.variants import VARIANTS, ModelVariant, variants_in
 from .currency import SET_NAMES, StaleResult, model_origin, result_record
 from .official import official_score_types, read_official_score
 
 __all__ = [
     "stale_section",
     "models_section",
-    "tflm_section",
+    "comparison_facts",
+    "comparison_sections",
     "official_score_lines",
     "scored_by_line",
 ]
@@ -83,26 +87,52 @@ def _milliseconds(seconds: object) -> str:
     return "n/a"
 
 
-def tflm_section(info: dict, machine_types: Sequence[str]) -> list[str]:
-    """How far each clip's TFLM score is from its LiteRT score (same model file)."""
+def comparison_facts(differences: np.ndarray, other: Runtime) -> dict[str, float | int]:
+    """The ``run_info.json`` fields :func:`comparison_sections` reads: the clip count and the
+    largest and mean relative score ``differences`` (shape ``(n_clips,)``) from ``other``'s
+    scores (``litert_max_relative_difference``, ...)."""
+    return {
+        "clips": len(differences),
+        f"{other.name}_max_relative_difference": float(np.max(differences, initial=0.0)),
+        f"{other.name}_mean_relative_difference": (
+            float(np.mean(differences)) if len(differences) else 0.0
+        ),
+    }
+
+
+def comparison_sections(info: dict, machine_types: Sequence[str]) -> list[str]:
+    """One section per runtime checked against another (TFLM against LiteRT): how far each
+    clip's score is from the other runtime's for the same file (none if not recorded)."""
+    lines = []
+    for runtime in RUNTIMES:
+        if runtime.checked_against is not None:
+            other = runtime_by_name(runtime.checked_against)
+            lines += _comparison_section(info, machine_types, runtime, other)
+    return lines
+
+
+def _comparison_section(
+    info: dict, machine_types: Sequence[str], runtime: Runtime, other: Runtime
+) -> list[str]:
+    maximum, mean = (f"{other.name}_{kind}_relative_difference" for kind in ("max", "mean"))
     rows = []
     for machine_type in machine_types:
-        for variant in TFLM_VARIANTS:
+        for variant in variants_in(runtime):
             entry = info.get(variant.label, {}).get(machine_type, {})
-            if "litert_max_relative_difference" in entry:
+            if maximum in entry:
                 rows.append(
                     f"| {machine_type} | {variant.label} | {entry['clips']} | "
-                    f"{entry['litert_max_relative_difference']:.2e} | "
-                    f"{entry['litert_mean_relative_difference']:.2e} |"
+                    f"{entry[maximum]:.2e} | {entry[mean]:.2e} |"
                 )
     if not rows:
         return []
+    note = f" ({runtime.comparison_note})" if runtime.comparison_note else ""
     return [
         "",
-        "## TensorFlow Lite Micro against LiteRT",
+        f"## {runtime.description} against {other.description}",
         "",
-        "Relative difference of each clip's anomaly score, TFLM against LiteRT running "
-        "the same file (the int8 kernels round differently).",
+        f"Relative difference of each clip's anomaly score, {runtime.title} against "
+        f"{other.title} running the same file{note}.",
         "",
         "| type | model | clips | max | mean |",
         "|---|---|---|---|---|",

@@ -16,11 +16,11 @@ from pathlib import Path
 
 from ..core.io_utils import write_text_atomic
 from ..core.layout import OutputLayout
-from ..core.variants import ModelVariant
 from ..data.dataset import TestSet
 from ..data.dcase_years import is_sectioned
 from ..features.clip_features import ClipFeatures
 from ..model.provenance import file_digest
+from ..registry.variants import ModelVariant
 from .currency import ResultFacts
 from .decision import decision_metrics_csv_text, write_decision_csv
 from .official import official_result_csv_text

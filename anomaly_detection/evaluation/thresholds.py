@@ -24,12 +24,12 @@ import numpy as np
 from ..core.errors import ModelError
 from ..core.io_utils import write_text_atomic
 from ..core.layout import OutputLayout
-from ..core.variants import ModelVariant
 from ..data.dcase_years import training_set_name
 from ..features.frame_store import FrameStore
 from ..features.spectrogram import frame_stack
 from ..model.provenance import file_digest
 from ..registry.anomaly_scores import DEFAULT_ANOMALY_SCORE, anomaly_score_entry
+from ..registry.variants import ModelVariant
 from .scoring import ClipScorer, Predictor, anomaly_score
 
 __all__ = [

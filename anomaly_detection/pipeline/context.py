@@ -23,7 +23,6 @@ from ..core.config import Config
 from ..core.errors import DatasetError, PipelineError
 from ..core.io_utils import write_text_atomic
 from ..core.layout import OutputLayout
-from ..core.variants import ModelVariant
 from ..data.dataset import select_machine_type_dirs
 from ..data.dcase_years import detect_year, is_sectioned
 from ..data.ground_truth import GroundTruth, find_ground_truth, read_ground_truth
@@ -38,6 +37,7 @@ from ..evaluation.scoring import ClipScorer, Predictor, TypeResult
 from ..evaluation.thresholds import Threshold
 from ..features.cache import FeatureCache
 from ..features.frame_store import FrameStore
+from ..registry.variants import ModelVariant
 from .exit_status import exit_status
 from .run_data import RunData
 

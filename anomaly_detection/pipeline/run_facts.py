@@ -21,7 +21,7 @@ from ..registry.implementation import load
 if TYPE_CHECKING:
     from ..core.config import Config
     from ..core.layout import OutputLayout
-    from ..core.variants import ModelVariant
+    from ..registry.variants import ModelVariant
 
 __all__ = ["RunFacts"]
 

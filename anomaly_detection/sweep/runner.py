@@ -27,7 +27,7 @@ import yaml
 from ..core.config import Config, parse_config
 from ..core.io_utils import write_text_atomic
 from ..core.layout import OutputLayout
-from ..core.variants import KERAS
+from ..registry.variants import KERAS
 from .plan import SweepRun
 
 __all__ = [

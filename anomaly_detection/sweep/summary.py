@@ -24,10 +24,10 @@ import yaml
 from ..core.config import parse_config
 from ..core.io_utils import write_csv_atomic, write_text_atomic
 from ..core.layout import OutputLayout
-from ..core.variants import VARIANTS
 from ..evaluation.official import read_official_score
 from ..evaluation.plots import plot_sweep_spread
 from ..evaluation.report import read_result_csv
+from ..registry.variants import VARIANTS
 from .plan import SUMMARY_CSV, SUMMARY_MARKDOWN, SweepRun
 
 __all__ = ["SpreadRow", "collect_results", "summarize", "write_summary", "plot_spread"]

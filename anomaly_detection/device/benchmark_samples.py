@@ -1,4 +1,5 @@
-"""Evaluation samples for the EEMBC EnergyRunner (the MLPerf Tiny benchmark harness).
+"""The benchmark's sample files and their list, ``y_labels.csv``: written, read, and the
+official ad01 sets (the EEMBC EnergyRunner's and MLCommons' runner's input).
 
 For each selected test clip: ``<clip>_hist_librosa.bin``, its cropped log-mel
 spectrogram as raw little-endian float32, frame-major (``n_frames x n_mels``;
@@ -10,7 +11,9 @@ frames (2,560 bytes) moved one frame (512 bytes) at a time.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +25,8 @@ from ..data.dataset import ANOMALY, TestSet
 from ..features.clip_features import ClipFeatures
 
 __all__ = [
+    "Sample",
+    "read_labels",
     "OFFICIAL_SETS",
     "official_set",
     "listed_clips",
@@ -31,6 +36,65 @@ __all__ = [
     "write_sample",
     "write_samples",
 ]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One row of ``y_labels.csv``: file name, label (0 normal, 1 anomaly), window and
+    stride in bytes."""
+
+    name: str
+    label: int
+    window_bytes: int
+    stride_bytes: int
+
+
+def read_labels(path: Path) -> list[Sample]:
+    """The samples listed in ``y_labels.csv`` (``file,classes,label,window,stride``).
+
+    Raises
+    ------
+    PipelineError
+        Naming the file and line of a malformed row, or a file with no samples.
+    """
+    try:
+        with Path(path).open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError) as error:
+        raise PipelineError(f"{path}: cannot read the label file ({error})") from None
+    samples: list[Sample] = []
+    names: set[str] = set()
+    for number, row in enumerate(rows, start=1):
+        if not row or not "".join(row).strip():
+            continue
+        if number == 1 and row[0].strip().lower() == "file":
+            continue  # a header row
+        try:
+            name, classes, label, window, stride = (cell.strip() for cell in row)
+            sample = Sample(name, int(label), int(window), int(stride))
+            valid = (
+                name
+                and int(classes) == 2
+                and sample.label in (0, 1)
+                and sample.window_bytes > 0
+                and sample.stride_bytes > 0
+                and sample.window_bytes % 4 == 0
+                and sample.stride_bytes % 4 == 0
+            )
+        except ValueError:
+            valid = False
+        if not valid:
+            raise PipelineError(
+                f"{path}, line {number}: expected 'file,2,label (0 or 1),window bytes,"
+                f"stride bytes' with byte counts multiple of 4, got {','.join(row)!r}"
+            )
+        if sample.name in names:
+            raise PipelineError(f"{path}, line {number}: {sample.name} is listed twice")
+        names.add(sample.name)
+        samples.append(sample)
+    if not samples:
+        raise PipelineError(f"{path}: no samples listed")
+    return samples
 
 
 #: MLCommons Tiny's official ad01 sets (``benchmark/evaluation/datasets/ad01/``), ToyCar
@@ -89,8 +153,6 @@ def listed_clips(type_dir: Path, listed: Sequence[tuple[str, int]]) -> list[tupl
 
 def labels_file_clips(path: Path) -> list[tuple[str, int]]:
     """``(clip file name, label)`` of each sample a ``y_labels.csv`` lists, in its order."""
-    from .energyrunner import read_labels
-
     suffix = "_hist_librosa.bin"
     listed = []
     for sample in read_labels(path):

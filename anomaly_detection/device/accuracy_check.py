@@ -26,10 +26,10 @@ from ..core.io_utils import write_csv_atomic, write_text_atomic
 from ..features.cache import FeatureCache
 from ..features.extraction import extract_log_mels, majority_sample_rate
 from ..model.provenance import check_provenance, file_digest
-from .eembc import listed_clips, official_set, write_samples
-from .energyrunner import Sample, read_sample, window_results
-from .mlperf_runner import TARGET_AUC, results_text
+from .benchmark_samples import Sample, listed_clips, official_set, write_samples
+from .runner_figures import TARGET_AUC, results_text
 from .tflm import TFLMModel
+from .window_replay import read_sample, window_results
 
 __all__ = [
     "PRINTED_ROUNDING",

@@ -12,7 +12,6 @@ import pytest
 
 from anomaly_detection.core.config import load_config
 from anomaly_detection.core.errors import ConfigError
-from anomaly_detection.core.variants import KERAS
 from anomaly_detection.evaluation.score_methods import AnomalyScoreMethod
 from anomaly_detection.evaluation.scoring import ClipScorer
 from anomaly_detection.features.spectrogram import frame_stack
@@ -25,6 +24,7 @@ from anomaly_detection.registry.anomaly_scores import (
     anomaly_score_entry,
 )
 from anomaly_detection.registry.implementation import load
+from anomaly_detection.registry.variants import KERAS
 from conftest import write_config
 
 # ---- anomaly scores -----------------------------------------------------------------------

@@ -1,29 +1,20 @@
-"""The figures MLCommons' open runner reports for ad01, and the files a runner session writes.
+"""The scores a device gave the benchmark's sample files: a runner session's files, or a list.
 
-Since MLPerf Tiny v1.3 the benchmark is run by MLCommons' own runner
-(``benchmark/runner/`` of ``mlcommons/tiny``). For the anomaly detection model it
-sends each sample file in windows (``y_labels.csv``: 2,560 bytes moved by 512),
-takes the mean of the file's window results as the file's score, and writes to
-``results.txt``:
-
-- ``AUC = %.3f``: scikit-learn's ``roc_auc_score`` of the file scores (exact);
-- ``Top 1% = %2.1f``: for anomaly detection, the best over 100 thresholds
-  ``min + k/100 (max - min)``, k = 0..99, of ``100 (precision + recall) / 2``, a
-  file being decided anomalous when its score is above the threshold, and
-  ``precision = TP / (TP + FP + 1e-8)``, ``recall = TP / (TP + FN + 1e-8)``.
-
-The closed division's quality target for ad01 is AUC 0.85.
-
-A session folder (``sessions/<date>_<time>/``) holds ``results.json``, one entry
-per window (``{"file": ..., "class": ..., "infer": {"results": [r]}, ...}``), and
-``log.txt``, where each window appears as ``... Loading file <name> segment <k>``
-followed by the device's ``m-results-[r]`` (and the runner's ``m-results    : [r]``);
-result lines before the first ``Loading`` line are not windows and are ignored.
+A session folder of MLCommons' open runner (``sessions/<date>_<time>/``) holds
+``results.json``, one entry per window (``{"file": ..., "class": ..., "infer":
+{"results": [r]}, ...}``), and ``log.txt``, where each window appears as ``...
+Loading file <name> segment <k>`` followed by the device's ``m-results-[r]`` (and the
+runner's ``m-results    : [r]``); result lines before the first ``Loading`` line are not
+windows and are ignored. A sample file's score is the mean of its window results, as
+the runner takes it. A list of per-file scores (``file,score``) measured otherwise is
+read by :func:`read_device_scores`.
 """
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,102 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import PipelineError
-from ..evaluation.metrics import MetricError, partial_roc_auc, roc_auc
-from .energyrunner import Sample, precision_recall_accuracy, simplified_auc
+from .benchmark_samples import Sample
 
-__all__ = [
-    "TARGET_AUC",
-    "top1_accuracy",
-    "normals_first",
-    "accuracy_figures",
-    "results_text",
-    "read_runner_session",
-]
+__all__ = ["read_runner_session", "read_device_scores"]
 
-#: The closed division's quality target for ad01 (AUC).
-TARGET_AUC = 0.85
-_EPSILON = 1e-8
 _LOADING = re.compile(r"Loading file (\S+) segment (\d+)")
 _RESULT = re.compile(r"m-results(?:-|\s*:\s*)\[([^\]]*)\]")
-
-
-def top1_accuracy(labels: np.ndarray, scores: np.ndarray) -> float:
-    """The runner's ``Top 1%`` for anomaly detection, in percent (see the module text).
-
-    Parameters
-    ----------
-    labels : np.ndarray, shape (n_files,)
-        0 normal, 1 anomaly.
-    scores : np.ndarray, shape (n_files,)
-        The files' anomaly scores.
-
-    Returns
-    -------
-    float
-        In percent, 0 to 100 (unrounded; the runner prints it with ``%2.1f``).
-    """
-    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
-    anomalous = labels == 1
-    low, high = float(np.min(scores)), float(np.max(scores))
-    best = 0.0
-    for k in range(100):
-        decided = scores > low + k / 100 * (high - low)
-        true_positive = float(np.sum(decided & anomalous))
-        false_positive = float(np.sum(decided & ~anomalous))
-        false_negative = float(np.sum(~decided & anomalous))
-        precision = true_positive / (true_positive + false_positive + _EPSILON)
-        recall = true_positive / (true_positive + false_negative + _EPSILON)
-        best = max(best, 100.0 * (precision + recall) / 2)
-    return best
-
-
-def normals_first(labels: Sequence[int] | np.ndarray) -> bool:
-    """Whether every normal sample is listed before every anomalous one (what the older
-    EEMBC functions assume)."""
-    labels = np.asarray(labels)
-    return bool(np.all(labels[: int(np.sum(labels == 0))] == 0))
-
-
-def accuracy_figures(labels: np.ndarray, scores: np.ndarray, max_fpr: float) -> dict[str, float]:
-    """Every figure of one set of file scores, in the samples' listed order.
-
-    Returns
-    -------
-    dict
-        ``auc``, ``pauc`` (exact, FPR <= ``max_fpr``); ``runner_auc`` and ``top1`` (the
-        runner's ``AUC`` and ``Top 1%`` as it prints them: 3 and 1 decimals);
-        ``simplified_auc`` and ``pr_accuracy`` (the EEMBC functions, each score with its
-        label); ``listed_simplified_auc`` and ``listed_pr_accuracy`` (the EEMBC functions
-        as they read the list: the first ``n_normal`` results taken as normal);
-        ``target_met`` (1.0 when the runner's printed AUC, three decimals, reaches
-        :data:`TARGET_AUC`).
-
-    Raises
-    ------
-    PipelineError
-        If the samples are not of both labels.
-    """
-    try:
-        auc, pauc = roc_auc(labels, scores), partial_roc_auc(labels, scores, max_fpr)
-    except MetricError as error:
-        raise PipelineError(f"no AUC: {error}") from None
-    runner_auc = float(f"{auc:.3f}")
-    return {
-        "auc": auc,
-        "pauc": pauc,
-        "runner_auc": runner_auc,
-        "top1": float(f"{top1_accuracy(labels, scores):2.1f}"),
-        "simplified_auc": simplified_auc(labels, scores),
-        "pr_accuracy": precision_recall_accuracy(labels, scores),
-        "listed_simplified_auc": simplified_auc(labels, scores, listed_order=True),
-        "listed_pr_accuracy": precision_recall_accuracy(labels, scores, listed_order=True),
-        "target_met": float(runner_auc >= TARGET_AUC),
-    }
-
-
-def results_text(figures: dict[str, float]) -> str:
-    """The runner's two accuracy lines of ``results.txt``."""
-    return f"AUC = {figures['runner_auc']:.3f}\nTop 1% = {figures['top1']:2.1f}\n"
 
 
 def _window_value(path: Path, name: str, results: object) -> float:
@@ -246,3 +147,47 @@ def read_runner_session(
                 f"{expected} windows (an interrupted session, or other samples?)"
             )
     return np.asarray([np.mean(by_file[sample.name]) for sample in samples], dtype=np.float64)
+
+
+def read_device_scores(path: Path, samples: Sequence[Sample]) -> np.ndarray:
+    """Per-file scores measured on a device (``file,score`` rows, header optional), in
+    the order of ``samples``.
+
+    Raises
+    ------
+    PipelineError
+        Naming the file and the problem: a bad row, a non-finite score, a file listed
+        twice, missing from ``samples`` or not scored.
+    """
+    try:
+        with Path(path).open(newline="", encoding="utf-8-sig") as handle:
+            rows = [
+                (number, row)
+                for number, row in enumerate(csv.reader(handle), start=1)
+                if row and "".join(row).strip()
+            ]
+    except (OSError, UnicodeDecodeError) as error:
+        raise PipelineError(f"{path}: cannot read device scores ({error})") from None
+    if rows and [cell.strip().lower() for cell in rows[0][1]] == ["file", "score"]:
+        rows = rows[1:]
+    scores: dict[str, float] = {}
+    known = {sample.name for sample in samples}
+    for number, row in rows:
+        try:
+            name, text = (cell.strip() for cell in row)
+            score = float(text)
+        except ValueError:
+            raise PipelineError(
+                f"{path}, line {number}: expected 'file,score', got {','.join(row)!r}"
+            ) from None
+        if not math.isfinite(score):
+            raise PipelineError(f"{path}: score of {name} is not finite ({text})")
+        if name not in known:
+            raise PipelineError(f"{path}: {name} is not listed in y_labels.csv")
+        if name in scores:
+            raise PipelineError(f"{path}: {name} is scored twice")
+        scores[name] = score
+    missing = [sample.name for sample in samples if sample.name not in scores]
+    if missing:
+        raise PipelineError(f"{path}: no score for {len(missing)} sample(s), first {missing[0]}")
+    return np.asarray([scores[sample.name] for sample in samples], dtype=np.float64)
