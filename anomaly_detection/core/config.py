@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from ..registry.years import registered_years
 from .config_values import (
     ANOMALY_SCORES,
     KERAS_BACKENDS,
@@ -172,6 +173,12 @@ class Config:
 _REQUIRED = object()
 
 
+def _registered(year: int) -> str | None:
+    """``dataset_year``: one of the registered DCASE years (read when checked)."""
+    years = registered_years()
+    return None if year in years else f"must be one of {', '.join(map(str, years))}, got {year}"
+
+
 @dataclass(frozen=True)
 class _Key:
     path: str
@@ -214,7 +221,7 @@ _KEYS: tuple[_Key, ...] = (
     _Key("seed", "optional_int", default=None, check=seed),
     _Key("log_file", "path", default="./baseline.log"),
     _Key("eval_ground_truth", "optional_path", default=None),
-    _Key("dataset_year", "optional_int", default=None, check=between(2020, 2026)),
+    _Key("dataset_year", "optional_int", default=None, check=_registered),
     _Key("anomaly_score", "str", default="mse", check=one_of(ANOMALY_SCORES)),
 )
 _SECTIONS = {"feature", "fit", "fit.compile", "model"}
