@@ -22,6 +22,7 @@ import common
 import keras_model
 from anomaly_detection.evaluation.report import console_auc_table, format_result_table
 from anomaly_detection.registry.variants import KERAS
+from anomaly_detection.registry.years import year_entry
 
 logger = logging.getLogger("01_test")
 
@@ -61,7 +62,7 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
         thresholds[machine_type] = threshold
     run.write_results(KERAS, results, thresholds)
     run.write_summary()
-    if run.labelled and run.dataset_year == 2020:
+    if run.labelled and not year_entry(run.dataset_year).sectioned:  # per machine ID
         print(format_result_table(results, "Keras model"))
     elif run.labelled:  # the means of each domain's AUC, as result.csv
         print(console_auc_table(run.layout, run.result_facts()))

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetch the DCASE 2020 Task 2 data, or write the synthetic stand-in.
+# Fetch the DCASE Task 2 data (2020, MLPerf Tiny's, by default), or write the synthetic stand-in.
 #
 #   ./get_dataset.sh                         ToyCar development data + additional training
 #                                            data into dev_data/ (the MLPerf Tiny recipe)
@@ -10,9 +10,14 @@
 #   ./get_dataset.sh --pretrained [--force]  the MLPerf Tiny reference's trained models:
 #                                            model/model_ToyCar.hdf5, pretrained/*.tflite
 #   ./get_dataset.sh --year 2022 --machine-types fan --checksums md5s.txt [--eval]
-#                                            another DCASE year's archives (2021-2026, see
-#                                            anomaly_detection/data/year_archives.py), checked
-#                                            against the MD5s of the Zenodo record's page
+#                                            another DCASE year's archives (the registered
+#                                            years, 2020-2026: anomaly_detection/registry/
+#                                            years.py), checked against the MD5s of the Zenodo
+#                                            record's page; --eval: the evaluation set's
+#                                            training and test archives of its machine types
+#   ./get_dataset.sh --year 2024 [--eval] [--machine-types ...] --dry-run
+#                                            print the archives it would fetch (name, URL,
+#                                            target folders, MD5 known or not); fetch nothing
 #   ./get_dataset.sh --synthetic --year 2024 --machine-types ToyCar fan
 #                                            a synthetic set in that year's layout
 #   ./get_dataset.sh --base-url http://mirror/dcase2020   fetch from a mirror

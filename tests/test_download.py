@@ -277,19 +277,27 @@ def test_a_later_year_fetches_its_archives_checked_against_given_md5s(tmp_path, 
     assert "\n" not in error
     assert run(tmp_path, url, checksums, "--year", "2022", "--machine-types", "pump") == 1
     assert "--year 2022 has no machine type pump" in capsys.readouterr().err
-    assert run(tmp_path, url, checksums, "--year", "2024") == 1
-    assert "--year 2024: its records are not listed here" in capsys.readouterr().err
+    assert run(tmp_path, url, checksums, "--year", "2019") == 1
+    assert capsys.readouterr().err == (
+        "error: --year 2019 is not a registered DCASE year "
+        "(registered: 2020, 2021, 2022, 2023, 2024, 2025, 2026)\n"
+    )
 
 
-def test_every_listed_year_names_its_archives():
-    from anomaly_detection.data.year_archives import YEAR_RECORDS, year_archives
+def test_every_registered_year_names_its_archives():
+    from anomaly_detection.data.download import Archive, year_archives
+    from anomaly_detection.registry.years import registered_years
 
     assert year_archives(2026, ["ToyCar"], evaluation=False) == [
-        ("dev_ToyCar_r2.zip", "19336329", ("dev_data",))
+        Archive("dev_ToyCar_r2.zip", "19336329", ("dev_data",))
     ]
     assert year_archives(2021, ["ToyTrain"], evaluation=True) == [
-        ("dev_data_ToyTrain.zip", "4562016", ("dev_data",)),
-        ("eval_data_ToyTrain_train.zip", "4660992", ("eval_data",)),
-        ("eval_data_ToyTrain_test.zip", "4884786", ("eval_data",)),
+        Archive("dev_data_ToyTrain.zip", "4562016", ("dev_data",)),
+        Archive("eval_data_ToyTrain_train.zip", "4660992", ("eval_data",)),
+        Archive("eval_data_ToyTrain_test.zip", "4884786", ("eval_data",)),
     ]
-    assert sorted(YEAR_RECORDS) == [2021, 2022, 2023, 2025, 2026]
+    assert year_archives(2024, ["RoboticArm"], evaluation=True) == [
+        Archive("eval_data_RoboticArm_train_r2.zip", "11259435", ("eval_data",)),
+        Archive("eval_data_RoboticArm_test.zip", "11363076", ("eval_data",)),
+    ]
+    assert registered_years() == (2020, 2021, 2022, 2023, 2024, 2025, 2026)

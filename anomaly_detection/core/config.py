@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..registry.anomaly_scores import DEFAULT_ANOMALY_SCORE, anomaly_score_names
+from ..registry.years import registered_years
 from .config_checks import cross_key_problems
 from .config_values import (
     KERAS_BACKENDS,
@@ -170,6 +171,12 @@ class Config:
 _REQUIRED = object()
 
 
+def _registered(year: int) -> str | None:
+    """``dataset_year``: one of the registered DCASE years (read when checked)."""
+    years = registered_years()
+    return None if year in years else f"must be one of {', '.join(map(str, years))}, got {year}"
+
+
 @dataclass(frozen=True)
 class _Key:
     path: str
@@ -212,7 +219,7 @@ _KEYS: tuple[_Key, ...] = (
     _Key("seed", "optional_int", default=None, check=seed),
     _Key("log_file", "path", default="./baseline.log"),
     _Key("eval_ground_truth", "optional_path", default=None),
-    _Key("dataset_year", "optional_int", default=None, check=between(2020, 2026)),
+    _Key("dataset_year", "optional_int", default=None, check=_registered),
     _Key("anomaly_score", "str", default=DEFAULT_ANOMALY_SCORE, check=one_of(anomaly_score_names)),
 )
 _SECTIONS = {"feature", "fit", "fit.compile", "model"}

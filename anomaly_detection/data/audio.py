@@ -29,6 +29,7 @@ __all__ = [
     "to_float",
     "load_audio",
     "audio_info",
+    "audio_channels",
     "audio_sample_rate",
 ]
 
@@ -253,6 +254,26 @@ def audio_info(path: Path) -> tuple[int, int]:
     except (soundfile.LibsndfileError, RuntimeError) as error:
         raise AudioError(f"{path}: not a readable audio file ({error})") from None
     return int(info.frames), int(info.samplerate)
+
+
+def audio_channels(path: Path) -> int:
+    """Number of channels of an audio file, from its header (one read of its first bytes
+    for a WAV file).
+
+    Raises
+    ------
+    AudioError
+        The file is missing or not a readable audio file.
+    """
+    path = as_path(path)
+    with _open_audio(path) as (handle, size):
+        layout = _wav_layout(handle, size)
+        if layout is not None and layout.channels > 0:
+            return layout.channels
+    try:
+        return int(soundfile.info(str(path)).channels)
+    except (soundfile.LibsndfileError, RuntimeError) as error:
+        raise AudioError(f"{path}: not a readable audio file ({error})") from None
 
 
 def audio_sample_rate(path: Path) -> int:

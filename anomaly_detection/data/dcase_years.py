@@ -1,20 +1,23 @@
-"""Each DCASE Task 2 year's dataset layout, 2020 to 2026: recognised from the file names.
+"""Each DCASE Task 2 year's dataset layout, recognised from its clips.
 
-::
+What each year is (layout, clip names, sections, channels) is its entry in
+:mod:`anomaly_detection.registry.years`; this module reads data folders by those
+entries. The layouts::
 
-    2020       <type>/train/normal_id_01_00000000.wav, <type>/test/{normal,anomaly}_id_01_*.wav
-               (machine IDs; :mod:`.dataset` reads it)
-    2021       <type>/train/section_00_source_train_normal_0000.wav
-               <type>/source_test/section_00_source_test_anomaly_0000.wav
-               <type>/target_test/section_00_target_test_normal_0000.wav
-               (evaluation: section_03_source_test_0000.wav)
-    2022       <type>/train/section_00_target_train_normal_0000_<attributes>.wav
-               <type>/test/section_00_source_test_anomaly_0000_<attributes>.wav
-               sections 00-02 (development) and 03-05 (evaluation) of each type
-               (evaluation test clips: section_03_0000.wav; section_03_test_0000.wav,
-               as the 2022 baseline's README writes them, is read too)
-    2023-2025  as 2022 with one section (00) per machine type and attributes_00.csv
-    2026       as 2023, two-channel clips (the features use channel 0, as the baseline)
+    machine IDs      <type>/train/normal_id_01_00000000.wav
+                     <type>/test/{normal,anomaly}_id_01_*.wav  (2020; :mod:`.dataset` reads it)
+    domain folders   <type>/train/section_00_source_train_normal_0000.wav
+                     <type>/source_test/section_00_source_test_anomaly_0000.wav
+                     <type>/target_test/section_00_target_test_normal_0000.wav
+                     (2021; evaluation: section_03_source_test_0000.wav)
+    one test folder  <type>/train/section_00_target_train_normal_0000_<attributes>.wav
+                     <type>/test/section_00_source_test_anomaly_0000_<attributes>.wav
+                     (evaluation: section_03_0000.wav; section_03_test_0000.wav, as the
+                     2022 baseline's README writes them, is read too)
+
+2022 has sections 00-02 (development) and 03-05 (evaluation) of each type; 2023 to 2025
+one section (00) per type and ``attributes_00.csv``; 2026 as 2023 with two-channel clips
+(the features use channel 0, as the organisers' baseline).
 
 A *scoring set* is what one score file covers: a machine ID (2020), a section and domain
 (2021: ``section_00_source_test``), or a section with both domains (2022 on:
@@ -24,21 +27,20 @@ A *scoring set* is what one score file covers: a machine ID (2020), a section an
 
 from __future__ import annotations
 
-import re
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-import soundfile
-
-from ..core.errors import DatasetError
-from .dataset import ANOMALY, NORMAL, TestSet, parse_test_name, training_machine_id, wav_files
+from ..core.errors import AudioError, DatasetError
+from ..registry.clip_names import name_pattern, shown_name
+from ..registry.years import MACHINE_IDS, YEARS, DcaseYear, year_entry
+from .audio import audio_channels
+from .dataset import ANOMALY, NORMAL, TestSet, training_machine_id, wav_files
 
 __all__ = [
-    "YEARS",
     "SOURCE",
     "TARGET",
     "detect_year",
-    "layout_family",
     "is_sectioned",
     "check_training_names",
     "training_domain",
@@ -46,163 +48,213 @@ __all__ = [
     "list_section_test_sets",
 ]
 
-YEARS = (2020, 2021, 2022, 2023, 2024, 2025, 2026)
 SOURCE, TARGET = "source", "target"
-_WAV = r"(?i:\.wav)$"
-_SECTION_NAME = re.compile(
-    r"^section_([0-9]{2})_(source|target)_(train|test)_(normal|anomaly)_[0-9]+(?:_.*)?" + _WAV
-)
-_EVAL_2021 = re.compile(r"^section_([0-9]{2})_(source|target)_test_[0-9]+" + _WAV)
-_EVAL_2022 = re.compile(r"^section_([0-9]{2})_(?:test_)?[0-9]+" + _WAV)
-_DOMAIN_FOLDERS = ("source_test", "target_test")
 
 
-def layout_family(year: int) -> str:
-    """``"2020"`` (machine IDs), ``"2021"`` (domain folders) or ``"2022"`` (sections and
-    domains in one ``test/`` folder: 2022 to 2026 share it and their evaluators' rules)."""
-    return "2020" if year == 2020 else "2021" if year == 2021 else "2022"
-
-
-def is_sectioned(year: int) -> bool:
-    """The year names sections and domains (2021 on), not machine IDs."""
-    return year >= 2021
-
-
-def _kind(name: str) -> str | None:
-    """``"id"`` for a 2020 name, ``"section"`` for a 2021+ name, else ``None``."""
-    if parse_test_name(name, dev_mode=False) is not None:
-        return "id"
-    if _SECTION_NAME.match(name) or _EVAL_2021.match(name) or _EVAL_2022.match(name):
-        return "section"
-    return None
+def _name_templates() -> dict[str, bool]:
+    """Every registered clip-name template, and whether its layout is sectioned."""
+    return {
+        template: entry.sectioned
+        for entry in YEARS.values()
+        for template in entry.names.every_template()
+    }
 
 
 def _type_files(type_dir: Path) -> list[Path]:
-    folders = ("train", "test", *_DOMAIN_FOLDERS)
+    """The clips of a machine type's training and test folders (every layout's)."""
+    test_folders = (folder for entry in YEARS.values() for folder in entry.test_folders)
     return [
         path
-        for name in folders
+        for name in dict.fromkeys(["train", *test_folders])
         if (type_dir / name).is_dir()
         for path in wav_files(type_dir / name)
     ]
 
 
+def _name_fields(name: str, templates: dict[str, bool]) -> tuple[bool, str | None] | None:
+    """Whether ``name`` is a sectioned layout's, and its section; ``None``: no layout's."""
+    for template, sectioned in templates.items():
+        match = name_pattern(template).match(name)
+        if match:
+            return sectioned, match.groupdict().get("section")
+    return None
+
+
 def detect_year(type_dirs: Sequence[Path], forced: int | None = None) -> int:
     """The DCASE year whose layout the machine-type folders ``type_dirs`` follow.
 
-    2023, 2024 and 2025 share one layout and one evaluator: a set of that layout is
-    reported as 2023 unless ``forced`` names the year.
+    Decided from every clip: the layout from the names and folders, then, among the
+    registered years of that layout, the one whose sections per type (one or several)
+    and channel count the clips have. Years alike in both (2023, 2024 and 2025) are
+    reported as the first of them unless ``forced`` names one.
 
     Parameters
     ----------
     type_dirs : sequence of Path
         ``<data>/<machine_type>`` folders.
     forced : int, optional
-        The YAML's ``dataset_year``: checked against the file names, then used.
+        The YAML's ``dataset_year``: checked against the clips, then used.
 
     Raises
     ------
     DatasetError
-        A folder mixing two layouts, a clip named like no layout (2021 on), or a
-        ``forced`` year whose layout the names do not follow; naming a file.
+        A folder mixing two layouts, a clip named like no layout (2021 on), clips of
+        different channel counts (naming one of each), or a ``forced`` year whose
+        layout the clips do not follow; naming a clip.
     """
+    templates = _name_templates()
     files = [path for type_dir in type_dirs for path in _type_files(type_dir)]
-    kinds = {path: _kind(path.name) for path in files}
-    sectioned = [path for path, kind in kinds.items() if kind == "section"]
-    by_id = [path for path, kind in kinds.items() if kind == "id"]
+    fields = {path: _name_fields(path.name, templates) for path in files}
+    sections = {path: found[1] for path, found in fields.items() if found and found[0]}
+    sectioned = list(sections)
+    by_id = [path for path, found in fields.items() if found and not found[0]]
     if sectioned and by_id:
         raise DatasetError(
             f"{by_id[0]}: a DCASE 2020 machine-ID name beside 2021+ section names such as "
             f"{sectioned[0].name}: one layout per data folder"
         )
-    if not sectioned:
-        year = 2020
-    else:
-        unknown = [path for path, kind in kinds.items() if kind is None]
-        if unknown:
-            raise DatasetError(
-                f"{unknown[0]}: named like no DCASE layout (expected e.g. "
-                "section_00_source_train_normal_0000.wav)"
-            )
-        year = _sectioned_year(type_dirs, sectioned)
-    if forced is not None and forced != year:
-        if layout_family(forced) != layout_family(year):
-            example = (sectioned or by_id or [Path("?")])[0]
-            raise DatasetError(
-                f"{example}: dataset_year is {forced}, but the clips follow the {year} layout"
-            )
-        return forced
-    return year
-
-
-def _sectioned_year(type_dirs: Sequence[Path], files: Sequence[Path]) -> int:
-    if any((type_dir / folder).is_dir() for type_dir in type_dirs for folder in _DOMAIN_FOLDERS):
-        return 2021
-    sections: dict[Path, set[str]] = {}
-    for path in files:
-        sections.setdefault(path.parent.parent, set()).add(path.name[8:10])
-    if any(len(found) > 1 for found in sections.values()):
-        return 2022
+    unknown = [path for path, found in fields.items() if found is None]
+    if sectioned and unknown:
+        raise DatasetError(
+            f"{unknown[0]}: named like no DCASE layout (expected e.g. "
+            "section_00_source_train_normal_0000.wav)"
+        )
+    per_type: dict[Path, set[str | None]] = {}
+    for path, section in sections.items():
+        per_type.setdefault(path.parent.parent, set()).add(section)
+    entry = _best_entry(
+        _layout(type_dirs, sectioned=bool(sectioned)),
+        several_sections=any(len(found) > 1 for found in per_type.values()),
+        channels=_channel_count(files),
+    )
+    if forced is None or forced == entry.year:
+        return entry.year
     try:
-        channels = soundfile.info(str(files[0])).channels
-    except (soundfile.LibsndfileError, RuntimeError):
-        channels = 1  # an unreadable clip is reported when its features are read
-    return 2026 if channels == 2 else 2023
+        wanted = year_entry(forced)
+    except ValueError as error:
+        raise DatasetError(f"dataset_year: {error}") from None
+    if wanted.layout != entry.layout:
+        example = (sectioned or by_id or [Path("?")])[0]
+        raise DatasetError(
+            f"{example}: dataset_year is {forced}, but the clips follow the {entry.year} layout"
+        )
+    return forced
+
+
+def _layout(type_dirs: Sequence[Path], *, sectioned: bool) -> str:
+    """The data folder's layout: machine IDs, or the sectioned layout whose test folders
+    its machine types have (a folder per domain is looked for before one ``test/``)."""
+    layouts = {entry.layout: entry.test_folders for entry in YEARS.values() if entry.sectioned}
+    ordered = sorted(layouts, key=lambda layout: -len(layouts[layout]))
+    if not sectioned or not ordered:
+        return MACHINE_IDS
+    for layout in ordered:
+        if any((d / folder).is_dir() for d in type_dirs for folder in layouts[layout]):
+            return layout
+    return ordered[-1]
+
+
+def _best_entry(layout: str, *, several_sections: bool, channels: int | None) -> DcaseYear:
+    """The first registered year of ``layout`` with the clips' sections per type (one or
+    several), then their channel count; failing those, the first of the layout."""
+    candidates = [YEARS[year] for year in sorted(YEARS) if YEARS[year].layout == layout]
+    if not candidates:
+        raise DatasetError(f"no registered DCASE year has the {layout} layout")
+    return max(
+        candidates,
+        key=lambda entry: (entry.several_sections == several_sections, entry.channels == channels),
+    )
+
+
+def _channel_count(files: Sequence[Path]) -> int | None:
+    """The channel count every readable clip has (``None``: no clip readable; an
+    unreadable clip is reported when its features are read).
+
+    Raises
+    ------
+    DatasetError
+        Clips of different channel counts: naming the first clip of the rarest count
+        and one of the commonest.
+    """
+    counts: Counter[int] = Counter()
+    first: dict[int, Path] = {}
+    for path in files:
+        try:
+            channels = audio_channels(path)
+        except AudioError:
+            continue
+        counts[channels] += 1
+        first.setdefault(channels, path)
+    if len(counts) > 1:
+        (common, n_common), *_, (odd, n_odd) = counts.most_common()
+        raise DatasetError(
+            f"{first[odd]}: {odd}-channel clip among {common}-channel clips such as "
+            f"{first[common]} ({n_odd} clip(s) of {odd} channel(s), {n_common} of {common}): "
+            "one channel count per data set"
+        )
+    return next(iter(counts), None)
+
+
+def is_sectioned(year: int) -> bool:
+    """The year names sections and domains (2021 on), not machine IDs: its registry entry's
+    ``sectioned``."""
+    return year_entry(year).sectioned
 
 
 def training_set_name(path: Path, year: int) -> str | None:
     """The scoring set a training clip belongs to (its decision threshold's key): its machine
     ID (2020, ``id_01``), section and domain (2021, ``section_00_source_test``) or section
     (2022 on, ``section_00_test``); ``None`` for a name of no layout."""
-    if not is_sectioned(year):
+    entry = year_entry(year)
+    if not entry.sectioned:
         return training_machine_id(path)
-    match = _SECTION_NAME.match(path.name)
+    match = name_pattern(entry.names.training).match(path.name)
     if match is None:
         return None
-    domain = f"_{match.group(2)}" if year == 2021 else ""
-    return f"section_{match.group(1)}{domain}_test"
+    return _scoring_set(entry, match["section"], match["domain"])
+
+
+def _scoring_set(entry: DcaseYear, section: str, domain: str | None) -> str:
+    """``section_00_source_test`` (2021) or ``section_00_test`` (2022 on)."""
+    return entry.scoring_set.format(section=int(section), domain=domain)
 
 
 def check_training_names(files: Sequence[Path], year: int) -> None:
     """Raise :class:`DatasetError` naming the first clip of a 2021+ ``train/`` folder not
-    named ``section_XX_<domain>_train_normal_NNNN*.wav`` (a test or anomalous clip there
-    would be trained on as normal)."""
+    named as the year's training clips (``section_XX_<domain>_train_normal_NNNN*.wav``): a
+    test or anomalous clip there would be trained on as normal."""
+    template = year_entry(year).names.training
     for path in files:
-        match = _SECTION_NAME.match(path.name)
-        if not match or match.group(3) != "train" or match.group(4) != "normal":
+        if not name_pattern(template).match(path.name):
             raise DatasetError(
-                f"{path}: not a {year} training clip name "
-                "(expected section_XX_<domain>_train_normal_NNNN*.wav)"
+                f"{path}: not a {year} training clip name (expected {shown_name(template)})"
             )
 
 
 def training_domain(path: Path) -> str | None:
     """``"source"`` or ``"target"`` for a 2021+ training clip's name, else ``None``."""
-    match = _SECTION_NAME.match(path.name)
-    return match.group(2) if match else None
+    for entry in YEARS.values():
+        match = name_pattern(entry.names.training).match(path.name)
+        if match and match.groupdict().get("domain"):
+            return match["domain"]
+    return None
 
 
-def _parse_test(path: Path, year: int, dev_mode: bool) -> tuple[str, str | None, int | None]:
+def _parse_test(path: Path, entry: DcaseYear, dev_mode: bool) -> tuple[str, str | None, int | None]:
     """Section, domain (``None``: not in the name) and label (``None`` in evaluation) of a
     test clip, or a :class:`DatasetError` naming it."""
-    match = _SECTION_NAME.match(path.name)
-    if match and match.group(3) == "test":
-        label = NORMAL if match.group(4) == "normal" else ANOMALY
-        return match.group(1), match.group(2), (label if dev_mode else None)
+    labelled = name_pattern(entry.names.labelled_test).match(path.name)
+    if labelled:
+        label = NORMAL if labelled["label"] == "normal" else ANOMALY
+        return labelled["section"], labelled["domain"], (label if dev_mode else None)
+    published = entry.names.evaluation_test
     if not dev_mode:
-        pattern = _EVAL_2021 if year == 2021 else _EVAL_2022
-        unlabelled = pattern.match(path.name)
-        if unlabelled:
-            domain = unlabelled.group(2) if year == 2021 else None
-            return unlabelled.group(1), domain, None
-    expected = (
-        "section_XX_<domain>_test_{normal,anomaly}_NNNN*.wav"
-        if dev_mode
-        else "section_XX_<domain>_test_NNNN.wav"
-        if year == 2021
-        else "section_XX_NNNN.wav"
-    )
-    raise DatasetError(f"{path}: not a {year} test clip name (expected {expected})")
+        for template in published:
+            unlabelled = name_pattern(template).match(path.name)
+            if unlabelled:
+                return unlabelled["section"], unlabelled.groupdict().get("domain"), None
+    expected = shown_name(entry.names.labelled_test if dev_mode else published[0])
+    raise DatasetError(f"{path}: not a {entry.year} test clip name (expected {expected})")
 
 
 def list_section_test_sets(type_dir: Path, year: int, *, dev_mode: bool) -> list[TestSet]:
@@ -217,11 +269,12 @@ def list_section_test_sets(type_dir: Path, year: int, *, dev_mode: bool) -> list
     DatasetError
         A missing test folder, or a clip whose name does not fit the year (naming it).
     """
-    folders = _DOMAIN_FOLDERS if year == 2021 else ("test",)
-    if year == 2021 and (type_dir / "test").is_dir() and wav_files(type_dir / "test"):
+    entry = year_entry(year)
+    folders = entry.test_folders
+    if entry.domain_folders and (type_dir / "test").is_dir() and wav_files(type_dir / "test"):
         raise DatasetError(
-            f"{type_dir / 'test'}: a test/ folder beside the 2021 layout's source_test/ and "
-            "target_test/: one layout per data folder"
+            f"{type_dir / 'test'}: a test/ folder beside the {year} layout's "
+            f"{' and '.join(folder + '/' for folder in folders)}: one layout per data folder"
         )
     groups: dict[str, list[tuple[Path, str | None, int | None]]] = {}
     for folder in folders:
@@ -229,19 +282,16 @@ def list_section_test_sets(type_dir: Path, year: int, *, dev_mode: bool) -> list
         if not test_dir.is_dir():
             raise DatasetError(f"{test_dir}: test folder of the {year} layout not found")
         for path in wav_files(test_dir):
-            section, domain, label = _parse_test(path, year, dev_mode)
-            if year == 2021:
-                folder_domain = folder.removesuffix("_test")
-                if domain != folder_domain:
-                    raise DatasetError(f"{path}: a {domain} clip in the {folder}/ folder")
-                key = f"section_{section}_{domain}_test"
-            else:
-                key = f"section_{section}_test"
-            groups.setdefault(key, []).append((path, domain, label))
+            section, domain, label = _parse_test(path, entry, dev_mode)
+            if entry.domain_folders and domain != folder.removesuffix("_test"):
+                raise DatasetError(f"{path}: a {domain} clip in the {folder}/ folder")
+            groups.setdefault(_scoring_set(entry, section, domain), []).append(
+                (path, domain, label)
+            )
     if not groups:
         raise DatasetError(f"{type_dir}: no test clips in {', '.join(folders)}")
     if not dev_mode:
-        _check_one_naming(groups)
+        _check_one_naming(groups, entry)
     test_sets = []
     for key in sorted(groups):
         entries = sorted(groups[key], key=lambda entry: entry[0].name)
@@ -257,11 +307,14 @@ def list_section_test_sets(type_dir: Path, year: int, *, dev_mode: bool) -> list
     return test_sets
 
 
-def _check_one_naming(groups: dict[str, list[tuple[Path, str | None, int | None]]]) -> None:
+def _check_one_naming(
+    groups: dict[str, list[tuple[Path, str | None, int | None]]], entry: DcaseYear
+) -> None:
     """An evaluation folder holds published (unlabelled) names or labelled ones, not both."""
-    entries = [path for group in groups.values() for path, _, _ in group]
-    labelled = [path for path in entries if _SECTION_NAME.match(path.name)]
-    published = [path for path in entries if not _SECTION_NAME.match(path.name)]
+    pattern = name_pattern(entry.names.labelled_test)
+    clips = [path for group in groups.values() for path, _, _ in group]
+    labelled = [path for path in clips if pattern.match(path.name)]
+    published = [path for path in clips if not pattern.match(path.name)]
     if labelled and published:
         raise DatasetError(
             f"{labelled[0]}: a labelled name among published evaluation names such as "

@@ -1,20 +1,24 @@
-"""``get_dataset.sh``: the DCASE 2020 Task 2 data, its published labels, the reference's models.
+"""``get_dataset.sh``: a DCASE year's data, the 2020 evaluation labels, the reference's models.
 
 Standard library only (it runs before any environment exists); the transfers
-(resume, MD5 check, safe unpacking, free space) are :mod:`.transfer`'s.
+(resume, MD5 check, safe unpacking, free space) are :mod:`.transfer`'s, each year's
+records its entry's in :mod:`anomaly_detection.registry.years`.
 
-- MLPerf Tiny trains on the ToyCar development set plus the additional training
-  data, both unpacked into ``dev_data/``; ``--eval`` also fetches the
-  evaluation test set and the additional training data into ``eval_data/`` and
-  the evaluation set's labels, ``eval_data_list.csv``, beside it.
+- MLPerf Tiny (2020, the default) trains on the ToyCar development set plus the
+  additional training data, both unpacked into ``dev_data/``; ``--eval`` also
+  fetches the evaluation test set and the additional training data into
+  ``eval_data/`` and the evaluation set's labels, ``eval_data_list.csv``, beside it.
 - ``--pretrained`` fetches the MLPerf Tiny reference's trained models from the
   MLCommons Tiny repository at a pinned commit and installs them:
   ``model/model_ToyCar.hdf5`` (the golden ``ad01.h5``) and, under
   ``pretrained/``, its float and int8 TFLite conversions under this project's
   names (score them with ``03_tflite_test.py --model-directory pretrained``).
 - ``--base-url`` points at a mirror holding the files side by side.
-- ``--year 2021`` .. ``2026``: that year's archives (:mod:`.year_archives`), checked
-  against the MD5s given with ``--checksums``.
+- ``--year 2021`` .. ``2026``: that year's archives (development; ``--eval``: the
+  evaluation set's training and test archives too), checked against the MD5s given
+  with ``--checksums``.
+- ``--dry-run`` prints what would be fetched (name, URL, target folders, whether an
+  MD5 is known) and fetches nothing.
 """
 
 from __future__ import annotations
@@ -23,23 +27,35 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import DatasetError
 from ..core.io_utils import atomic_path
+from ..registry.archives import DEV, EVAL_TEST
+from ..registry.years import REFERENCE_YEAR, YEARS, registered_years
+from .download_plan import (
+    MACHINE_TYPES,
+    Archive,
+    archive_url,
+    archives_for,
+    file_url,
+    labels_url,
+    registered_year,
+    year_archives,
+)
 from .ground_truth import GROUND_TRUTH_FILE, read_ground_truth
 from .transfer import DownloadError, download, read_checksums, safe_extract, verify_md5
-from .year_archives import year_archives
 
-__all__ = ["Archive", "MACHINE_TYPES", "PUBLISHED_MD5", "PRETRAINED", "archives_for", "main"]
+__all__ = [
+    "Archive",
+    "MACHINE_TYPES",
+    "PUBLISHED_MD5",
+    "PRETRAINED",
+    "archives_for",
+    "year_archives",
+    "main",
+]
 
-MACHINE_TYPES = ("ToyCar", "ToyConveyor", "fan", "pump", "slider", "valve")
-ZENODO = "https://zenodo.org/record"
-_RECORDS = {"dev_data": "3678171", "eval_data_train": "3727685", "eval_data_test": "3841772"}
-#: The evaluation set's labels (Zenodo record 3951620). No checksum is published for it:
-#: it is checked for its structure instead (see :mod:`.ground_truth`).
-GROUND_TRUTH_URL = f"{ZENODO}/3951620/files/{GROUND_TRUTH_FILE}?download=1"
 
 #: The MLCommons Tiny repository at a pinned commit, so that the bytes never change.
 TINY_COMMIT = "0d61a709b2ce7c6fecce3abf4fcfe8b0a86a53b8"
@@ -57,69 +73,14 @@ PRETRAINED = {
     "ad01_int8.tflite": Path("pretrained/model_ToyCar_quant_fullint_micro_intio.tflite"),
 }
 
-# Published MD5 checksums of the Zenodo archives (records 3678171, 3727685, 3841772) and of
-# the reference's trained models.
+#: Published MD5 checksums of the 2020 archives (pinned in their registry entry) and of the
+#: reference's trained models (the .md5 files beside them in the MLCommons Tiny repository).
 PUBLISHED_MD5 = {
-    "dev_data_fan.zip": "649bdfc06263ae7a838963f43b6641e6",
-    "dev_data_pump.zip": "90e7091ef722b7238a7f1009365779cd",
-    "dev_data_slider.zip": "da24a757719f0d94d5aa2d646bbfdc86",
-    "dev_data_ToyCar.zip": "4dec75ca8d9f666aa9e4c1894a740501",
-    "dev_data_ToyConveyor.zip": "03b6aa1bfd09a39d53af0ba39f71fa91",
-    "dev_data_valve.zip": "34d2672f55bb041589ef79c10dc89934",
-    "eval_data_train_fan.zip": "567798854130c8019df8b664c095ed1e",
-    "eval_data_train_pump.zip": "4e33ae9c0db5cc88437675f5e317caee",
-    "eval_data_train_slider.zip": "f84f186f4295fc23754abcdd1b0580a7",
-    "eval_data_train_ToyCar.zip": "a5d4ccd498af70b04dd74b644b820006",
-    "eval_data_train_ToyConveyor.zip": "0e808ac0b761e9fb13d5e0c65caff00d",
-    "eval_data_train_valve.zip": "057cdd560caffb8305449541afd28c6d",
-    "eval_data_test_fan.zip": "1eb9356a768cadfd0f2e59a5c57e578b",
-    "eval_data_test_pump.zip": "23a8f8f924be218c69df67fe07360348",
-    "eval_data_test_slider.zip": "0193c769073840332ce3aad84b1ccaa2",
-    "eval_data_test_ToyCar.zip": "bea2bdd612f616be8f2b8eb087b32c7c",
-    "eval_data_test_ToyConveyor.zip": "ccfcc9847c7d3404d7ee9d6d9e0b2ba2",
-    "eval_data_test_valve.zip": "f69c551d2088691050d20cccca9d631c",
-    # The .md5 files beside the models in the MLCommons Tiny repository.
+    **{a.name: a.md5 for a in YEARS[REFERENCE_YEAR].archives if a.md5 is not None},
     "ad01.h5": "ba1ba77919813dbace1b4ca8b549adc2",
     "ad01_fp32.tflite": "58fc53fe2cd587c76dd947b1b7c06623",
     "ad01_int8.tflite": "361fa1b1b871e2068b2ab38d9805ef56",
 }
-
-
-@dataclass(frozen=True)
-class Archive:
-    name: str  # e.g. dev_data_ToyCar.zip
-    record: str  # Zenodo record
-    targets: tuple[str, ...]  # folders it is unpacked into
-
-
-def archives_for(machine_types: Sequence[str], evaluation: bool) -> list[Archive]:
-    """The archives of the MLPerf Tiny recipe for ``machine_types``."""
-    archives = []
-    for machine_type in machine_types:
-        archives.append(
-            Archive(f"dev_data_{machine_type}.zip", _RECORDS["dev_data"], ("dev_data",))
-        )
-        archives.append(
-            Archive(
-                f"eval_data_train_{machine_type}.zip",
-                _RECORDS["eval_data_train"],
-                ("dev_data", "eval_data") if evaluation else ("dev_data",),
-            )
-        )
-        if evaluation:
-            archives.append(
-                Archive(
-                    f"eval_data_test_{machine_type}.zip", _RECORDS["eval_data_test"], ("eval_data",)
-                )
-            )
-    return archives
-
-
-def archive_url(archive: Archive, base_url: str | None) -> str:
-    """Zenodo's URL, or ``<base_url>/<name>`` for a mirror."""
-    if base_url:
-        return f"{base_url.rstrip('/')}/{archive.name}"
-    return f"{ZENODO}/{archive.record}/files/{archive.name}?download=1"
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -137,11 +98,12 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="TYPE",
         help=f"any of {types} (2020; another --year: its own)",
     )
+    years = registered_years()
     add(
         "--year",
         type=int,
-        default=2020,
-        help="the DCASE year's data (2021 on: needs --checksums; see year_archives)",
+        default=REFERENCE_YEAR,
+        help=f"the DCASE year's data, {years[0]} to {years[-1]} (from 2021: needs --checksums)",
     )
     add(
         "--eval",
@@ -176,11 +138,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "model/model_ToyCar.hdf5 and pretrained/*.tflite",
     )
     add("--force", action="store_true", help="with --pretrained: replace existing models")
+    add(
+        "--dry-run",
+        action="store_true",
+        help="print what would be fetched (name, URL, target folders, MD5 known) and exit",
+    )
     return parser
-
-
-def _file_url(name: str, default: str, base_url: str | None) -> str:
-    return f"{base_url.rstrip('/')}/{name}" if base_url else default
 
 
 def _install(source: Path, destination: Path, *, force: bool) -> str:
@@ -200,38 +163,67 @@ def _install(source: Path, destination: Path, *, force: bool) -> str:
     return "installed"
 
 
-def _chosen_archives(args: argparse.Namespace, checksums: dict[str, str]) -> list[Archive]:
-    """The archives of ``--year`` and ``--machine-types``; a DownloadError for an unknown
-    type or year, or (2021 on) an archive whose MD5 ``--checksums`` does not give."""
-    if args.year == 2020:
-        unknown = [name for name in args.machine_types if name not in MACHINE_TYPES]
-        if unknown:
-            raise DownloadError(
-                f"--machine-types: no {', '.join(unknown)} in 2020; any of "
-                + ", ".join(MACHINE_TYPES)
-            )
-        return archives_for(args.machine_types, args.eval)
-    try:
-        chosen = year_archives(args.year, args.machine_types, evaluation=args.eval)
-    except ValueError as error:
-        raise DownloadError(str(error)) from None
-    archives = [Archive(name, record, targets) for name, record, targets in chosen]
-    unchecked = [archive.name for archive in archives if archive.name not in checksums]
+def _md5(archive: Archive, checksums: dict[str, str]) -> str | None:
+    """The MD5 an archive is checked against: given with --checksums, else pinned."""
+    return checksums.get(archive.name, archive.md5)
+
+
+def _note_unfetched(args: argparse.Namespace) -> None:
+    """Name the chosen machine types of which nothing of the asked part is fetched (from
+    2023 the evaluation set has machine types of its own)."""
+    entry = registered_year(args.year)
+    evaluated, developed = entry.machine_types(EVAL_TEST), entry.machine_types(DEV)
+    without = [name for name in args.machine_types if name not in evaluated]
+    if args.eval and without:
+        print(
+            f"note: {args.year} publishes no evaluation archives of {', '.join(without)}; "
+            f"its evaluation machine types: {', '.join(evaluated)}"
+        )
+    only_eval = [name for name in args.machine_types if name not in developed]
+    if not args.eval and only_eval:
+        names = ", ".join(only_eval)
+        print(f"note: {args.year} publishes only evaluation archives of {names}: add --eval")
+
+
+def _print_plan(args: argparse.Namespace, checksums: dict[str, str]) -> None:
+    """``--dry-run``: one line per file that would be fetched."""
+    if args.pretrained:
+        for name, target in PRETRAINED.items():
+            url = file_url(name, f"{TINY_MODELS_URL}/{name}", args.base_url)
+            print(f"{name}  {url}  -> {args.output / target}  (MD5 known)")
+        return
+    entry = registered_year(args.year)
+    archives = year_archives(args.year, args.machine_types, evaluation=args.eval)
+    print(f"{entry.challenge}: {len(archives)} archive(s), {entry.describe()}")
+    for archive in archives:
+        folders = ", ".join(f"{args.output / target}/" for target in archive.targets)
+        known = "MD5 known" if _md5(archive, checksums) else "no MD5 known: pass --checksums"
+        print(f"{archive.name}  {archive_url(archive, args.base_url)}  -> {folders}  ({known})")
+    if args.eval and entry.evaluation_labels is not None:
+        url = labels_url(entry.evaluation_labels, args.base_url)
+        print(
+            f"{entry.evaluation_labels[1]}  {url}  -> {args.output / GROUND_TRUTH_FILE}"
+            "  (no MD5 published: its structure is checked)"
+        )
+    _note_unfetched(args)
+
+
+def _fetch_archives(args: argparse.Namespace, checksums: dict[str, str]) -> None:
+    archives = year_archives(args.year, args.machine_types, evaluation=args.eval)
+    _note_unfetched(args)
+    known = {archive.name: md5 for archive in archives if (md5 := _md5(archive, checksums))}
+    unchecked = [archive.name for archive in archives if archive.name not in known]
     if unchecked:
         raise DownloadError(
             f"no MD5 known for {', '.join(unchecked)} ({args.year}): pass --checksums FILE "
             "('<md5>  <archive name>' lines, from the Zenodo record's page)"
         )
-    return archives
-
-
-def _fetch_archives(args: argparse.Namespace, checksums: dict[str, str]) -> None:
-    for archive in _chosen_archives(args, checksums):
+    for archive in archives:
         url = archive_url(archive, args.base_url)
         path = args.download_dir / archive.name
         print(f"{archive.name}: downloading {url}")
         download(url, path)
-        verify_md5(path, checksums[archive.name])
+        verify_md5(path, known[archive.name])
         for target in archive.targets:
             count = safe_extract(path, args.output / target)
             print(f"{archive.name}: {count} files unpacked into {args.output / target}")
@@ -239,10 +231,13 @@ def _fetch_archives(args: argparse.Namespace, checksums: dict[str, str]) -> None
             path.unlink()
 
 
-def _fetch_ground_truth(args: argparse.Namespace, checksums: dict[str, str]) -> None:
-    """``eval_data_list.csv`` beside ``eval_data/``: its MD5 checked if one is given with
-    --checksums (none is published), its structure always."""
-    url = _file_url(GROUND_TRUTH_FILE, GROUND_TRUTH_URL, args.base_url)
+def _fetch_ground_truth(
+    args: argparse.Namespace, checksums: dict[str, str], labels: tuple[str, str]
+) -> None:
+    """``eval_data_list.csv`` beside ``eval_data/`` from ``labels`` (Zenodo record, file
+    name): its MD5 checked if one is given with --checksums (none is published), its
+    structure always."""
+    url = labels_url(labels, args.base_url)
     path = args.download_dir / GROUND_TRUTH_FILE
     print(f"{GROUND_TRUTH_FILE}: downloading {url}")
     download(url, path)
@@ -265,7 +260,7 @@ def _fetch_ground_truth(args: argparse.Namespace, checksums: dict[str, str]) -> 
 
 def _fetch_pretrained(args: argparse.Namespace, checksums: dict[str, str]) -> None:
     for name, target in PRETRAINED.items():
-        url = _file_url(name, f"{TINY_MODELS_URL}/{name}", args.base_url)
+        url = file_url(name, f"{TINY_MODELS_URL}/{name}", args.base_url)
         path = args.download_dir / name
         print(f"{name}: downloading {url}")
         download(url, path)
@@ -301,12 +296,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         _resolve_paths(args)
         if args.checksums:
             checksums.update(read_checksums(args.checksums))
-        if args.pretrained:
+        if args.dry_run:
+            _print_plan(args, checksums)
+        elif args.pretrained:
             _fetch_pretrained(args, checksums)
         else:
             _fetch_archives(args, checksums)
-            if args.eval and args.year == 2020:  # later years' labels: the evaluators'
-                _fetch_ground_truth(args, checksums)
+            # Labels published apart (2020); later years' are the evaluators' folders.
+            labels = registered_year(args.year).evaluation_labels
+            if args.eval and labels is not None:
+                _fetch_ground_truth(args, checksums, labels)
     except DownloadError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

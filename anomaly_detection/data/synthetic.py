@@ -29,6 +29,7 @@ import soundfile
 from tqdm import tqdm
 
 from ..core.interruption import ignore_in_worker
+from ..registry.years import REFERENCE_YEAR, registered_years, year_entry
 from .ground_truth import GROUND_TRUTH_FILE, write_ground_truth
 from .machine_sounds import ANOMALY_KINDS, machine_profile, synthesize_clip, type_code
 
@@ -237,14 +238,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="seconds per clip (default %(default)s; >= 8 for the frame crop)",
     )
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    years = registered_years()
     parser.add_argument(
         "--year",
         type=int,
-        choices=range(2020, 2027),
-        default=2020,
+        choices=years,
+        default=REFERENCE_YEAR,
         metavar="YEAR",
-        help="the DCASE year's layout, 2020 to 2026 (default %(default)s); from 2021 "
-        "--train-clips counts each section's source clips, --test-normal-clips each "
+        help=f"the DCASE year's layout, {years[0]} to {years[-1]} (default %(default)s); from "
+        "2021 --train-clips counts each section's source clips, --test-normal-clips each "
         "section's clips per domain and class",
     )
     parser.add_argument("--eval", action="store_true", help="also write eval_data/")
@@ -254,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     counts = [args.train_clips, args.test_normal_clips, args.test_anomaly_clips]
     if min(counts) < 0 or args.duration <= 0:
         parser.error("clip counts must be >= 0 and --duration > 0")
-    if args.year != 2020:
+    if year_entry(args.year).sectioned:
         return _write_year(args)
     spec = SyntheticSpec(
         tuple(args.machine_types),
@@ -282,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _write_year(args: argparse.Namespace) -> int:
-    """The ``--year`` 2021..2026 command line: :mod:`.synthetic_years`."""
+    """The command line of a year of sections (2021 on): :mod:`.synthetic_years`."""
     from .synthetic_years import SectionedSpec, write_sectioned_dataset
 
     spec = SectionedSpec(

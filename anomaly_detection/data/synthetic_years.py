@@ -1,10 +1,12 @@
-"""Synthetic stand-ins for the DCASE 2021 to 2026 datasets, in each year's layout and names.
+"""Synthetic stand-ins for the DCASE 2021+ datasets, in each year's layout and names.
 
 Each section is a machine of its own (:mod:`.machine_sounds`); its **target domain**
 runs 20 % faster in 2.5 times the background noise, a real domain shift. The source
 domain has many training clips, the target few (as the published sets). Clips are 16 kHz
-16-bit WAV, mono, or two-channel for 2026 (channel 1: channel 0 further away, with noise
-of its own). Layouts (see :mod:`.dcase_years`)::
+16-bit WAV with the year's channel count (mono; two channels for 2026: each channel after
+the first is channel 0 further away, with noise of its own). The year's entry
+(:mod:`anomaly_detection.registry.years`) gives its sections, folders, names, attributes
+and channels. Layouts (see :mod:`.dcase_years`)::
 
     <root>/dev_data/<type>/train/section_00_target_train_normal_0000_spd_34V_noise_1.wav
     <root>/dev_data/<type>/test/section_00_source_test_anomaly_0003_spd_28V_noise_0.wav
@@ -26,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from ..registry.years import DcaseYear, year_entry
 from .dcase_years import SOURCE, TARGET
 from .machine_sounds import ANOMALY_KINDS, machine_profile, synthesize_clip, type_code
 
@@ -37,7 +40,7 @@ _SHIFT = {SOURCE: (1.0, 1.0, "spd_28V_noise_0"), TARGET: (1.2, 2.5, "spd_34V_noi
 @dataclass(frozen=True)
 class SectionedSpec:
     """Sizes of a synthetic 2021+ set; sections ``None``: the year's (00-02 development and
-    03-05 evaluation in 2021 and 2022, 00 for both from 2023)."""
+    03-05 evaluation in 2021 and 2022, 00 for both from 2023; see its registry entry)."""
 
     year: int = 2024
     machine_types: tuple[str, ...] = ("ToyCar", "fan")
@@ -52,11 +55,7 @@ class SectionedSpec:
 
     def sections(self, dev: bool) -> tuple[int, ...]:
         chosen = self.dev_sections if dev else self.eval_sections
-        if chosen is not None:
-            return chosen
-        if self.year >= 2023:
-            return (0,)
-        return (0, 1, 2) if dev else (3, 4, 5)
+        return year_entry(self.year).sections(dev=dev) if chosen is None else chosen
 
 
 @dataclass(frozen=True)
@@ -71,19 +70,21 @@ class _Clip:
     eval_name: str = ""  # the evaluation clip's published (unlabelled) name
 
 
-def _attributes(year: int, domain: str) -> str:
-    return "" if year == 2021 else f"_{_SHIFT[domain][2]}"
+def _attributes(entry: DcaseYear, domain: str) -> str:
+    return f"_{_SHIFT[domain][2]}" if entry.attributes_in_names else ""
 
 
 def _clips(root: Path, spec: SectionedSpec, machine_type: str, dev: bool) -> list[_Clip]:
     base = root / ("dev_data" if dev else "eval_data") / machine_type
+    entry = year_entry(spec.year)
     clips = []
     for section in spec.sections(dev):
-        code = f"section_{section:02d}"
         for domain, count in ((SOURCE, spec.train_source_clips), (TARGET, spec.train_target_clips)):
-            tail = _attributes(spec.year, domain)
+            tail = _attributes(entry, domain)
             for i in range(count):
-                name = f"{code}_{domain}_train_normal_{i:04d}{tail}.wav"
+                name = entry.names.training.format(
+                    section=section, domain=domain, index=i, attributes=tail
+                )
                 clips.append(
                     _Clip(base / "train" / name, machine_type, section, domain, False, i, 0)
                 )
@@ -97,18 +98,18 @@ def _clips(root: Path, spec: SectionedSpec, machine_type: str, dev: bool) -> lis
         counters: dict[tuple[str, bool], int] = {}
         for position, (domain, anomalous) in enumerate(tests):
             index = counters[domain, anomalous] = counters.get((domain, anomalous), -1) + 1
-            kind = "anomaly" if anomalous else "normal"
-            folder = f"{domain}_test" if spec.year == 2021 else "test"
-            labelled = (
-                f"{code}_{domain}_test_{kind}_{index:04d}{_attributes(spec.year, domain)}.wav"
+            labelled = entry.names.labelled_test.format(
+                section=section,
+                domain=domain,
+                label="anomaly" if anomalous else "normal",
+                index=index,
+                attributes=_attributes(entry, domain),
             )
             number = int(np.flatnonzero(order == position)[0])
-            published = (
-                f"{code}_{domain}_test_{number:04d}.wav"
-                if spec.year == 2021
-                else f"{code}_{number:04d}.wav"
+            published = entry.names.evaluation_test[0].format(
+                section=section, domain=domain, index=number
             )
-            path = base / folder / (labelled if dev else published)
+            path = base / entry.test_folder(domain) / (labelled if dev else published)
             clips.append(
                 _Clip(
                     path,
@@ -144,9 +145,13 @@ def _write_clip(clip: _Clip, spec: SectionedSpec) -> None:
     anomaly = ANOMALY_KINDS[int(rng.integers(len(ANOMALY_KINDS)))] if clip.anomalous else None
     severity = float(rng.uniform(0.3, 1.0)) if clip.anomalous else 0.0
     signal = synthesize_clip(profile, rng, spec.duration, spec.sample_rate, anomaly, severity)
-    if spec.year == 2026:  # a second microphone: quieter, with noise of its own
-        far = 0.6 * signal + 0.02 * rng.standard_normal(signal.size).astype(np.float32)
-        signal = np.stack([signal, far], axis=1)
+    channels = year_entry(spec.year).channels
+    if channels > 1:  # more microphones, each further away, with noise of its own
+        far = [
+            0.6**k * signal + 0.02 * rng.standard_normal(signal.size).astype(np.float32)
+            for k in range(1, channels)
+        ]
+        signal = np.stack([signal, *far], axis=1)
     clip.path.parent.mkdir(parents=True, exist_ok=True)
     temporary = clip.path.with_name(f".{clip.path.name}.part")
     soundfile.write(temporary, signal, spec.sample_rate, subtype="PCM_16", format="WAV")
@@ -161,9 +166,10 @@ def _write_csv(path: Path, rows: Sequence[Sequence[object]]) -> None:
 
 def _write_tables(root: Path, spec: SectionedSpec, clips: Sequence[_Clip]) -> None:
     """``attributes_XX.csv`` (2023 on) and the evaluation set's ground truth files."""
+    entry = year_entry(spec.year)
     by_file: dict[Path, list[list[object]]] = {}
     for clip in clips:
-        if spec.year >= 2023:
+        if entry.attribute_tables:
             name = f"{clip.path.parent.name}/{clip.path.name}"
             attributes = _SHIFT[clip.domain][2].split("_")
             table = clip.path.parent.parent / f"attributes_{clip.section:02d}.csv"
@@ -172,12 +178,12 @@ def _write_tables(root: Path, spec: SectionedSpec, clips: Sequence[_Clip]) -> No
             )
         if clip.split != 2:
             continue
-        domain = f"_{clip.domain}" if spec.year == 2021 else ""
-        stem = f"ground_truth_{clip.machine_type}_section_{clip.section:02d}{domain}_test.csv"
+        scoring_set = entry.scoring_set.format(section=clip.section, domain=clip.domain)
+        stem = f"ground_truth_{clip.machine_type}_{scoring_set}.csv"
         by_file.setdefault(root / "ground_truth_data" / stem, []).append(
             [clip.eval_name, int(clip.anomalous)]
         )
-        if spec.year != 2021:
+        if not entry.domain_folders:  # the evaluator reads the domains from these
             by_file.setdefault(root / "ground_truth_domain" / stem, []).append(
                 [clip.eval_name, int(clip.domain == TARGET)]
             )
@@ -196,8 +202,8 @@ def write_sectioned_dataset(
     int
         Number of clips written.
     """
-    if spec.year < 2021:
-        raise ValueError(f"year {spec.year}: the 2020 layout is written by data.synthetic")
+    if not year_entry(spec.year).sectioned:
+        raise ValueError(f"year {spec.year}: the machine-ID layout is written by data.synthetic")
     clips = [
         clip
         for machine_type in spec.machine_types

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.dcase_years import SOURCE, TARGET, layout_family
+from ..data.dcase_years import SOURCE, TARGET
+from ..registry.years import year_entry
 from .metrics import MetricError, partial_roc_auc, roc_auc
 from .scoring import IdScores, TypeResult
 from .thresholds import Threshold
@@ -160,7 +161,7 @@ def official_result_csv_text(
 
     ``thresholds``: each type's decision threshold (the decisions the decision files hold).
     """
-    family = layout_family(year)
+    family = year_entry(year).evaluator
     make_rows = _rows_2021 if family == "2021" else _rows_2022
     header = (
         ["section", "domain", "AUC", "pAUC", "precision", "recall", "F1 score"]

@@ -24,7 +24,7 @@ from ..core.errors import DatasetError, PipelineError
 from ..core.io_utils import write_text_atomic
 from ..core.layout import OutputLayout
 from ..data.dataset import select_machine_type_dirs
-from ..data.dcase_years import detect_year, is_sectioned
+from ..data.dcase_years import detect_year
 from ..data.ground_truth import GroundTruth, find_ground_truth, read_ground_truth
 from ..data.section_ground_truth import SectionGroundTruth, find_section_ground_truth
 from ..device.deployment import deployment_markdown, deployment_reports
@@ -38,6 +38,7 @@ from ..evaluation.thresholds import Threshold
 from ..features.cache import FeatureCache
 from ..features.frame_store import FrameStore
 from ..registry.variants import ModelVariant
+from ..registry.years import year_entry
 from .exit_status import exit_status
 from .run_data import RunData
 
@@ -215,9 +216,15 @@ def _write_summary(run: RunContext, expected: ResultFacts | None) -> Path:
 def context_from_arguments(args: argparse.Namespace, config: Config) -> RunContext:
     """The context of a script run from its parsed options (see :mod:`.cli`)."""
     year = _dataset_year(config, dev_mode=args.dev, machine_types=args.machine_types)
-    if year == 2026 and config.feature.channel is None:  # before the cache's key is made
-        logger.info("2026 layout: two-channel clips, features from channel 0 (as the baseline)")
-        config = dataclasses.replace(config, feature=dataclasses.replace(config.feature, channel=0))
+    entry = year_entry(year)
+    if config.feature.channel is None and entry.feature_channel is not None:
+        # The year's channel (2026: 0, as the organisers' baseline), before the cache key.
+        feature = dataclasses.replace(config.feature, channel=entry.feature_channel)
+        config = dataclasses.replace(config, feature=feature)
+    level = logging.INFO if entry.sectioned else logging.DEBUG  # the reference's layout: quiet
+    logger.log(
+        level, "dataset: %s, %s", entry.describe(), entry.feature_rule(config.feature.channel)
+    )
     cache = None
     if not args.no_cache and config.cache_directory is not None:
         cache = FeatureCache(config.cache_directory, config.feature, workers=config.workers)
@@ -229,7 +236,7 @@ def context_from_arguments(args: argparse.Namespace, config: Config) -> RunConte
     if hasattr(args, "ground_truth"):  # the scripts that score test clips
         if args.dev and args.ground_truth is not None:
             raise PipelineError("--ground-truth labels the evaluation set: use it with -e")
-        if not args.dev and is_sectioned(year):
+        if not args.dev and entry.sectioned:
             ground_truth = find_section_ground_truth(
                 args.ground_truth, config.eval_ground_truth, config.eval_directory
             )

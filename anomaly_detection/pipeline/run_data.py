@@ -22,7 +22,7 @@ from ..data.dataset import (
     select_machine_type_dirs,
     warn_of_unheard_ids,
 )
-from ..data.dcase_years import check_training_names, is_sectioned, list_section_test_sets
+from ..data.dcase_years import check_training_names, list_section_test_sets
 from ..evaluation.currency import ResultFacts
 from ..evaluation.results import TestFeatures
 from ..features.extraction import (
@@ -39,6 +39,7 @@ from ..model.provenance import (
     clip_list_digest,
     make_provenance,
 )
+from ..registry.years import year_entry
 from .run_facts import RunFacts
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ class RunData(RunFacts):
             Use this many clips spread evenly over the sorted list (calibration).
         """
         files = list_train_files(type_dir)
-        if is_sectioned(self.dataset_year):
+        if year_entry(self.dataset_year).sectioned:
             check_training_names(files, self.dataset_year)
         self._check_sample_rate(files)
         if max_clips is not None and len(files) > max_clips:
@@ -97,7 +98,7 @@ class RunData(RunFacts):
     def test_sets(self, type_dir: Path) -> list[TestSet]:
         """The scoring sets of one machine type: its machine IDs (2020), or its sections
         and domains in the year's layout (see :mod:`~anomaly_detection.data.dcase_years`)."""
-        if is_sectioned(self.dataset_year):
+        if year_entry(self.dataset_year).sectioned:
             return list_section_test_sets(type_dir, self.dataset_year, dev_mode=self.dev_mode)
         return list_test_sets(type_dir, self.dev_mode)
 
@@ -108,7 +109,7 @@ class RunData(RunFacts):
     def test_features(self, type_dir: Path) -> list[TestFeatures]:
         """Features of every test clip of one machine type, grouped by scoring set."""
         test_sets = self.test_sets(type_dir)
-        if not self.dev_mode and not is_sectioned(self.dataset_year):
+        if not self.dev_mode and not year_entry(self.dataset_year).sectioned:
             warn_of_unheard_ids(type_dir, test_sets)
         if not self.dev_mode and self.ground_truth is not None:
             test_sets = self.ground_truth.label_test_sets(type_dir.name, test_sets)
