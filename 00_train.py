@@ -70,7 +70,7 @@ def save_with_provenance(
     digests = []
 
     def describe(saved: Path) -> None:
-        provenance = run.provenance(saved, type_dir)
+        provenance = run.models.provenance(saved, type_dir)
         write_provenance(model_file, provenance)
         digests.append(provenance.model_digest)
 
@@ -86,7 +86,7 @@ def warn_if_trained_on_other_clips(
     stored = read_provenance(model_file)
     if (
         stored is not None
-        and stored.training_clips != run.provenance(model_file, type_dir).training_clips
+        and stored.training_clips != run.models.provenance(model_file, type_dir).training_clips
     ):
         logger.warning(
             "%s: trained on other clips than %s (another set, or clips added or removed); "
@@ -101,62 +101,74 @@ def already_loaded(frames: FrameStore) -> Callable[[], FrameStore]:
     return lambda: frames
 
 
+def kept_existing_model(run: common.RunContext, model_file: Path, type_dir: Path) -> bool:
+    """Whether the usable model already at ``model_file`` is kept (the reference skips a
+    trained type); a damaged or half-trained file is trained again."""
+    if not model_file.exists():
+        return False
+    problem = keras_model.unusable_model(model_file)
+    if problem is not None:
+        logger.warning("%s: %s; training it again", model_file, problem)
+        return False
+    existing = keras_model.load_model(model_file)
+    keras_model.check_model_shape(existing, model_file, run.config.model.shape)
+    warn_if_trained_on_other_clips(run, model_file, type_dir)
+    logger.info(
+        "== %s: %s exists, skipping (use --retrain to train again)", type_dir.name, model_file
+    )
+    return True
+
+
+def train_machine_type(run: common.RunContext, type_dir: Path, model_file: Path) -> None:
+    """Train, save and plot the autoencoder of one machine type, then fit its decision
+    threshold on the same training clips."""
+    config, machine_type = run.config, type_dir.name
+    logger.info("== %s: training on %s", machine_type, type_dir / "train")
+    frames = run.data.training_frames(type_dir)
+    train, validation = split_training_vectors(
+        frames, frames=config.feature.frames, fit=config.fit, seed=config.seed
+    )
+    logger.info(
+        "%s: %d training and %d validation vectors",
+        machine_type,
+        train.n_vectors,
+        validation.n_vectors if validation else 0,
+    )
+
+    seed_everything(config.seed)
+    model = keras_model.get_model(
+        config.feature.vector_dim,
+        hidden_units=config.model.hidden_units,
+        bottleneck_units=config.model.bottleneck_units,
+        hidden_layers=config.model.hidden_layers,
+    )
+    history = train_autoencoder(model, train, validation, config.fit)  # compile + fit
+
+    digest = save_with_provenance(run, model, model_file, type_dir)
+    plot_training_history(
+        history.history,
+        run.layout.history_plot(machine_type),
+        title=f"{machine_type}: autoencoder loss",
+    )
+    logger.info("%s: saved %s", machine_type, model_file)
+    scorer = run.scoring.scorer(KERAS, machine_type, keras_predictor(model), already_loaded(frames))
+    run.scoring.fit_threshold(KERAS, machine_type, scorer, frames, model_digest=digest)
+
+
 def main(args: argparse.Namespace, run: common.RunContext) -> int:
-    config = run.config
-    backend = check_keras_backend(training_backend(config.fit.backend))
-    logger.info("training on Keras' %s backend (%s)", backend, describe_loop(config.fit, backend))
+    backend = check_keras_backend(training_backend(run.config.fit.backend))
+    logger.info(
+        "training on Keras' %s backend (%s)", backend, describe_loop(run.config.fit, backend)
+    )
     trained = False
-    for type_dir in run.type_dirs():
-        machine_type = type_dir.name
-        model_file = run.layout.model_file(KERAS, machine_type)
-        if model_file.exists() and not args.retrain:
-            problem = keras_model.unusable_model(model_file)
-            if problem is None:
-                existing = keras_model.load_model(model_file)
-                keras_model.check_model_shape(existing, model_file, config.model.shape)
-                warn_if_trained_on_other_clips(run, model_file, type_dir)
-                logger.info(
-                    "== %s: %s exists, skipping (use --retrain to train again)",
-                    machine_type,
-                    model_file,
-                )
-                continue
-            logger.warning("%s: %s; training it again", model_file, problem)
-        logger.info("== %s: training on %s", machine_type, type_dir / "train")
-
-        frames = run.training_frames(type_dir)
-        train, validation = split_training_vectors(
-            frames, frames=config.feature.frames, fit=config.fit, seed=config.seed
-        )
-        logger.info(
-            "%s: %d training and %d validation vectors",
-            machine_type,
-            train.n_vectors,
-            validation.n_vectors if validation else 0,
-        )
-
-        seed_everything(config.seed)
-        model = keras_model.get_model(
-            config.feature.vector_dim,
-            hidden_units=config.model.hidden_units,
-            bottleneck_units=config.model.bottleneck_units,
-            hidden_layers=config.model.hidden_layers,
-        )
-        history = train_autoencoder(model, train, validation, config.fit)  # compile + fit
-
-        digest = save_with_provenance(run, model, model_file, type_dir)
-        plot_training_history(
-            history.history,
-            run.layout.history_plot(machine_type),
-            title=f"{machine_type}: autoencoder loss",
-        )
-        logger.info("%s: saved %s", machine_type, model_file)
-        predict = keras_predictor(model)
-        scorer = run.anomaly_scorer(KERAS, machine_type, predict, already_loaded(frames))
-        run.fit_threshold(KERAS, machine_type, scorer, frames, model_digest=digest)
+    for type_dir in run.data.type_dirs():
+        model_file = run.layout.model_file(KERAS, type_dir.name)
+        if not args.retrain and kept_existing_model(run, model_file, type_dir):
+            continue
+        train_machine_type(run, type_dir, model_file)
         trained = True
     if trained:
-        run.refresh_summary()  # results of the models replaced here are no longer current
+        run.outputs.refresh_summary()  # results of the models replaced here are no longer current
     return 0
 
 

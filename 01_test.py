@@ -37,22 +37,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace, run: common.RunContext) -> int:
     results, thresholds = [], {}
-    for type_dir in run.type_dirs():
+    for type_dir in run.data.type_dirs():
         machine_type = type_dir.name
         logger.info("== %s: testing", machine_type)
         model_file = run.layout.model_file(KERAS, machine_type)
         model = keras_model.KerasModel(model_file)
         keras_model.check_model_shape(model.model, model_file, run.config.model.shape)
-        run.check_model(model_file, run.test_files(type_dir), input_dim=model.input_dim)
-        training_frames = run.training_frames_loader(type_dir)
-        scorer = run.anomaly_scorer(KERAS, machine_type, model, training_frames)
-        threshold = run.stored_or_fitted_threshold(KERAS, machine_type, scorer, training_frames)
+        run.models.check(model_file, run.data.test_files(type_dir), input_dim=model.input_dim)
+        training_frames = run.data.training_frames_loader(type_dir)
+        scorer = run.scoring.scorer(KERAS, machine_type, model, training_frames)
+        threshold = run.scoring.stored_or_fitted_threshold(
+            KERAS, machine_type, scorer, training_frames
+        )
 
-        test_features = run.test_features(type_dir)
-        result = run.score(KERAS, machine_type, scorer, test_features)
+        test_features = run.data.test_features(type_dir)
+        result = run.scoring.score(KERAS, machine_type, scorer, test_features)
 
-        run.report_type(KERAS, result, threshold)
-        run.record_model(
+        run.outputs.report_type(KERAS, result, threshold)
+        run.outputs.record_model(
             KERAS,
             machine_type,
             parameters=model.model.count_params(),
@@ -60,13 +62,15 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
         )
         results.append(result)
         thresholds[machine_type] = threshold
-    run.write_results(KERAS, results, thresholds)
-    run.write_summary()
-    if run.labelled and not year_entry(run.dataset_year).sectioned:  # per machine ID
+    run.outputs.write_results(KERAS, results, thresholds)
+    run.outputs.write_summary()
+    if (
+        run.settings.labelled and not year_entry(run.settings.dataset_year).sectioned
+    ):  # per machine ID
         print(format_result_table(results, "Keras model"))
-    elif run.labelled:  # the means of each domain's AUC, as result.csv
-        print(console_auc_table(run.layout, run.result_facts()))
-    return run.exit_status(results)
+    elif run.settings.labelled:  # the means of each domain's AUC, as result.csv
+        print(console_auc_table(run.layout, run.data.result_facts()))
+    return run.outputs.exit_status(results)
 
 
 if __name__ == "__main__":

@@ -84,7 +84,7 @@ def write_tflite(
     source = run.layout.model_file(KERAS, machine_type)
     with atomic_path(path) as temporary:
         temporary.write_bytes(flatbuffer)
-        write_provenance(path, run.provenance(temporary, type_dir, source_model=source))
+        write_provenance(path, run.models.provenance(temporary, type_dir, source_model=source))
         arena_size = None
         if variant.file.int8_ops_only:
             report = dataclasses.replace(deployment_report(temporary), model=path.name)
@@ -115,17 +115,17 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
     if args.calibration_clips < 1 or args.calibration_vectors < 1:
         raise common.PipelineError("--calibration-clips and --calibration-vectors must be >= 1")
     tflm_runtime()  # the deployment reports need TFLite Micro: a one-line error before any work
-    for type_dir in run.type_dirs():
+    for type_dir in run.data.type_dirs():
         machine_type = type_dir.name
         logger.info("== %s: converting", machine_type)
         keras_file = run.layout.model_file(KERAS, machine_type)
         model = keras_model.load_model(keras_file)
         keras_model.check_model_shape(model, keras_file, run.config.model.shape)
-        run.check_model(keras_file, list_train_files(type_dir), input_dim=model.input_shape[-1])
+        run.models.check(keras_file, list_train_files(type_dir), input_dim=model.input_shape[-1])
         if not keras_model.has_finite_weights(model):
             raise ModelError(f"{keras_file}: the model has non-finite weights (retrain it)")
 
-        frames = run.training_frames(type_dir, max_clips=args.calibration_clips)
+        frames = run.data.training_frames(type_dir, max_clips=args.calibration_clips)
         calibration = sample_vectors(
             frames, frames=run.config.feature.frames, max_vectors=args.calibration_vectors
         )
@@ -140,8 +140,8 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
                 per_channel=run.config.model.per_channel_int8,
             )
             write_tflite(run, variant, type_dir, flatbuffer)
-            run.record_model(variant, machine_type, parameters=folded.count_params())
-    run.refresh_summary()  # results of the models replaced here are no longer current
+            run.outputs.record_model(variant, machine_type, parameters=folded.count_params())
+    run.outputs.refresh_summary()  # results of the models replaced here are no longer current
     return 0
 
 

@@ -92,7 +92,7 @@ def runtimes_to_score(args: argparse.Namespace, run: common.RunContext) -> list[
     new models); else TFLM's package is checked before any work (one line if absent)."""
     tflm = runtime_by_name("tflm")
     if args.no_tflm:
-        run.forget_results(variants_in(tflm))
+        run.outputs.forget_results(variants_in(tflm))
         return [runtime for runtime in TFLITE_RUNTIMES if runtime != tflm]
     tflm_runtime(hint=", or pass --no-tflm")
     return list(TFLITE_RUNTIMES)
@@ -102,9 +102,9 @@ def type_data(run: common.RunContext, type_dir: Path) -> TypeData:
     """The test clips, their features and the training frames (loaded on first use)."""
     return TypeData(
         type_dir.name,
-        run.test_files(type_dir),
-        run.test_features(type_dir),
-        run.training_frames_loader(type_dir),
+        run.data.test_files(type_dir),
+        run.data.test_features(type_dir),
+        run.data.training_frames_loader(type_dir),
     )
 
 
@@ -148,9 +148,9 @@ def variants_to_score(
 def check_model_file(run: common.RunContext, path: Path, input_dim: int, data: TypeData) -> None:
     """A model file once opened: made for these features and clips, and converted from the
     Keras model now beside it (a set of models from one Keras model only)."""
-    provenance = run.check_model(path, data.test_files, input_dim=input_dim)
+    provenance = run.models.check(path, data.test_files, input_dim=input_dim)
     keras_file = run.layout.model_file(KERAS, data.machine_type)
-    check_converted_from(path, provenance, keras_file, strict=not run.ignore_provenance)
+    check_converted_from(path, provenance, keras_file, strict=not run.settings.ignore_provenance)
 
 
 def reference_score(variant: ModelVariant, scored: Mapping[ModelVariant, Scored]) -> Scored | None:
@@ -178,20 +178,22 @@ def score_variant(
         if path not in checked:
             check_model_file(run, path, model.input_dim, data)
             checked.add(path)
-        scorer = run.anomaly_scorer(variant, machine_type, model, data.training_frames)
+        scorer = run.scoring.scorer(variant, machine_type, model, data.training_frames)
         if reference is None:
-            threshold = run.stored_or_fitted_threshold(
+            threshold = run.scoring.stored_or_fitted_threshold(
                 variant, machine_type, scorer, data.training_frames
             )
         else:
             threshold = reference.threshold
-        result = run.score(variant, machine_type, scorer, data.test_features)
+        result = run.scoring.score(variant, machine_type, scorer, data.test_features)
     facts = {}
     if reference is not None:
         differences = relative_score_differences(result, reference.result)
         facts = comparison_facts(differences, reference.variant.runtime)
-    run.report_type(variant, result, threshold)
-    run.record_model(variant, machine_type, seconds_per_clip=result.seconds_per_clip(), **facts)
+    run.outputs.report_type(variant, result, threshold)
+    run.outputs.record_model(
+        variant, machine_type, seconds_per_clip=result.seconds_per_clip(), **facts
+    )
     return Scored(variant, result, threshold)
 
 
@@ -215,25 +217,27 @@ def write_results(run: common.RunContext, by_type: list[dict[ModelVariant, Score
     for variant in dict.fromkeys(variant for scored in by_type for variant in scored):
         scored = [of_type[variant] for of_type in by_type if variant in of_type]
         thresholds = {item.result.machine_type: item.threshold for item in scored}
-        run.write_results(variant, [item.result for item in scored], thresholds)
+        run.outputs.write_results(variant, [item.result for item in scored], thresholds)
 
 
 def report_summary(run: common.RunContext) -> None:
     """The summary, and with labelled clips the console table of average AUC / pAUC."""
-    summary = run.write_summary()
-    if run.labelled:
+    summary = run.outputs.write_summary()
+    if run.settings.labelled:
         print("Average AUC / pAUC over the machine IDs (per ID: summary.md)")
-        print(console_auc_table(run.layout, run.result_facts()))
+        print(console_auc_table(run.layout, run.data.result_facts()))
     logger.info("summary with model sizes, timings and plots: %s", summary)
 
 
 def main(args: argparse.Namespace, run: common.RunContext) -> int:
     runtimes = runtimes_to_score(args, run)
-    by_type = [score_machine_type(args, run, runtimes, type_dir) for type_dir in run.type_dirs()]
+    by_type = [
+        score_machine_type(args, run, runtimes, type_dir) for type_dir in run.data.type_dirs()
+    ]
     write_results(run, by_type)
     report_summary(run)
     # Every variant sees the same clips: report the exclusions once, by the first's.
-    return run.exit_status([next(iter(scored.values())).result for scored in by_type])
+    return run.outputs.exit_status([next(iter(scored.values())).result for scored in by_type])
 
 
 if __name__ == "__main__":

@@ -65,15 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
 def labelled_test_sets(run: common.RunContext, type_dir: Path) -> list[TestSet]:
     """The type's test clips with their labels: from the file names (-d), or from the
     evaluation set's published labels (-e; without them the samples cannot be labelled)."""
-    test_sets = run.test_sets(type_dir)  # machine IDs, or a later year's sections
-    if run.dev_mode:
+    test_sets = run.data.test_sets(type_dir)  # machine IDs, or a later year's sections
+    if run.settings.dev_mode:
         return test_sets
-    if run.ground_truth is None:
+    if run.settings.ground_truth is None:
         raise PipelineError(
             "-e: the evaluation clips carry no labels in their names; give their published "
             "labels (--ground-truth eval_data_list.csv, or eval_ground_truth in the YAML)"
         )
-    return run.ground_truth.label_test_sets(type_dir.name, test_sets)
+    return run.settings.ground_truth.label_test_sets(type_dir.name, test_sets)
 
 
 def selection(
@@ -84,7 +84,9 @@ def selection(
         return listed_clips(type_dir, official_set(args.set))
     if args.labels is not None:
         listed = listed_clips(type_dir, labels_file_clips(args.labels))
-        if not run.dev_mode:  # the list's labels must be the evaluation set's published ones
+        if (
+            not run.settings.dev_mode
+        ):  # the list's labels must be the evaluation set's published ones
             check_listed_labels(args.labels, listed, labelled_test_sets(run, type_dir))
         return listed
     return select_clips(labelled_test_sets(run, type_dir), args.every)
@@ -109,19 +111,19 @@ def check_listed_labels(
 
 def main(args: argparse.Namespace, run: common.RunContext) -> int:
     feature = run.config.feature
-    type_dirs = run.type_dirs()
+    type_dirs = run.data.type_dirs()
     if args.set is not None:  # the official sets are ToyCar's development test clips
         type_dirs = [type_dir for type_dir in type_dirs if type_dir.name == "ToyCar"]
-        if not type_dirs or not run.dev_mode:
+        if not type_dirs or not run.settings.dev_mode:
             raise PipelineError(f"--set {args.set}: needs ToyCar's development data (-d)")
     for type_dir in type_dirs:
         selected = selection(args, run, type_dir)
         clips = extract_log_mels(
             [path for path, _ in selected],
             feature,
-            cache=run.cache,
+            cache=run.data.cache,
             workers=run.config.workers,
-            progress=run.progress,
+            progress=run.settings.progress,
         )
         labels_file = write_samples(
             clips, [label for _, label in selected], args.output / type_dir.name, feature

@@ -120,7 +120,7 @@ def test_unmatched_names_are_ignored_with_a_warning(tmp_path, caplog):
         write_wav(test_dir / name, np.zeros(100, np.float32))
     with caplog.at_level(logging.WARNING):
         dev_sets = list_test_sets(tmp_path / "ToyCar", dev_mode=True)
-    assert [(t.machine_id, [f.name for f in t.files], t.labels) for t in dev_sets] == [
+    assert [(t.name, [f.name for f in t.files], t.labels) for t in dev_sets] == [
         ("id_01", ["normal_id_01_00000000.wav", "anomaly_id_01_00000000.wav"], (0, 1))
     ]
     assert "ignored 4 file(s) whose names do not match" in caplog.text

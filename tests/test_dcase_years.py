@@ -392,7 +392,7 @@ def test_partial_sets_mixed_names_and_other_scores_are_caught(tmp_path):
     among published ones, a test/ folder in a 2021 layout, a threshold of the other score."""
     from anomaly_detection.data.dataset import TestSet
     from anomaly_detection.data.section_ground_truth import SectionGroundTruth
-    from anomaly_detection.evaluation.scoring import IdScores, _domains_without_normals
+    from anomaly_detection.evaluation.scoring import SetScores, _domains_without_normals
     from anomaly_detection.evaluation.thresholds import Threshold, load_threshold, save_threshold
 
     clips = (tmp_path / "section_00_0000.wav", tmp_path / "section_00_0001.wav")
@@ -405,7 +405,7 @@ def test_partial_sets_mixed_names_and_other_scores_are_caught(tmp_path):
     with pytest.raises(DatasetError, match="labels section_01_test, which has no fan test"):
         SectionGroundTruth(tmp_path).label_test_sets("fan", [test_set])
 
-    scores = IdScores("section_00_test", list(clips), np.zeros(2), np.array([0, 1]))
+    scores = SetScores("section_00_test", list(clips), np.zeros(2), np.array([0, 1]))
     scores.domains = ("source", "source")
     only_source = TestSet("section_00_test", clips, (0, 1), domains=("source", "source"))
     assert _domains_without_normals(only_source, scores) == "target"  # AUC (target): none

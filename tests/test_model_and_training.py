@@ -12,7 +12,8 @@ from anomaly_detection.device.tflite_convert import check_folding, fold_batch_no
 from anomaly_detection.features.cache import FeatureCache
 from anomaly_detection.features.frame_store import FileFrameStore, MemoryFrameStore
 from anomaly_detection.model.training import split_training_vectors
-from anomaly_detection.pipeline.context import RunContext
+from anomaly_detection.pipeline.context import run_context
+from anomaly_detection.pipeline.settings import RunSettings
 from conftest import write_config
 from keras_model import get_model, load_model, save_model
 
@@ -145,8 +146,9 @@ def test_batch_norm_folding_reproduces_the_model():
 
 def training_frames(config, type_dir, *, cache, skip_bad_clips=False):
     """The training frames of ``type_dir`` as the scripts load them."""
-    run = RunContext(config, dev_mode=True, cache=cache, skip_bad_clips=skip_bad_clips)
-    return run.training_frames(type_dir)
+    settings = RunSettings(config, dev_mode=True, skip_bad_clips=skip_bad_clips)
+    run = run_context(settings, cache=cache)
+    return run.data.training_frames(type_dir)
 
 
 def test_training_frames_come_from_the_cache_file_and_equal_recomputed_ones(tmp_path, tiny_data):

@@ -100,10 +100,10 @@ def test_decisions_follow_the_saved_threshold(dev_run):
         assert stored["percentile"] == 0.9 and stored["n_clips"] == 20
         assert stored["model_size"] == model_file.stat().st_size
         threshold = stored["threshold"]
-        assert set(stored["by_id"]) == {"id_01", "id_02"}  # 10 training clips each: their own
+        assert set(stored["by_set"]) == {"id_01", "id_02"}  # 10 training clips each: their own
         decided = 0
         for machine_id in ("01", "02"):
-            own = stored["by_id"][f"id_{machine_id}"]
+            own = stored["by_set"][f"id_{machine_id}"]
             scores = dict(
                 rows(work / "result" / f"{prefix}anomaly_score_ToyCar_id_{machine_id}.csv")
             )
@@ -118,7 +118,7 @@ def test_decisions_follow_the_saved_threshold(dev_run):
         assert metrics[0] == ["machine_type", "id", "threshold", "precision", "recall", "F1"]
         assert [row[1] for row in metrics[1:]] == ["01", "02", "Average"]
         assert [float(row[2]) for row in metrics[1:]] == pytest.approx(
-            [stored["by_id"]["id_01"], stored["by_id"]["id_02"], threshold]
+            [stored["by_set"]["id_01"], stored["by_set"]["id_02"], threshold]
         )
         assert decided > 0
 
@@ -219,25 +219,25 @@ def test_machine_type_selection(dev_run):
 def test_each_machine_id_gets_a_threshold_of_its_own(caplog):
     import scipy.stats
 
-    from anomaly_detection.evaluation.thresholds import fit_thresholds_by_id
+    from anomaly_detection.evaluation.thresholds import fit_thresholds_by_set
 
     rng = np.random.default_rng(0)
     quiet = 13 + 26 * rng.beta(2, 2, 100)  # normal scores of ID 01 run 13-39
     loud = 31 + 63 * rng.beta(2, 2, 100)  # ID 02's 31-94
     scores = np.concatenate([quiet, loud])
     ids = ["id_01"] * 100 + ["id_02"] * 100
-    threshold = fit_thresholds_by_id(scores, ids, 0.9)
+    threshold = fit_thresholds_by_set(scores, ids, 0.9)
     for machine_id, own in (("id_01", quiet), ("id_02", loud)):
         shape, loc, scale = scipy.stats.gamma.fit(own)
         expected = scipy.stats.gamma.ppf(0.9, shape, loc=loc, scale=scale)
-        assert threshold.for_id(machine_id) == pytest.approx(expected)
+        assert threshold.for_set(machine_id) == pytest.approx(expected)
     assert threshold.threshold > quiet.max()  # one threshold for both misses ID 01's anomalies
     anomalies_01 = quiet.max() + rng.uniform(1, 15, 10)
     labels = np.r_[np.zeros(100), np.ones(10)]
     single = decision_metrics(labels, np.r_[quiet, anomalies_01] > threshold.threshold)[2]
-    own = decision_metrics(labels, np.r_[quiet, anomalies_01] > threshold.for_id("id_01"))[2]
+    own = decision_metrics(labels, np.r_[quiet, anomalies_01] > threshold.for_set("id_01"))[2]
     assert own > single
 
-    few = fit_thresholds_by_id(np.r_[quiet, loud[:4]], ["id_01"] * 100 + ["id_02"] * 4, 0.9)
-    assert few.for_id("id_02") == few.threshold and "id_01" in few.by_id
+    few = fit_thresholds_by_set(np.r_[quiet, loud[:4]], ["id_01"] * 100 + ["id_02"] * 4, 0.9)
+    assert few.for_set("id_02") == few.threshold and "id_01" in few.by_set
     assert "id_02: 4 training clip(s), fewer than 10" in caplog.text

@@ -15,7 +15,8 @@ from anomaly_detection.core.errors import ConfigError
 from anomaly_detection.evaluation.score_methods import AnomalyScoreMethod
 from anomaly_detection.evaluation.scoring import ClipScorer
 from anomaly_detection.features.spectrogram import frame_stack
-from anomaly_detection.pipeline.context import RunContext
+from anomaly_detection.pipeline.context import run_context
+from anomaly_detection.pipeline.settings import RunSettings
 from anomaly_detection.registry import anomaly_scores
 from anomaly_detection.registry.anomaly_scores import (
     ANOMALY_SCORES,
@@ -106,17 +107,17 @@ def _each_vector_its_mean(vectors: np.ndarray) -> np.ndarray:
 
 
 def _score_as_the_scripts_do(config_file):
-    """Threshold and scores of ToyCar by ``run.anomaly_scorer`` and ``run.score``, as
+    """Threshold and scores of ToyCar by ``run.scoring.scorer`` and ``run.scoring.score``, as
     01_test.py (a stand-in model file: the score's files are tied to its digest)."""
-    run = RunContext(load_config(config_file), dev_mode=True)
+    run = run_context(RunSettings(load_config(config_file), dev_mode=True))
     model_file = run.layout.model_file(KERAS, "ToyCar")
     model_file.parent.mkdir(parents=True)
     model_file.write_bytes(b"a stand-in model")
-    (type_dir,) = run.type_dirs()
-    training_frames = run.training_frames_loader(type_dir)
-    scorer = run.anomaly_scorer(KERAS, "ToyCar", _each_vector_its_mean, training_frames)
-    threshold = run.stored_or_fitted_threshold(KERAS, "ToyCar", scorer, training_frames)
-    result = run.score(KERAS, "ToyCar", scorer, run.test_features(type_dir))
+    (type_dir,) = run.data.type_dirs()
+    training_frames = run.data.training_frames_loader(type_dir)
+    scorer = run.scoring.scorer(KERAS, "ToyCar", _each_vector_its_mean, training_frames)
+    threshold = run.scoring.stored_or_fitted_threshold(KERAS, "ToyCar", scorer, training_frames)
+    result = run.scoring.score(KERAS, "ToyCar", scorer, run.data.test_features(type_dir))
     return run, scorer, threshold, result
 
 
@@ -137,23 +138,23 @@ def test_a_new_anomaly_score_is_one_registry_entry(tiny_data, tmp_path, monkeypa
     ]
     stored = json.loads(threshold_file.read_text())
     assert stored["score"] == "max" and stored["threshold"] == threshold.threshold
-    assert set(stored["by_id"]) == {"id_01", "id_02"}
-    assert [ids.machine_id for ids in largest.ids] == ["id_01", "id_02"]
-    for max_ids, mse_ids in zip(largest.ids, mse.ids, strict=True):
+    assert set(stored["by_set"]) == {"id_01", "id_02"}
+    assert [ids.name for ids in largest.sets] == ["id_01", "id_02"]
+    for max_ids, mse_ids in zip(largest.sets, mse.sets, strict=True):
         assert max_ids.files == mse_ids.files and len(max_ids.files) == 10
         assert all(math.isfinite(score) for score in max_ids.scores)
         # the largest vector error is never below the mean one, and above it on real clips
         assert np.all(max_ids.scores > mse_ids.scores)
         assert 0 <= max_ids.auc <= 1
-        csv_file = run.layout.anomaly_scores(KERAS, "ToyCar", max_ids.machine_id)
+        csv_file = run.layout.anomaly_scores(KERAS, "ToyCar", max_ids.name)
         with csv_file.open(newline="") as handle:
             rows = list(csv.reader(handle))
         assert [row[0] for row in rows] == [path.name for path in max_ids.files]
         assert [float(row[1]) for row in rows] == pytest.approx(max_ids.scores, rel=1e-12)
     assert (tmp_path / "mse" / "model" / "model_ToyCar.hdf5.threshold.json").is_file()
 
-    again = run.stored_or_fitted_threshold(KERAS, "ToyCar", scorer, _no_training_frames)
-    assert (again.threshold, again.by_id) == (threshold.threshold, threshold.by_id)
+    again = run.scoring.stored_or_fitted_threshold(KERAS, "ToyCar", scorer, _no_training_frames)
+    assert (again.threshold, again.by_set) == (threshold.threshold, threshold.by_set)
     assert again.model_size == len(b"a stand-in model")  # read back from the file, not refitted
 
 

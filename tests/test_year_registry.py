@@ -74,11 +74,11 @@ def test_a_new_year_is_one_registry_entry(tmp_path, monkeypatch, capsys, caplog)
     args = argparse.Namespace(dev=True, machine_types=None, no_cache=True, progress=False)
     with caplog.at_level(logging.INFO, logger="anomaly_detection.pipeline.context"):
         run = context_from_arguments(args, config)
-    assert run.dataset_year == 2031 and run.config.feature.channel == 1
+    assert run.settings.dataset_year == 2031 and run.config.feature.channel == 1
     assert "dataset: DCASE 2031 layout (three-channel clips), features from channel 1 (the " in (
         caplog.text
     )
-    assert [test_set.machine_id for test_set in run.test_sets(root / "dev_data" / "fan")] == [
+    assert [test_set.name for test_set in run.data.test_sets(root / "dev_data" / "fan")] == [
         "section_00_test"
     ]
 

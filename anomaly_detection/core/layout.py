@@ -66,13 +66,13 @@ class OutputLayout:
         return self.model_directory / f"history_{machine_type}.png"
 
     # ---- results ----
-    def anomaly_scores(self, variant: ModelVariant, machine_type: str, machine_id: str) -> Path:
-        """``<result_directory>/<prefix>anomaly_score_<type>_<id>.csv``."""
-        return self._result(variant, f"anomaly_score_{machine_type}_{machine_id}.csv")
+    def anomaly_scores(self, variant: ModelVariant, machine_type: str, scoring_set: str) -> Path:
+        """``<result_directory>/<prefix>anomaly_score_<type>_<scoring set>.csv``."""
+        return self._result(variant, f"anomaly_score_{machine_type}_{scoring_set}.csv")
 
-    def decisions(self, variant: ModelVariant, machine_type: str, machine_id: str) -> Path:
-        """``<result_directory>/<prefix>decision_result_<type>_<id>.csv``."""
-        return self._result(variant, f"decision_result_{machine_type}_{machine_id}.csv")
+    def decisions(self, variant: ModelVariant, machine_type: str, scoring_set: str) -> Path:
+        """``<result_directory>/<prefix>decision_result_<type>_<scoring set>.csv``."""
+        return self._result(variant, f"decision_result_{machine_type}_{scoring_set}.csv")
 
     def result_csv(self, variant: ModelVariant) -> Path:
         """``<result_directory>/<prefix><result_file>``."""

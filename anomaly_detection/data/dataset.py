@@ -31,7 +31,7 @@ __all__ = [
     "list_train_files",
     "list_test_sets",
     "parse_test_name",
-    "machine_id_number",
+    "scoring_set_label",
 ]
 
 logger = logging.getLogger(__name__)
@@ -44,26 +44,28 @@ _UNLABELLED = re.compile(r"^(id_[0-9][0-9])_.*(?i:\.wav)$")
 
 @dataclass(frozen=True)
 class TestSet:
-    """The test clips of one machine ID.
+    """The test clips of one scoring set: what one ``anomaly_score_<type>_<name>.csv``
+    covers, a machine ID in 2020 (``id_01``), a section and domain in 2021
+    (``section_00_source_test``), a section from 2022 on (``section_00_test``).
 
     ``labels`` holds 0 (normal) / 1 (anomaly) per file in development mode and
-    is ``None`` in evaluation mode. From 2021 on (:mod:`.dcase_years`) ``machine_id`` is
-    the scoring set's name (``section_00_test``) and ``domains`` gives each file's
-    ``"source"`` or ``"target"`` (``None`` when the names do not say).
+    is ``None`` in evaluation mode. From 2021 on (:mod:`.dcase_years`) ``domains`` gives
+    each file's ``"source"`` or ``"target"`` (``None`` when the names do not say).
     """
 
-    machine_id: str
+    name: str
     files: tuple[Path, ...]
     labels: tuple[int, ...] | None
     domains: tuple[str, ...] | None = None
 
 
-def machine_id_number(machine_id: str) -> str:
-    """``'id_01'`` -> ``'01'``, the form used in ``result.csv``; a 2021+ scoring set
-    without its ``section_`` and ``_test``: ``'section_00_source_test'`` -> ``'00_source'``."""
-    if machine_id.startswith("section_"):
-        return machine_id.removeprefix("section_").removesuffix("_test")
-    return machine_id.split("_", 1)[1]
+def scoring_set_label(name: str) -> str:
+    """A scoring set's name as ``result.csv``'s ``id`` column writes it: ``'id_01'`` ->
+    ``'01'``; a 2021+ set without its ``section_`` and ``_test``:
+    ``'section_00_source_test'`` -> ``'00_source'``."""
+    if name.startswith("section_"):
+        return name.removeprefix("section_").removesuffix("_test")
+    return name.split("_", 1)[1]
 
 
 def select_machine_type_dirs(
@@ -139,7 +141,7 @@ def warn_of_unheard_ids(type_dir: Path, test_sets: Sequence[TestSet]) -> list[st
     if not (type_dir / "train").is_dir():
         return []  # scored with a model trained elsewhere: nothing to compare with
     trained = training_machine_ids(list_train_files(type_dir))
-    unheard = sorted({test_set.machine_id for test_set in test_sets} - trained)
+    unheard = sorted({test_set.name for test_set in test_sets} - trained)
     if unheard:
         logger.warning(
             "%s: test ID(s) %s have no training clips in %s (the model never heard them)",

@@ -71,10 +71,8 @@ class GroundTruth:
         labelled = []
         present: set[str] = set()
         for test_set in test_sets:
-            if not any(name.startswith(f"{test_set.machine_id}_") for name in listed):
-                raise DatasetError(
-                    f"{self.path}: no entry for {machine_type} {test_set.machine_id}"
-                )
+            if not any(name.startswith(f"{test_set.name}_") for name in listed):
+                raise DatasetError(f"{self.path}: no entry for {machine_type} {test_set.name}")
             labels = []
             for path in test_set.files:
                 entry = listed.get(path.name)
@@ -84,7 +82,7 @@ class GroundTruth:
                     )
                 labels.append(entry.label)
                 present.add(path.name)
-            labelled.append(TestSet(test_set.machine_id, test_set.files, tuple(labels)))
+            labelled.append(TestSet(test_set.name, test_set.files, tuple(labels)))
         missing = sorted(
             (entry.line, name) for name, entry in listed.items() if name not in present
         )

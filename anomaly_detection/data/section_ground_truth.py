@@ -64,7 +64,7 @@ class SectionGroundTruth:
             section missing from the test folder), a test clip it does not list, a listed
             clip that is not among the test clips, or a malformed row.
         """
-        set_names = {test_set.machine_id for test_set in test_sets}
+        set_names = {test_set.name for test_set in test_sets}
         pattern = f"ground_truth_{machine_type}_section_*.csv"
         for path in sorted((self.folder / DATA_FOLDER).glob(pattern)):
             scoring_set = path.stem.removeprefix(f"ground_truth_{machine_type}_")
@@ -74,7 +74,7 @@ class SectionGroundTruth:
                 )
         labelled = []
         for test_set in test_sets:
-            stem = f"ground_truth_{machine_type}_{test_set.machine_id}.csv"
+            stem = f"ground_truth_{machine_type}_{test_set.name}.csv"
             labels = _read_pairs(self.folder / DATA_FOLDER / stem, "ground truth")
             domains = test_set.domains
             if domains is None:
@@ -100,7 +100,7 @@ class SectionGroundTruth:
                     f"the test clips ({len(absent)} such file(s))"
                 )
             file_labels = tuple(labels[path.name] for path in test_set.files)
-            labelled.append(TestSet(test_set.machine_id, test_set.files, file_labels, domains))
+            labelled.append(TestSet(test_set.name, test_set.files, file_labels, domains))
         return labelled
 
 

@@ -28,7 +28,7 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
-from ..core.interruption import ignore_in_worker
+from ..core.interruption import ignore_in_worker, workers_spawned_deaf
 from ..registry.years import REFERENCE_YEAR, registered_years, year_entry
 from .ground_truth import GROUND_TRUTH_FILE, write_ground_truth
 from .machine_sounds import ANOMALY_KINDS, machine_profile, synthesize_clip, type_code
@@ -183,7 +183,11 @@ def write_dataset(
         else:
             pool = ProcessPoolExecutor(max_workers=workers, initializer=ignore_in_worker)
             try:
-                for count in pool.map(_write_clips, chunks, [spec] * len(chunks)):
+                # The workers start deaf to Ctrl-C (before their initializer runs too): the
+                # parent alone stops the pool, and a worker never dies while it starts.
+                with workers_spawned_deaf():
+                    counts = pool.map(_write_clips, chunks, [spec] * len(chunks))
+                for count in counts:
                     bar.update(count)
             finally:  # on Ctrl-C: no new chunk starts; the clips written are whole
                 pool.shutdown(cancel_futures=True)

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core.io_utils import write_csv_atomic
-from ..data.dataset import machine_id_number
-from .scoring import IdScores, TypeResult
+from ..data.dataset import scoring_set_label
+from .scoring import SetScores, TypeResult
 from .thresholds import Threshold
 
 __all__ = ["decision_metrics", "write_decision_csv", "decision_metrics_csv_text"]
@@ -33,7 +33,7 @@ def decision_metrics(labels: np.ndarray, decisions: np.ndarray) -> tuple[float, 
     return precision, recall, f1
 
 
-def write_decision_csv(path: Path, id_scores: IdScores, threshold: float) -> None:
+def write_decision_csv(path: Path, id_scores: SetScores, threshold: float) -> None:
     """``file name,0|1`` per clip (1: score above the threshold), no header."""
     write_csv_atomic(
         path,
@@ -47,7 +47,7 @@ def write_decision_csv(path: Path, id_scores: IdScores, threshold: float) -> Non
 def decision_metrics_csv_text(
     results: Sequence[TypeResult], thresholds: dict[str, Threshold]
 ) -> str:
-    """``machine_type,id,threshold,precision,recall,F1`` per ID (with the ID's threshold)
+    """``machine_type,id,threshold,precision,recall,F1`` per scoring set (with its threshold)
     and an ``Average`` per type (with the type's)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -55,14 +55,14 @@ def decision_metrics_csv_text(
     for result in results:
         threshold = thresholds[result.machine_type]
         rows = []
-        for ids in result.ids:
-            if ids.labels is None:  # evaluation mode: no labels, no metrics
+        for set_scores in result.sets:
+            if set_scores.labels is None:  # evaluation mode: no labels, no metrics
                 continue
-            value = threshold.for_id(ids.machine_id)
-            metrics = decision_metrics(ids.labels, (ids.scores > value).astype(int))
+            value = threshold.for_set(set_scores.name)
+            metrics = decision_metrics(set_scores.labels, (set_scores.scores > value).astype(int))
             rows.append(metrics)
             writer.writerow(
-                [result.machine_type, machine_id_number(ids.machine_id), value, *metrics]
+                [result.machine_type, scoring_set_label(set_scores.name), value, *metrics]
             )
         if rows:
             writer.writerow(

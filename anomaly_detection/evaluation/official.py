@@ -29,7 +29,7 @@ import numpy as np
 from ..data.dcase_years import SOURCE, TARGET
 from ..registry.years import year_entry
 from .metrics import MetricError, partial_roc_auc, roc_auc
-from .scoring import IdScores, TypeResult
+from .scoring import SetScores, TypeResult
 from .thresholds import Threshold
 
 __all__ = [
@@ -82,18 +82,18 @@ def _precision_recall_f1(labels: np.ndarray, decisions: np.ndarray) -> list[floa
     return [precision, recall, f1]
 
 
-def _arrays(ids: IdScores, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    assert ids.labels is not None
-    return ids.labels, ids.scores, (ids.scores > threshold).astype(np.int64)
+def _arrays(set_scores: SetScores, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    assert set_scores.labels is not None
+    return set_scores.labels, set_scores.scores, (set_scores.scores > threshold).astype(np.int64)
 
 
 def _rows_2021(result: TypeResult, threshold: Threshold, max_fpr: float) -> list[list]:
     """``[section, domain, AUC, pAUC, precision, recall, F1]`` per scoring set, domains
     outer and sections inner as the 2021 evaluator lists them."""
     rows = []
-    for ids in result.ids:
-        labels, scores, decisions = _arrays(ids, threshold.for_id(ids.machine_id))
-        section, domain = ids.machine_id.split("_")[1:3]
+    for set_scores in result.sets:
+        labels, scores, decisions = _arrays(set_scores, threshold.for_set(set_scores.name))
+        section, domain = set_scores.name.split("_")[1:3]
         figures = [_auc(labels, scores), _auc(labels, scores, max_fpr)]
         rows.append([section, domain, *figures, *_precision_recall_f1(labels, decisions)])
     return sorted(rows, key=lambda row: (row[1], row[0]))
@@ -102,9 +102,11 @@ def _rows_2021(result: TypeResult, threshold: Threshold, max_fpr: float) -> list
 def _rows_2022(result: TypeResult, threshold: Threshold, max_fpr: float) -> list[list]:
     """``[section, *_COLUMNS_2022]`` per section (scoring set)."""
     rows = []
-    for ids in result.ids:
-        labels, scores, decisions = _arrays(ids, threshold.for_id(ids.machine_id))
-        domains = np.asarray(ids.domains if ids.domains is not None else [""] * labels.size)
+    for set_scores in result.sets:
+        labels, scores, decisions = _arrays(set_scores, threshold.for_set(set_scores.name))
+        domains = np.asarray(
+            set_scores.domains if set_scores.domains is not None else [""] * labels.size
+        )
         row = {"AUC (all)": _auc(labels, scores), "pAUC": _auc(labels, scores, max_fpr)}
         for domain in (SOURCE, TARGET):
             for_auc = (domains == domain) | (labels != 0)
@@ -114,7 +116,7 @@ def _rows_2022(result: TypeResult, threshold: Threshold, max_fpr: float) -> list
             row[f"precision ({domain})"] = precision
             row[f"recall ({domain})"] = recall
             row[f"F1 score ({domain})"] = f1
-        rows.append([ids.machine_id.split("_")[1], *(row[column] for column in _COLUMNS_2022)])
+        rows.append([set_scores.name.split("_")[1], *(row[column] for column in _COLUMNS_2022)])
     return rows
 
 

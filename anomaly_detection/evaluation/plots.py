@@ -53,12 +53,15 @@ def plot_roc_curves(result: TypeResult, max_fpr: float, path: Path, label: str) 
     axes.axvspan(
         0, max_fpr, color="tab:orange", alpha=0.12, label=f"pAUC region (FPR <= {max_fpr:g})"
     )
-    for ids in result.ids:
-        if ids.labels is None or ids.metric_problem:
+    for set_scores in result.sets:
+        if set_scores.labels is None or set_scores.metric_problem:
             continue
-        fpr, tpr, _ = roc_curve(ids.labels, ids.scores)
+        fpr, tpr, _ = roc_curve(set_scores.labels, set_scores.scores)
         axes.plot(
-            fpr, tpr, linewidth=2, label=f"{ids.machine_id}: AUC {ids.auc:.3f}, pAUC {ids.pauc:.3f}"
+            fpr,
+            tpr,
+            linewidth=2,
+            label=f"{set_scores.name}: AUC {set_scores.auc:.3f}, pAUC {set_scores.pauc:.3f}",
         )
     axes.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
     axes.set(
@@ -78,28 +81,36 @@ def plot_score_histograms(
     result: TypeResult, threshold: float | Callable[[str], float] | None, path: Path, label: str
 ) -> None:
     """Per ID, histograms of the anomaly scores of normal and anomalous clips, with the
-    decision threshold (one value, or the threshold of each machine ID)."""
+    decision threshold (one value, or the threshold of each scoring set)."""
     plt = _pyplot()
-    n_ids = len(result.ids)
+    n_ids = len(result.sets)
     columns = min(n_ids, 2)
     rows = math.ceil(n_ids / columns)
     figure, axes = plt.subplots(rows, columns, figsize=(6.5 * columns, 4 * rows), squeeze=False)
-    for axis, ids in zip(axes.flat, result.ids, strict=False):
-        bins = np.histogram_bin_edges(ids.scores, bins=30) if ids.scores.size else 10
-        if ids.labels is None:
-            axis.hist(ids.scores, bins=bins, color="tab:grey", alpha=0.8, label="unlabelled")
+    for axis, set_scores in zip(axes.flat, result.sets, strict=False):
+        bins = np.histogram_bin_edges(set_scores.scores, bins=30) if set_scores.scores.size else 10
+        if set_scores.labels is None:
+            axis.hist(set_scores.scores, bins=bins, color="tab:grey", alpha=0.8, label="unlabelled")
         else:
             axis.hist(
-                ids.scores[ids.labels == 0], bins=bins, alpha=0.6, color="tab:blue", label="normal"
+                set_scores.scores[set_scores.labels == 0],
+                bins=bins,
+                alpha=0.6,
+                color="tab:blue",
+                label="normal",
             )
             axis.hist(
-                ids.scores[ids.labels == 1], bins=bins, alpha=0.6, color="tab:red", label="anomaly"
+                set_scores.scores[set_scores.labels == 1],
+                bins=bins,
+                alpha=0.6,
+                color="tab:red",
+                label="anomaly",
             )
-        value = threshold(ids.machine_id) if callable(threshold) else threshold
+        value = threshold(set_scores.name) if callable(threshold) else threshold
         if value is not None and math.isfinite(value):
             axis.axvline(value, color="black", linestyle="--", label=f"threshold {value:.3g}")
         axis.set(
-            title=f"{result.machine_type} {ids.machine_id} ({label})",
+            title=f"{result.machine_type} {set_scores.name} ({label})",
             xlabel="anomaly score (mean squared error)",
             ylabel="clips",
         )

@@ -19,7 +19,6 @@ from ..core.io_utils import write_text_atomic
 from ..core.layout import OutputLayout
 from ..registry.runtimes import runtime_by_name
 from ..registry.variants import TFLITE_VARIANTS, VARIANTS, ModelVariant
-from .currency import ResultFacts, StaleResult, model_origin, stale_reason
 from .official import read_official_result_rows
 from .report_sections import (
     comparison_sections,
@@ -29,6 +28,7 @@ from .report_sections import (
     stale_section,
 )
 from .scoring import TypeResult
+from .staleness import ResultFacts, StaleResult, model_origin, stale_reason
 
 logger = logging.getLogger(__name__)
 
@@ -149,13 +149,15 @@ def _auc_markdown(tables: dict[ModelVariant, ResultTable]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     machine_types = sorted({t for table in tables.values() for t in table})
     for machine_type in machine_types:
-        ids = list(next(table[machine_type] for table in tables.values() if machine_type in table))
-        for machine_id in ids:
-            cells = [machine_type, machine_id]
+        labels = list(
+            next(table[machine_type] for table in tables.values() if machine_type in table)
+        )
+        for set_label in labels:
+            cells = [machine_type, set_label]
             for table in tables.values():
-                auc, pauc = table.get(machine_type, {}).get(machine_id, (None, None))
+                auc, pauc = table.get(machine_type, {}).get(set_label, (None, None))
                 cells += [_number(auc), _number(pauc)]
-            if machine_id == "Average":
+            if set_label == "Average":
                 cells = [f"**{cell}**" for cell in cells]
             lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -176,8 +178,8 @@ def auc_table(layout: OutputLayout, expected: ResultFacts | None = None) -> str:
 def console_auc_table(layout: OutputLayout, expected: ResultFacts | None = None) -> str:
     """A plain-text table for the terminal (under 100 columns): one row per model variant
     and machine type whose results are current, with its average AUC and pAUC over the
-    machine IDs and its model file's SHA-256 prefix; stale results are counted, not shown.
-    The per-ID detail is in ``summary.md``."""
+    scoring sets and its model file's SHA-256 prefix; stale results are counted, not shown.
+    The per-set detail is in ``summary.md``."""
     groups, stale = current_results(layout, expected)
     info = read_run_info(layout.run_info)
     lines = [f"{'model':<36}{'runs in':<8}{'type':<14}{'SHA-256':<14}{'AUC':>8}{'pAUC':>8}"]
@@ -281,9 +283,9 @@ def format_result_table(results: Sequence[TypeResult], title: str) -> str:
     """A plain-text AUC/pAUC table for the console."""
     lines = [title, f"{'type':<14}{'id':<8}{'AUC':>8}{'pAUC':>8}"]
     for result in results:
-        for ids in result.ids:
+        for set_scores in result.sets:
             lines.append(
-                f"{result.machine_type:<14}{ids.machine_id:<8}{ids.auc:>8.4f}{ids.pauc:>8.4f}"
+                f"{result.machine_type:<14}{set_scores.name:<8}{set_scores.auc:>8.4f}{set_scores.pauc:>8.4f}"
             )
         auc, pauc = result.average()
         lines.append(f"{result.machine_type:<14}{'Average':<8}{auc:>8.4f}{pauc:>8.4f}")

@@ -11,8 +11,8 @@ from ..core.layout import OutputLayout
 from ..registry.anomaly_scores import DEFAULT_ANOMALY_SCORE, anomaly_score_entry
 from ..registry.runtimes import RUNTIMES, Runtime, runtime_by_name
 from ..registry.variants import VARIANTS, ModelVariant, variants_in
-from .currency import SET_NAMES, StaleResult, model_origin, result_record
 from .official import official_score_types, read_official_score
+from .staleness import SET_NAMES, StaleResult, model_origin, result_record
 
 __all__ = [
     "stale_section",

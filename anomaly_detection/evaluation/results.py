@@ -21,20 +21,20 @@ from ..data.dcase_years import is_sectioned
 from ..features.clip_features import ClipFeatures
 from ..model.provenance import file_digest
 from ..registry.variants import ModelVariant
-from .currency import ResultFacts
 from .decision import decision_metrics_csv_text, write_decision_csv
 from .official import official_result_csv_text
 from .plots import plot_roc_curves, plot_score_histograms
 from .report import forget_in_run_info, read_run_info, update_run_info
 from .scoring import (
     ClipScorer,
-    IdScores,
     Predictor,
+    SetScores,
     TypeResult,
     result_csv_text,
     score_test_set,
     write_anomaly_score_csv,
 )
+from .staleness import ResultFacts
 from .thresholds import Threshold
 
 __all__ = [
@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class TestFeatures:
-    """Test clips of one machine ID with their features (or errors)."""
+    """Test clips of one scoring set with their features (or errors)."""
 
     test_set: TestSet
     clips: list[ClipFeatures]
@@ -71,7 +71,7 @@ def score_machine_type(
 ) -> TypeResult:
     """Score every ID of a machine type and write its ``anomaly_score`` CSV files;
     ``partial_average``: see :class:`~anomaly_detection.evaluation.scoring.TypeResult`."""
-    id_results: list[IdScores] = []
+    id_results: list[SetScores] = []
     for item in test_features:
         scores = score_test_set(
             model,
@@ -79,16 +79,12 @@ def score_machine_type(
             item.clips,
             frames=frames,
             max_fpr=max_fpr,
-            description=f"{variant.label} {item.test_set.machine_id}",
+            description=f"{variant.label} {item.test_set.name}",
             progress=progress,
         )
-        write_anomaly_score_csv(
-            layout.anomaly_scores(variant, machine_type, scores.machine_id), scores
-        )
+        write_anomaly_score_csv(layout.anomaly_scores(variant, machine_type, scores.name), scores)
         if scores.metric_problem:
-            logger.warning(
-                "%s %s: no AUC: %s", machine_type, scores.machine_id, scores.metric_problem
-            )
+            logger.warning("%s %s: no AUC: %s", machine_type, scores.name, scores.metric_problem)
         id_results.append(scores)
     return TypeResult(machine_type, id_results, partial_average=partial_average)
 
@@ -105,15 +101,15 @@ def write_type_outputs(
 ) -> None:
     """Decision files, score histograms and (labelled clips) ROC curves of one type
     (the plots named for the set, ``mode``)."""
-    for ids in result.ids:
+    for set_scores in result.sets:
         write_decision_csv(
-            layout.decisions(variant, result.machine_type, ids.machine_id),
-            ids,
-            threshold.for_id(ids.machine_id),
+            layout.decisions(variant, result.machine_type, set_scores.name),
+            set_scores,
+            threshold.for_set(set_scores.name),
         )
     plot_score_histograms(
         result,
-        threshold.for_id,
+        threshold.for_set,
         layout.score_histogram(variant, result.machine_type, mode=mode),
         variant.label,
     )

@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..core.io_utils import write_csv_atomic, write_text_atomic
-from ..data.dataset import TestSet, machine_id_number
+from ..data.dataset import TestSet, scoring_set_label
 from ..features.clip_features import ClipFeatures
 from ..features.spectrogram import frame_stack
 from .metrics import MetricError, partial_roc_auc, roc_auc
@@ -32,7 +32,7 @@ __all__ = [
     "keras_predictor",
     "anomaly_score",
     "score_log_mels",
-    "IdScores",
+    "SetScores",
     "score_test_set",
     "TypeResult",
     "write_anomaly_score_csv",
@@ -67,10 +67,10 @@ def anomaly_score(vectors: np.ndarray, reconstruction: np.ndarray) -> float:
 
 
 @dataclass
-class IdScores:
-    """Scores of one machine ID's test clips (excluded clips listed with their reason)."""
+class SetScores:
+    """Scores of one scoring set's test clips (excluded clips listed with their reason)."""
 
-    machine_id: str
+    name: str
     files: list[Path]
     scores: np.ndarray  # (n_files,) float64
     labels: np.ndarray | None  # (n_files,) int, development mode only
@@ -120,7 +120,7 @@ def score_test_set(
     max_fpr: float,
     description: str = "scoring",
     progress: bool = True,
-) -> IdScores:
+) -> SetScores:
     """Score every readable clip of ``test_set``: one ``model`` call per clip, or the
     model's own :meth:`ClipScorer.anomaly_scores`.
 
@@ -158,8 +158,8 @@ def score_test_set(
     files = [clip.path for clip, _, _ in kept]
     labels = [label for _, label, _ in kept]
     scores = [score for _, _, score in kept]
-    result = IdScores(
-        test_set.machine_id,
+    result = SetScores(
+        test_set.name,
         files,
         np.asarray(scores, dtype=np.float64),
         np.asarray(labels, dtype=np.int64) if test_set.labels is not None else None,
@@ -172,30 +172,30 @@ def score_test_set(
             result.auc = roc_auc(result.labels, result.scores)
             result.pauc = partial_roc_auc(result.labels, result.scores, max_fpr)
         except MetricError as error:
-            result.metric_problem = f"{test_set.machine_id}: {error}"
+            result.metric_problem = f"{test_set.name}: {error}"
         unmeasured = _domains_without_normals(test_set, result)
         if unmeasured and result.metric_problem is None:  # its domain AUC would be nan
             result.auc = result.pauc = math.nan
             result.metric_problem = (
-                f"{test_set.machine_id}: no normal {unmeasured} clip scored, no AUC ({unmeasured})"
+                f"{test_set.name}: no normal {unmeasured} clip scored, no AUC ({unmeasured})"
             )
     return result
 
 
-def _domains_without_normals(test_set: TestSet, result: IdScores) -> str | None:
+def _domains_without_normals(test_set: TestSet, result: SetScores) -> str | None:
     """The first domain of the set (2021 on) none of whose normal clips was scored: the
     set's own domain in 2021 (``section_00_source_test``), source and target from 2022
     (``section_00_test``, whose AUC (source) and AUC (target) need both)."""
     if test_set.domains is None or result.labels is None or result.domains is None:
         return None
     expected = set(test_set.domains)
-    if not test_set.machine_id.endswith(("_source_test", "_target_test")):
+    if not test_set.name.endswith(("_source_test", "_target_test")):
         expected |= {"source", "target"}
     scored = {d for d, label in zip(result.domains, result.labels, strict=True) if label == 0}
     return next((domain for domain in sorted(expected) if domain not in scored), None)
 
 
-def write_anomaly_score_csv(path: Path, id_scores: IdScores) -> None:
+def write_anomaly_score_csv(path: Path, id_scores: SetScores) -> None:
     """``file name,score`` per clip, no header (the reference's format)."""
     write_csv_atomic(
         path,
@@ -208,27 +208,31 @@ def write_anomaly_score_csv(path: Path, id_scores: IdScores) -> None:
 
 @dataclass
 class TypeResult:
-    """AUC/pAUC of every machine ID of one machine type."""
+    """AUC/pAUC of every scoring set of one machine type."""
 
     machine_type: str
-    ids: list[IdScores]
-    #: Average over the IDs that have an AUC when some have none (``--skip-bad-clips``);
-    #: otherwise such an average is ``nan``: it would describe fewer IDs than it says.
+    sets: list[SetScores]
+    #: Average over the sets that have an AUC when some have none (``--skip-bad-clips``);
+    #: otherwise such an average is ``nan``: it would describe fewer sets than it says.
     partial_average: bool = False
 
-    def missing_auc(self) -> list[IdScores]:
-        """The labelled IDs without an AUC (one class only, or no readable clip)."""
-        return [ids for ids in self.ids if ids.labels is not None and math.isnan(ids.auc)]
+    def missing_auc(self) -> list[SetScores]:
+        """The labelled scoring sets without an AUC (one class only, or no readable clip)."""
+        return [
+            scores for scores in self.sets if scores.labels is not None and math.isnan(scores.auc)
+        ]
 
     def seconds_per_clip(self) -> float:
         """Mean model inference time per scored clip, in seconds."""
-        clips = sum(len(ids.files) for ids in self.ids)
-        return sum(ids.predict_seconds for ids in self.ids) / clips if clips else math.nan
+        clips = sum(len(scores.files) for scores in self.sets)
+        if not clips:
+            return math.nan
+        return sum(scores.predict_seconds for scores in self.sets) / clips
 
     def average(self) -> tuple[float, float]:
-        """Mean AUC and pAUC over the IDs; ``nan`` when a labelled ID has none, unless
-        :attr:`partial_average` (then over the IDs that have them)."""
-        valid = [(ids.auc, ids.pauc) for ids in self.ids if not math.isnan(ids.auc)]
+        """Mean AUC and pAUC over the scoring sets; ``nan`` when a labelled set has none,
+        unless :attr:`partial_average` (then over the sets that have them)."""
+        valid = [(scores.auc, scores.pauc) for scores in self.sets if not math.isnan(scores.auc)]
         if not valid or (self.missing_auc() and not self.partial_average):
             return math.nan, math.nan
         auc, pauc = np.mean(np.asarray(valid), axis=0)
@@ -243,8 +247,8 @@ def result_csv_text(results: Sequence[TypeResult]) -> str:
     for result in results:
         writer.writerow([result.machine_type])
         writer.writerow(["id", "AUC", "pAUC"])
-        for ids in result.ids:
-            writer.writerow([machine_id_number(ids.machine_id), ids.auc, ids.pauc])
+        for scores in result.sets:
+            writer.writerow([scoring_set_label(scores.name), scores.auc, scores.pauc])
         writer.writerow(["Average", *result.average()])
         writer.writerow([])
     return buffer.getvalue()
@@ -264,13 +268,13 @@ def relative_score_differences(result: TypeResult, reference: TypeResult) -> np.
     """
     reference_scores = {
         file: score
-        for ids in reference.ids
-        for file, score in zip(ids.files, ids.scores, strict=True)
+        for set_scores in reference.sets
+        for file, score in zip(set_scores.files, set_scores.scores, strict=True)
     }
     differences = [
         abs(score - reference_scores[file]) / max(abs(reference_scores[file]), 1e-300)
-        for ids in result.ids
-        for file, score in zip(ids.files, ids.scores, strict=True)
+        for set_scores in result.sets
+        for file, score in zip(set_scores.files, set_scores.scores, strict=True)
         if file in reference_scores
     ]
     return np.asarray(differences, dtype=np.float64)

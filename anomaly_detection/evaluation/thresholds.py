@@ -36,8 +36,8 @@ __all__ = [
     "Threshold",
     "training_scores",
     "fit_threshold",
-    "fit_thresholds_by_id",
-    "MIN_CLIPS_PER_ID",
+    "fit_thresholds_by_set",
+    "MIN_CLIPS_PER_SET",
     "save_threshold",
     "load_threshold",
     "fit_and_save_threshold",
@@ -60,17 +60,18 @@ class Threshold:
     model_size: int = 0
     model_mtime_ns: int = 0
     model_digest: str = ""
-    #: ``{machine ID: threshold}`` fitted on each ID's own training clips; an ID not
-    #: listed (too few clips) takes the machine type's :attr:`threshold`.
-    by_id: dict[str, float] = field(default_factory=dict)
+    #: ``{scoring set: threshold}`` fitted on each set's own training clips (a machine ID
+    #: in 2020, a section (and domain in 2021) later); a set not listed (too few clips)
+    #: takes the machine type's :attr:`threshold`.
+    by_set: dict[str, float] = field(default_factory=dict)
     #: Digest of the training clip list it was fitted on (files, sizes, times).
     training_clips: str = ""
     #: The anomaly score it was fitted on (a name in the anomaly-score registry).
     score: str = DEFAULT_ANOMALY_SCORE
 
-    def for_id(self, machine_id: str) -> float:
-        """The threshold of ``machine_id``'s clips."""
-        return self.by_id.get(machine_id, self.threshold)
+    def for_set(self, name: str) -> float:
+        """The threshold of the clips of the scoring set ``name``."""
+        return self.by_set.get(name, self.threshold)
 
 
 def training_scores(model: Predictor | ClipScorer, store: FrameStore, frames: int) -> np.ndarray:
@@ -122,35 +123,36 @@ def fit_threshold(scores: np.ndarray, percentile: float) -> Threshold:
     return Threshold(threshold, percentile, float(shape), float(loc), float(scale), scores.size)
 
 
-#: Training clips an ID needs for a gamma fit of its own; with fewer it takes the type's.
-MIN_CLIPS_PER_ID = 10
+#: Training clips a scoring set needs for a gamma fit of its own; with fewer it takes the
+#: machine type's.
+MIN_CLIPS_PER_SET = 10
 
 
-def fit_thresholds_by_id(
-    scores: np.ndarray, machine_ids: Sequence[str], percentile: float
+def fit_thresholds_by_set(
+    scores: np.ndarray, set_names: Sequence[str], percentile: float
 ) -> Threshold:
-    """The machine type's threshold (all ``scores``) with one per machine ID
-    (``machine_ids[i]`` names clip ``i``'s machine), each fitted on that ID's own training
-    scores; an ID with fewer than :data:`MIN_CLIPS_PER_ID` clips takes the type's, with a
+    """The machine type's threshold (all ``scores``) with one per scoring set
+    (``set_names[i]`` names clip ``i``'s set), each fitted on that set's own training
+    scores; a set with fewer than :data:`MIN_CLIPS_PER_SET` clips takes the type's, with a
     warning. Machines of one type differ in loudness: one threshold for all can lie above
     every normal clip of a quiet one, and then it catches almost none of its anomalies."""
     scores = np.asarray(scores, dtype=np.float64)
     overall = fit_threshold(scores, percentile)
-    ids = np.asarray(machine_ids)
-    by_id = {}
-    for machine_id in sorted(set(machine_ids)):
-        own = scores[ids == machine_id]
-        if own.size >= MIN_CLIPS_PER_ID:
-            by_id[machine_id] = fit_threshold(own, percentile).threshold
+    names = np.asarray(set_names)
+    by_set = {}
+    for name in sorted(set(set_names)):
+        own = scores[names == name]
+        if own.size >= MIN_CLIPS_PER_SET:
+            by_set[name] = fit_threshold(own, percentile).threshold
         else:
             logger.warning(
                 "%s: %d training clip(s), fewer than %d: it takes the machine type's decision "
                 "threshold",
-                machine_id,
+                name,
                 own.size,
-                MIN_CLIPS_PER_ID,
+                MIN_CLIPS_PER_SET,
             )
-    return replace(overall, by_id=by_id)
+    return replace(overall, by_set=by_set)
 
 
 def save_threshold(
@@ -163,7 +165,7 @@ def save_threshold(
     bytes this process saved), when known; a file on disk that is not that model then
     never takes the threshold for its own.
     """
-    values = [threshold.threshold, *threshold.by_id.values()]
+    values = [threshold.threshold, *threshold.by_set.values()]
     if not all(math.isfinite(value) for value in values):
         raise ModelError(f"{path}: the decision threshold is {threshold.threshold}; not saved")
     status = model_file.stat()
@@ -197,6 +199,8 @@ def load_threshold(
         return None
     try:
         fields: dict[str, Any] = json.loads(path.read_text())
+        if "by_id" in fields:  # written before the per-set thresholds were named so
+            fields["by_set"] = fields.pop("by_id")
         restored: dict[str, Any] = {
             key: math.nan if value is None else value for key, value in fields.items()
         }
@@ -212,7 +216,7 @@ def load_threshold(
     ):
         logger.info("%s: model changed since the threshold was fitted; recomputing", path)
         return None
-    if stored.percentile != percentile or "by_id" not in fields:  # or fitted before per-ID
+    if stored.percentile != percentile or "by_set" not in fields:  # or fitted before per-set
         return None
     if stored.score != score:
         logger.info("%s: fitted on %s scores, not %s; recomputing", path, stored.score, score)
@@ -244,9 +248,9 @@ def fit_and_save_threshold(
     per scoring set of ``year``'s layout besides the type's (machine ID, section and
     domain, or section: :func:`~anomaly_detection.data.dcase_years.training_set_name`)."""
     scores = training_scores(predict, frames, frames_per_vector)
-    machine_ids = [training_set_name(path, year) or "" for path in frames.clip_paths]
-    if len(machine_ids) == len(scores) and any(machine_ids):
-        threshold = fit_thresholds_by_id(scores, machine_ids, percentile)
+    set_names = [training_set_name(path, year) or "" for path in frames.clip_paths]
+    if len(set_names) == len(scores) and any(set_names):
+        threshold = fit_thresholds_by_set(scores, set_names, percentile)
     else:  # clips of unknown names: the machine type's threshold only
         threshold = fit_threshold(scores, percentile)
     threshold = replace(threshold, training_clips=training_clips or "", score=score)
@@ -261,9 +265,9 @@ def fit_and_save_threshold(
         threshold.percentile,
         threshold.n_clips,
     )
-    if threshold.by_id:
-        per_id = ", ".join(f"{key} {value:.4g}" for key, value in threshold.by_id.items())
-        logger.info("%s %s: per machine ID %s", machine_type, variant.short_name, per_id)
+    if threshold.by_set:
+        per_set = ", ".join(f"{key} {value:.4g}" for key, value in threshold.by_set.items())
+        logger.info("%s %s: per scoring set %s", machine_type, variant.short_name, per_set)
     logger.debug("%s: saved %s", machine_type, path)
     return threshold
 

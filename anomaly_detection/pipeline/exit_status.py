@@ -19,14 +19,16 @@ def exit_status(results: Sequence[TypeResult], *, skip_bad_clips: bool) -> int:
     log = logger.warning if skip_bad_clips else logger.error
     incomplete = [result for result in results if result.missing_auc()]
     for result in incomplete:
-        missing = ", ".join(ids.machine_id for ids in result.missing_auc())
+        missing = ", ".join(set_scores.name for set_scores in result.missing_auc())
         if skip_bad_clips:
-            scored = len(result.ids) - len(result.missing_auc())
+            scored = len(result.sets) - len(result.missing_auc())
             average = f"covers the other {scored} ID(s) only"
         else:
             average = "is nan (pass --skip-bad-clips to average the other IDs)"
         log("%s: no AUC for %s; the Average %s", result.machine_type, missing, average)
-    excluded = [entry for result in results for ids in result.ids for entry in ids.excluded]
+    excluded = [
+        entry for result in results for set_scores in result.sets for entry in set_scores.excluded
+    ]
     if not excluded:
         if incomplete and not skip_bad_clips:
             return 1

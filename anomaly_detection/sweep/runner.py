@@ -182,9 +182,16 @@ def run_locally(
     _stopping.clear()
     pool = concurrent.futures.ThreadPoolExecutor(parallel, "sweep")
     try:
-        futures = [pool.submit(attempt, run) for run in runs]
-        for future in concurrent.futures.as_completed(futures):
-            on_finished(future.result())
+        pending = {pool.submit(attempt, run) for run in runs}
+        while pending:
+            # A short wait: Ctrl-C may be delivered to one of the pool's threads, and the
+            # main thread runs Python's handler only when it wakes (a wait without a
+            # timeout would sleep through it until every run has finished).
+            finished, pending = concurrent.futures.wait(
+                pending, timeout=0.2, return_when=concurrent.futures.FIRST_COMPLETED
+            )
+            for future in finished:
+                on_finished(future.result())
     except KeyboardInterrupt:
         stop_all_runs()
         raise

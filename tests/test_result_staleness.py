@@ -54,12 +54,12 @@ def test_an_unlabelled_eval_run_and_an_eval_threshold_leave_the_dev_ones(dev_run
     assert md5(histogram) == before  # the evaluation set's plot has its own name
     assert (tmp_path / "result" / "score_histogram_ToyCar_keras_eval.png").is_file()
     threshold_file = tmp_path / "model" / "model_ToyCar.hdf5.threshold.json"
-    assert set(json.loads(threshold_file.read_text())["by_id"]) == {"id_05"}
+    assert set(json.loads(threshold_file.read_text())["by_set"]) == {"id_05"}
 
     run = script("01_test.py", config, cwd=tmp_path)  # dev again: not the eval clips' threshold
     assert run.returncode == 0, run.stderr[-2000:]
     assert "fitted on other training clips; recomputing" in run.stderr
-    assert set(json.loads(threshold_file.read_text())["by_id"]) == {"id_01", "id_02"}
+    assert set(json.loads(threshold_file.read_text())["by_set"]) == {"id_01", "id_02"}
     summary = (tmp_path / "result" / "summary.md").read_text()
     assert "score_histogram_ToyCar_keras.png" in summary and "_eval.png" not in summary
 
