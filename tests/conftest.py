@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -28,6 +29,15 @@ TINY_SPEC = SyntheticSpec(
     duration=9.0,
     seed=3,
 )
+
+
+def pytest_configure(config):
+    """Ctrl-C as in a terminal, for this process and the scripts the tests start: a test
+    session started in the background (``./run_tests.sh &``, a CI runner) inherits SIGINT
+    ignored, and an ignored signal stays ignored in every child, so the tests that press
+    Ctrl-C in a script would find it deaf."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def base_config(work: Path, data_root: Path, **overrides) -> dict:

@@ -28,7 +28,7 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
-from ..core.interruption import ignore_in_worker, workers_spawned_deaf
+from ..core.interruption import ignore_in_worker, install_handler, workers_spawned_deaf
 from ..registry.years import REFERENCE_YEAR, registered_years, year_entry
 from .ground_truth import GROUND_TRUTH_FILE, write_ground_truth
 from .machine_sounds import ANOMALY_KINDS, machine_profile, synthesize_clip, type_code
@@ -257,6 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-dev", action="store_true", help="do not write dev_data/")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
+    install_handler()  # Ctrl-C stops it even if started with SIGINT ignored (a background job)
     counts = [args.train_clips, args.test_normal_clips, args.test_anomaly_clips]
     if min(counts) < 0 or args.duration <= 0:
         parser.error("clip counts must be >= 0 and --duration > 0")

@@ -198,4 +198,5 @@ def run_tool(
     options, console logging, failures mapped to exit codes."""
     args = parser.parse_args(argv)
     setup_logging(None, logging.INFO)
+    interruption.install_handler()  # Ctrl-C stops it even if started with SIGINT ignored
     return _guarded(lambda: main(args))
