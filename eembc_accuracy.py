@@ -56,7 +56,7 @@ from anomaly_detection.device.runner_figures import accuracy_figures, normals_fi
 from anomaly_detection.device.runner_rehearsal import (
     OfficialRun,
     figure_differences,
-    run_official_runner,
+    official_runner_session,
 )
 from anomaly_detection.device.runner_sessions import read_device_scores, read_runner_session
 from anomaly_detection.pipeline.cli import run_tool
@@ -180,7 +180,7 @@ def official_run(
     """With ``--official-runner``: MLCommons' runner run against the host DUT."""
     if not args.official_runner:
         return None
-    run = run_official_runner(
+    run = official_runner_session(
         samples_dir,
         args.model,
         args.output / "official_runner",

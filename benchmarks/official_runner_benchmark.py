@@ -14,7 +14,9 @@ ToyCar's real development clips; where they are absent, ``--build-set`` exports 
 the ad01 layout from synthetic ToyCar clips of IDs 01-04 (``--normal`` and
 ``--anomaly`` per ID, 11 s each) and the real clips of ``--reference-dir``, and the time
 for 48,608 windows is extrapolated from the measured rate (the start-up once, then the
-runner's steady rate, read from its log). Writes
+runner's steady rate, read from its log). The machine's load average before and after
+is recorded: the runner and the DUT answer each other in turn, so other work on the
+cores slows the rate. Writes
 ``benchmarks/output/official_runner_benchmark.json``: date, CPU model, cores, commit,
 library versions, the command, the figures.
 """
@@ -152,9 +154,11 @@ def main() -> int:
     if args.runner_dir is not None:
         command += ["--runner-dir", str(args.runner_dir)]
     print(f"{len(listed)} files, {windows:,} windows: {' '.join(command)}", flush=True)
+    load_before = os.getloadavg()
     started = time.monotonic()
     run = subprocess.run(command, env={**os.environ, "PYTHONPATH": str(REPO)})
     seconds = time.monotonic() - started
+    load_after = os.getloadavg()
     if run.returncode != 0:
         raise SystemExit(f"the rehearsal failed (exit status {run.returncode})")
 
@@ -167,6 +171,7 @@ def main() -> int:
     overhead = seconds - windows / rate
     report = {
         **machine(),
+        "load_average_1_5_15_min": {"before": load_before, "after": load_after},
         "command": " ".join(command),
         "model": str(args.model),
         "samples": str(samples),

@@ -195,6 +195,21 @@ def test_hex_lines_load_the_buffer_as_the_c_loop_does():
         assert ours.position == oracle.position and ours.data == oracle.data
 
 
+def test_the_runner_reads_ad01_from_the_samples_or_a_link_to_them(tmp_path):
+    from anomaly_detection.device.runner_rehearsal import runner_dataset
+
+    (tmp_path / "submission" / "ad01").mkdir(parents=True)
+    assert (
+        runner_dataset(tmp_path / "submission" / "ad01", tmp_path / "w")
+        == (tmp_path / "submission").resolve()
+    )
+    (tmp_path / "ToyCar").mkdir()
+    linked = runner_dataset(tmp_path / "ToyCar", tmp_path / "w")
+    assert linked == tmp_path / "w" / "datasets"
+    assert (linked / "ad01").resolve() == (tmp_path / "ToyCar").resolve()
+    assert runner_dataset(tmp_path / "ToyCar", tmp_path / "w") == linked  # again: relinked
+
+
 def test_c_atoi():
     assert [c_atoi(t) for t in ("12", " 7x", "-4", "+9", "x", "", "99999999999")] == [
         12, 7, -4, 9, 0, 0, 2**31 - 1,

@@ -25,7 +25,7 @@ from .dut_process import HostDutProcess, package_environment
 from .run_official_runner import SESSION_LINE
 from .runner_sessions import RunnerResults, read_results_text
 
-__all__ = ["OfficialRun", "runner_dataset", "run_official_runner", "figure_differences"]
+__all__ = ["OfficialRun", "runner_dataset", "official_runner_session", "figure_differences"]
 
 logger = logging.getLogger(__name__)
 _STOP_SECONDS = 10.0
@@ -134,7 +134,7 @@ def _follow(launcher: subprocess.Popen, progress: _Progress, dut: HostDutProcess
     return session
 
 
-def run_official_runner(
+def official_runner_session(
     samples_dir: Path,
     model: Path,
     work: Path,
@@ -161,22 +161,24 @@ def run_official_runner(
     command += ["--session-root", str(work.resolve())]
     command += ["--runner-dir", str(runner_dir)] if runner_dir is not None else []
     started = time.monotonic()
+    progress = _Progress(files, windows if mode == "a" else 5)
+    launcher: subprocess.Popen | None = None
     with HostDutProcess(model, window_bytes=window_bytes) as dut:
-        launcher = subprocess.Popen(
-            [*command, "--port", dut.port],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env=package_environment(),
-            start_new_session=True,
-        )
-        progress = _Progress(files, windows if mode == "a" else 5)
         try:
+            launcher = subprocess.Popen(
+                [*command, "--port", dut.port],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                env=package_environment(),
+                start_new_session=True,
+            )
             session = _follow(launcher, progress, dut)
-        finally:
+        finally:  # Ctrl-C included: neither child is left running
             progress.close()
-            _stop(launcher)
+            if launcher is not None:
+                _stop(launcher)
     seconds = time.monotonic() - started
     return OfficialRun(session, read_results_text(session / "results.txt"), seconds, windows)
 
