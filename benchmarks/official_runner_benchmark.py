@@ -154,6 +154,7 @@ def main() -> int:
     if args.runner_dir is not None:
         command += ["--runner-dir", str(args.runner_dir)]
     print(f"{len(listed)} files, {windows:,} windows: {' '.join(command)}", flush=True)
+    facts = machine()  # the commit and versions the run starts with
     load_before = os.getloadavg()
     started = time.monotonic()
     run = subprocess.run(command, env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -170,7 +171,7 @@ def main() -> int:
     differences = [abs(float(r["official runner"]) - float(r["host"])) for r in compared]
     overhead = seconds - windows / rate
     report = {
-        **machine(),
+        **facts,
         "load_average_1_5_15_min": {"before": load_before, "after": load_after},
         "command": " ".join(command),
         "model": str(args.model),
