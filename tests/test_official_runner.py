@@ -321,8 +321,9 @@ def rehearsal(intio_model, six_samples, tmp_path_factory):
     )  # fmt: skip
     seconds = time.monotonic() - started
     assert run.returncode == 0, run.stdout + run.stderr[-3000:]
-    print(f"6-file official runner rehearsal: {seconds:.1f} s")
     (session,) = (output / "official_runner" / "sessions").iterdir()
+    figures = [line for line in (session / "results.txt").read_text().splitlines() if " = " in line]
+    print(f"6-file official runner rehearsal: {seconds:.1f} s; {figures}")
     return {
         "run": run,
         "output": output,
