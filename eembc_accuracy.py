@@ -6,6 +6,7 @@
     python eembc_accuracy.py --samples eembc_samples/ToyCar --model ... --output eembc_result/ToyCar
     python eembc_accuracy.py ... --runner-session sessions/20261130_101500/   # a board's run
     python eembc_accuracy.py ... --device-scores scores_from_my_board.csv
+    python eembc_accuracy.py --set ad01 --model ... --output ... --official-runner  # rehearsal
 
 Each sample file (``y_labels.csv`` and the ``*_hist_librosa.bin`` files that
 ``export_eembc.py`` or ``--set`` write) is sent window by window through the
@@ -19,7 +20,11 @@ results, as MLCommons' runner takes it. Writes to ``--output``:
   functions' figures with each score's own label and in the listed order, the model;
 - ``device_vs_host.csv``: with a board's scores, file by file;
 - ``ad01/`` (or ``ad01-alt/``) with ``--set``: the files to copy to the runner's
-  ``datasets/ad01/``.
+  ``datasets/ad01/``;
+- ``official_runner/sessions/<time>/`` with ``--official-runner``: MLCommons' runner,
+  unmodified, run in accuracy mode against a host DUT that answers with the model in
+  TFLM (the official accuracy run before any board is flashed); its ``results.txt`` is
+  compared with the host's figures and its session file by file, as a board's.
 """
 
 from __future__ import annotations
@@ -46,11 +51,19 @@ from anomaly_detection.device.accuracy_check import (
     write_outputs,
 )
 from anomaly_detection.device.benchmark_samples import OFFICIAL_SETS, Sample, read_labels
+from anomaly_detection.device.run_official_runner import runner_directory
 from anomaly_detection.device.runner_figures import accuracy_figures, normals_first
+from anomaly_detection.device.runner_rehearsal import (
+    OfficialRun,
+    figure_differences,
+    official_runner_session,
+)
 from anomaly_detection.device.runner_sessions import read_device_scores, read_runner_session
 from anomaly_detection.pipeline.cli import run_tool
 
 logger = logging.getLogger("eembc_accuracy")
+#: The source name of the official runner's session against the host DUT.
+OFFICIAL = "official runner"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,6 +86,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--runner-session",
         type=Path,
         help="a runner session of the board: its folder, results.json or log.txt",
+    )
+    parser.add_argument(
+        "--official-runner",
+        action="store_true",
+        help="also run MLCommons' runner, unmodified, in accuracy mode against a host DUT "
+        "answering with --model, and compare its results with the host's",
+    )
+    parser.add_argument(
+        "--runner-dir",
+        type=Path,
+        help="the runner's folder for --official-runner (default $AD_RUNNER_DIR, else "
+        "../shared/third_party/mlcommons-tiny-runner)",
     )
     parser.add_argument(
         "--max-fpr", type=float, default=0.1, help="pAUC's FPR limit (default %(default)s)"
@@ -99,6 +124,10 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise PipelineError(f"--frames must be at least 1, got {args.frames}")
     if not args.model.is_file():
         raise PipelineError(f"{args.model}: --model is not a file")
+    if args.runner_dir is not None and not args.official_runner:
+        raise PipelineError("--runner-dir names the runner for --official-runner, not given")
+    if args.official_runner:
+        runner_directory(args.runner_dir)  # a missing runner or package: one line, before the run
     try:
         args.output.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -143,6 +172,47 @@ def board_scores(
     if args.runner_session is not None:
         scores["runner session"] = read_runner_session(args.runner_session, samples, windows)
     return scores
+
+
+def official_run(
+    args: argparse.Namespace, samples_dir: Path, samples: list[Sample], windows: dict[str, int]
+) -> OfficialRun | None:
+    """With ``--official-runner``: MLCommons' runner run against the host DUT."""
+    if not args.official_runner:
+        return None
+    run = official_runner_session(
+        samples_dir,
+        args.model,
+        args.output / "official_runner",
+        files=len(samples),
+        windows=sum(windows.values()),
+        runner_dir=args.runner_dir,
+        window_bytes=samples[0].window_bytes,
+    )
+    logger.info(
+        "official runner: %d windows in %.0f s (%.1f windows/s); session %s",
+        run.windows,
+        run.seconds,
+        run.windows / run.seconds,
+        run.session,
+    )
+    return run
+
+
+def official_figures_agree(run: OfficialRun | None, host: dict[str, float]) -> bool:
+    """Whether the runner's ``results.txt`` printed the host's ``AUC`` and ``Top 1%``."""
+    if run is None:
+        return True
+    differences = list(figure_differences(run.results, host))
+    for difference in differences:
+        logger.error("official runner's results.txt against the host: %s", difference)
+    if not differences:
+        logger.info(
+            "official runner's results.txt: AUC = %.3f, Top 1%% = %.1f, the host's figures",
+            run.results.auc,
+            run.results.top1,
+        )
+    return not differences
 
 
 def print_figures(figures: dict[str, dict[str, float]], files: int) -> None:
@@ -192,6 +262,9 @@ def main(args: argparse.Namespace) -> int:
 
         host, windows = emulate_runner(model, samples_dir, samples, frames=args.frames)
         scores = {HOST: host, **board_scores(args, samples, windows)}
+        run = official_run(args, samples_dir, samples, windows)
+        if run is not None:  # its session is read as a board's, file by file
+            scores[OFFICIAL] = read_runner_session(run.session, samples, windows)
         figures = {
             source: accuracy_figures(labels, values, args.max_fpr)
             for source, values in scores.items()
@@ -207,10 +280,11 @@ def main(args: argparse.Namespace) -> int:
 
     print_figures(figures, len(samples))
     log_comparison(scores)
+    agree = official_figures_agree(run, figures[HOST])
     for source, row in figures.items():
         logger.info("%s: %s (model %s)", source, verdict(row), args.model.name)
     logger.info("results of %s written to %s", samples_dir, args.output)
-    return 0
+    return 0 if agree else 1
 
 
 if __name__ == "__main__":

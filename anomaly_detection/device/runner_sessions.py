@@ -7,7 +7,8 @@ Loading file <name> segment <k>`` followed by the device's ``m-results-[r]`` (an
 runner's ``m-results    : [r]``); result lines before the first ``Loading`` line are not
 windows and are ignored. A sample file's score is the mean of its window results, as
 the runner takes it. A list of per-file scores (``file,score``) measured otherwise is
-read by :func:`read_device_scores`.
+read by :func:`read_device_scores`. The runner's own figures, the lines of its
+``results.txt``, are read by :func:`read_results_text`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +26,7 @@ import numpy as np
 from ..core.errors import PipelineError
 from .benchmark_samples import Sample
 
-__all__ = ["read_runner_session", "read_device_scores"]
+__all__ = ["read_runner_session", "read_device_scores", "RunnerResults", "read_results_text"]
 
 _LOADING = re.compile(r"Loading file (\S+) segment (\d+)")
 _RESULT = re.compile(r"m-results(?:-|\s*:\s*)\[([^\]]*)\]")
@@ -191,3 +193,68 @@ def read_device_scores(path: Path, samples: Sequence[Sample]) -> np.ndarray:
     if missing:
         raise PipelineError(f"{path}: no score for {len(missing)} sample(s), first {missing[0]}")
     return np.asarray([scores[sample.name] for sample in samples], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class RunnerResults:
+    """What the runner wrote to ``results.txt``: its accuracy figures (accuracy mode),
+    each window's throughput and their median (performance mode), its error lines."""
+
+    auc: float | None
+    top1: float | None
+    throughputs: tuple[float, ...]
+    median_throughput: float | None
+    errors: tuple[str, ...]
+
+    def summary(self, mode: str) -> str:
+        """One line: the accuracy figures, or the throughput named as the host DUT's."""
+        if mode == "a":
+            return f"official runner on the host DUT: AUC = {self.auc}, Top 1% = {self.top1}"
+        median = self.median_throughput
+        if median is None and self.throughputs:
+            median = float(np.median(self.throughputs))
+        runner = "; the runner: " + "; ".join(self.errors) if self.errors else ""
+        return (
+            f"host DUT throughput (this computer's TFLM, not a board's): {median:.1f} inf./s, "
+            f"median of {len(self.throughputs)} windows{runner}"
+        )
+
+
+_FIGURE = re.compile(r"ulp-mlperf: (Top 1%|AUC) = (\S+)")
+_THROUGHPUT = re.compile(r"^\s*Throughput: (\S+) inf\./sec\.")
+_MEDIAN = re.compile(r"Median throughput is\s+(\S+) inf\./sec\.")
+_ERROR = re.compile(r"ulp-mlperf: (ERROR .*)$")
+
+
+def read_results_text(path: Path) -> RunnerResults:
+    """The runner's ``results.txt`` (``<time> ulp-mlperf: AUC = 0.912`` and ``Top 1% =
+    83.3``; ``Throughput: N inf./sec.`` per window, ``Median throughput is N``).
+
+    Raises
+    ------
+    PipelineError
+        If the file cannot be read or holds none of these lines.
+    """
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise PipelineError(f"{path}: cannot read the runner's results ({error})") from None
+    figures, throughputs, median, errors = {}, [], None, []
+    for line in lines:
+        if match := _FIGURE.search(line):
+            figures[match.group(1)] = float(match.group(2))
+        elif match := _THROUGHPUT.search(line):
+            throughputs.append(float(match.group(1)))
+        elif match := _MEDIAN.search(line):
+            median = float(match.group(1))
+        elif match := _ERROR.search(line):
+            errors.append(match.group(1))
+    if not figures and not throughputs:
+        raise PipelineError(f"{path}: no AUC, Top 1% or throughput line (an unfinished run?)")
+    return RunnerResults(
+        auc=figures.get("AUC"),
+        top1=figures.get("Top 1%"),
+        throughputs=tuple(throughputs),
+        median_throughput=median,
+        errors=tuple(errors),
+    )

@@ -100,6 +100,12 @@ class _Runner:
         if output_dim != self.input_dim:
             raise ValueError(f"not an autoencoder: {self.input_dim} inputs, {output_dim} outputs")
 
+    def load(self, vector: np.ndarray) -> None:
+        row = np.asarray(vector, dtype=np.float32).reshape(1, self.input_dim)
+        if self.input_dtype == np.int8:
+            row = quantize_like_firmware(row, *self.input_quantization)
+        self.interpreter.set_input(row, 0)
+
     def reconstruct(self, vectors: np.ndarray) -> np.ndarray:
         rows = np.asarray(vectors, dtype=np.float32)
         if self.input_dtype == np.int8:
@@ -215,6 +221,15 @@ class TFLMModel:
     def __call__(self, vectors: np.ndarray) -> np.ndarray:
         """Reconstructions of ``vectors`` (shape ``(n, dim)``), float32, one invoke each."""
         return self._runner.reconstruct(vectors)
+
+    def load_input(self, vector: np.ndarray) -> None:
+        """Put one vector (``(dim,)``) into the input tensor, quantized as the firmware's
+        ``th_load_tensor`` does, for :meth:`invoke`."""
+        self._runner.load(vector)
+
+    def invoke(self) -> None:
+        """One inference on the input tensor as it stands (the firmware's ``th_infer``)."""
+        self._runner.interpreter.invoke()
 
     def anomaly_scores(self, log_mels: Sequence[np.ndarray], *, frames: int) -> Iterator[float]:
         """The anomaly score of each log-mel spectrogram (``(n_frames, n_mels)``), in order.
