@@ -30,6 +30,8 @@ from ..core.config import FitConfig
 from ..core.errors import TrainingError
 from ..core.interruption import ensure_handler, raise_if_requested, requested
 from ..core.native_logs import quiet_native_stderr
+from ..registry.implementation import load
+from ..registry.training_loops import MODEL_GROUPS
 from .model_groups import split_into_groups
 from .precision import training_precision, twin_in_bfloat16
 from .scan_training import (
@@ -84,7 +86,7 @@ def train_autoencoders(
                 outcomes[group[0]] = error
             continue
         logger.info("training %d models as one group", len(group))
-        histories = fit_group(
+        histories = load(MODEL_GROUPS.implementation)(  # this module's fit_group
             [models[i] for i in group],
             [datasets[i][0] for i in group],
             [datasets[i][1] for i in group],
