@@ -238,7 +238,7 @@ def fit_scanned(
 
 def frames_on_device(stores: Sequence) -> tuple[object, list[int]]:
     """Every frame of ``stores`` once, on JAX's device, one store after another: in place
-    on a CPU for a single store (its array is 64-byte aligned), else a copy.
+    on a CPU for a single store (its array is 64-byte aligned), else joined there.
 
     Returns
     -------
@@ -265,7 +265,10 @@ def frames_on_device(stores: Sequence) -> tuple[object, list[int]]:
         total += rows
     if total >= 2**31:
         raise TrainingError(f"{total} frames: more than int32 rows")
-    return jax.device_put(arrays[0] if len(arrays) == 1 else np.concatenate(arrays)), offsets
+    if len(arrays) == 1:
+        return jax.device_put(arrays[0]), offsets
+    # joined on the device: no second copy of every frame in the host's memory
+    return jax.numpy.concatenate([jax.device_put(array) for array in arrays]), offsets
 
 
 def _train_epoch(stepper, state, frames, train, steps_per_dispatch: int, callback_list):
