@@ -6,18 +6,23 @@
     python sweep.py ... --stages 00 01 02 03          # also convert and test the TFLite models
     python sweep.py ... --ray auto                    # the runs as tasks on a Ray cluster
     python sweep.py ... --ray local                   # a Ray instance on this machine
+    python sweep.py ... --baseline fit.epochs=100     # gains against this setting
 
 The grid is the product of the ``--set`` values, each combination run once per
 seed, each run in ``<output>/runs/<setting>/seed_<seed>/`` (its YAML, models,
 results and logs; data and feature cache are shared). Every run's YAML is
 validated before anything runs. Runs go side by side on this machine, each
-limited to its share of the cores, or as Ray tasks with ``--ray``. A run that
-fails is attempted again (``--retries``), then reported; the others go on.
+limited to its share of the cores, or as Ray tasks with ``--ray``. Where groups of
+models train faster (a GPU; ``fit.group``), the seeds of a setting train first in
+one ``00_train.py``, each model as its own run would train it. A run that fails is
+attempted again (``--retries``), then reported; the others go on.
 Run the same command again to resume: complete runs are skipped.
 
 Writes ``<output>/sweep_summary.csv``, ``sweep_summary.md`` (AUC and pAUC mean,
 standard deviation, min and max over the seeds, per setting, model variant and
-machine type) and ``sweep_spread.png``. Exit code 1 if a run failed.
+machine type; each setting's gain over the baseline setting, seed by seed, with its
+95 % interval and a verdict: better, worse, within seed noise) and
+``sweep_spread.png``. Exit code 1 if a run failed.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ from anomaly_detection.data.ground_truth import find_ground_truth
 from anomaly_detection.data.section_ground_truth import DATA_FOLDER
 from anomaly_detection.model.backend import KERAS_BACKENDS, check_installed, training_backend
 from anomaly_detection.pipeline.cli import run_tool
+from anomaly_detection.sweep.groups import plan_groups, train_group
+from anomaly_detection.sweep.paired import compare_with_baseline
 from anomaly_detection.sweep.plan import (
     LOCK_FILE,
     SPREAD_PLOT,
@@ -49,7 +56,13 @@ from anomaly_detection.sweep.plan import (
     plan_sweep,
 )
 from anomaly_detection.sweep.runner import run_config, run_locally
-from anomaly_detection.sweep.summary import collect_results, plot_spread, summarize, write_summary
+from anomaly_detection.sweep.summary import (
+    collect_results,
+    plot_spread,
+    summarize,
+    values_by_seed,
+    write_summary,
+)
 
 logger = logging.getLogger("sweep")
 
@@ -81,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--ray", metavar="ADDRESS", help="run on Ray: a cluster address, auto, or local"
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="SETTING",
+        help="the setting the others are compared with, seed by seed (default: the first)",
+    )
     return parser
 
 
@@ -109,6 +127,11 @@ def plan(args: argparse.Namespace) -> list[SweepRun]:
         n_workers=cores_per_run(args),
         identity=identity,
     )
+    settings = list(dict.fromkeys(run.setting for run in runs))
+    if args.baseline is not None and args.baseline not in settings:
+        raise ConfigError(
+            f"--baseline {args.baseline}: not a setting of this sweep ({', '.join(settings)})"
+        )
     for run in runs:
         config = run_config(run)
         if "00" in args.stages:
@@ -163,6 +186,8 @@ def run_sweep(args: argparse.Namespace, runs: list[SweepRun]) -> list[dict[str, 
 
     if not pending:
         return failed
+    if not args.ray:  # a setting's seeds in one 00_train.py, where groups are faster
+        train_groups(args, pending)
     if args.ray:
         from anomaly_detection.sweep.ray_tasks import run_on_ray
 
@@ -188,6 +213,19 @@ def run_sweep(args: argparse.Namespace, runs: list[SweepRun]) -> list[dict[str, 
     return failed
 
 
+def train_groups(args: argparse.Namespace, pending: list[SweepRun]) -> None:
+    """Stage 00 of each setting's pending runs as one group, where groups are faster
+    (``fit.group``); a group that fails leaves its runs to train one by one."""
+    for group in plan_groups(pending, args.stages, python=sys.executable):
+        logger.info("training %s: %d seeds as one group", group[0].setting, len(group))
+        if not train_group(group, script_options=script_options(args), python=sys.executable):
+            logger.warning(
+                "the group of %s failed (%s): its runs train one by one",
+                group[0].setting,
+                group[0].stage_log("00"),
+            )
+
+
 def summarize_sweep(args: argparse.Namespace, runs: list[SweepRun], failed: list) -> None:
     """Write the summary of every complete run; one whose results cannot be read is
     added to ``failed``."""
@@ -209,8 +247,12 @@ def summarize_sweep(args: argparse.Namespace, runs: list[SweepRun], failed: list
         if args.machine_types
         else "all machine types"
     )
-    write_summary(args.output, rows, failed, sorted(set(args.seeds)), header=header)
-    plot_spread(args.output / SPREAD_PLOT, rows)
+    settings = list(dict.fromkeys(run.setting for run in runs))
+    baseline = args.baseline or settings[0]
+    gains = compare_with_baseline(values_by_seed(complete, results), settings, baseline)
+    seeds = sorted(set(args.seeds))
+    write_summary(args.output, rows, failed, seeds, header=header, gains=gains)
+    plot_spread(args.output / SPREAD_PLOT, rows, gains)
     logger.info("summary of %d complete runs in %s", len(complete), args.output)
 
 

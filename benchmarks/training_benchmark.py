@@ -101,7 +101,7 @@ def measure(which: str, list_file: Path, epochs: int) -> dict:
 
     from anomaly_detection.core.config import FeatureConfig, FitConfig
     from anomaly_detection.features.cache import FeatureCache
-    from anomaly_detection.model.scan_training import training_precision
+    from anomaly_detection.model.precision import training_precision
     from anomaly_detection.model.training import seed_everything, split_training_vectors
 
     files = [Path(line) for line in list_file.read_text().splitlines()]
@@ -192,7 +192,7 @@ def candidates(backends: list[str], only: list[str] | None = None) -> dict[str, 
     """``name: (which, backend)`` of every measured candidate, the reference first and
     the default (the scan loop in float32) second, bfloat16 where it is native;
     ``only``: these names (the reference always)."""
-    from anomaly_detection.model.scan_training import native_bfloat16
+    from anomaly_detection.model.precision import native_bfloat16
 
     chosen = {"reference": ("reference", "tensorflow"), "scan_float32": ("scan_float32", "jax")}
     if native_bfloat16():

@@ -143,3 +143,20 @@ def _installed(name: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(name) is not None
+
+
+def test_the_gpu_build_of_jax_is_pinned_to_the_jax_of_the_requirements():
+    pins = dict(
+        re.match(r"([A-Za-z0-9_.\[\]-]+)==(\S+)", line).groups()
+        for path in ("requirements.txt", "requirements-gpu.txt")
+        for line in (REPO / path).read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    assert pins["jax-cuda12-plugin[with-cuda]"] == pins["jax-cuda12-pjrt"] == pins["jax"]
+    assert pins["jaxlib"] == pins["jax"]
+    assert "-r requirements.txt" in (REPO / "requirements-gpu.txt").read_text()
+    refused = subprocess.run(
+        ["bash", str(REPO / "prepare_training_env.sh"), "--cuda"], capture_output=True, text=True
+    )
+    assert refused.returncode == 2
+    assert "unknown option '--cuda' (use --test, --gpu or nothing)" in refused.stderr

@@ -82,6 +82,7 @@ def test_every_problem_is_listed_at_once():
             "'fit.loop' is 'scna', not one of: scan, keras (did you mean 'scan'?)",
         ),
         ("fit.precision", "fp16", "'fit.precision' is 'fp16', not one of: float32, bfloat16"),
+        ("fit.group", "sometimes", "'fit.group' is 'sometimes', not one of: auto, always, never"),
         ("anomaly_score", "maha", "'anomaly_score' is 'maha', not one of: mse, mahalanobis"),
         ("feature.frames", 300, "'feature.frames' (300) is larger than the cropped clip (200"),
         ("feature.frame_crop", [250, 50], "'feature.frame_crop' must be null or [start, stop]"),

@@ -17,8 +17,9 @@ import pytest
 
 from anomaly_detection.core.config import FitConfig
 from anomaly_detection.features.frame_store import MemoryFrameStore
-from anomaly_detection.model import scan_training
-from anomaly_detection.model.scan_training import fit_scanned, native_bfloat16, training_precision
+from anomaly_detection.model import precision, scan_training
+from anomaly_detection.model.precision import native_bfloat16, training_precision
+from anomaly_detection.model.scan_training import fit_scanned
 from anomaly_detection.model.training import (
     seed_everything,
     split_training_vectors,
@@ -29,11 +30,12 @@ from conftest import REPO
 TESTS = REPO / "tests"
 
 
-def on_jax(check: str) -> None:
-    """Run ``check`` (a function of this module) in a fresh process on Keras' JAX backend."""
+def on_jax(check: str, module: str = "test_scan_training") -> None:
+    """Run ``check`` (a function of ``module``, this one by default) in a fresh process
+    on Keras' JAX backend."""
     environment = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
     code = f"import sys; sys.path[:0] = [{str(TESTS)!r}, {str(REPO)!r}]; "
-    code += f"import test_scan_training; test_scan_training.{check}()"
+    code += f"import {module}; {module}.{check}()"
     run = subprocess.run(
         [sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=600
     )
@@ -219,9 +221,9 @@ def test_native_bfloat16_is_read_from_the_cpu_flags(tmp_path, flags, native):
 
 
 def test_bfloat16_without_native_support_trains_in_float32_with_one_line(monkeypatch, caplog):
-    monkeypatch.setattr(scan_training, "native_bfloat16", lambda: False)
-    scan_training._log_float32_fallback.cache_clear()
-    with caplog.at_level(logging.INFO, logger=scan_training.__name__):
+    monkeypatch.setattr(precision, "native_bfloat16", lambda: False)
+    precision._log_float32_fallback.cache_clear()
+    with caplog.at_level(logging.INFO, logger=precision.__name__):
         assert training_precision("bfloat16") == "float32"
         assert training_precision("bfloat16") == "float32"  # logged once per process
         assert training_precision("float32") == "float32"
@@ -229,7 +231,7 @@ def test_bfloat16_without_native_support_trains_in_float32_with_one_line(monkeyp
         "fit.precision bfloat16: this CPU has no native bfloat16 arithmetic "
         "(AVX-512 BF16, AMX or Arm BF16); training in float32"
     ]
-    monkeypatch.setattr(scan_training, "native_bfloat16", lambda: True)
+    monkeypatch.setattr(precision, "native_bfloat16", lambda: True)
     assert training_precision("bfloat16") == "bfloat16"
 
 
@@ -253,7 +255,7 @@ def check_bfloat16_training_leaves_a_float32_model_close_to_the_float32_one() ->
 def test_the_log_says_which_loop_and_precision_train(monkeypatch):
     from anomaly_detection.model.training import describe_loop
 
-    monkeypatch.setattr(scan_training, "native_bfloat16", lambda: False)
+    monkeypatch.setattr(precision, "native_bfloat16", lambda: False)
     fit = FitConfig()
     assert describe_loop(fit, "jax") == "scan loop, 32 steps per call, float32"
     assert describe_loop(dataclasses.replace(fit, precision="bfloat16"), "jax") == (
@@ -263,7 +265,7 @@ def test_the_log_says_which_loop_and_precision_train(monkeypatch):
     assert describe_loop(dataclasses.replace(fit, precision="bfloat16"), "tensorflow") == (
         "Keras' fit, float32: fit.precision bfloat16 is the scan loop's, on JAX"
     )
-    monkeypatch.setattr(scan_training, "native_bfloat16", lambda: True)
+    monkeypatch.setattr(precision, "native_bfloat16", lambda: True)
     assert describe_loop(dataclasses.replace(fit, precision="bfloat16"), "jax") == (
         "scan loop, 32 steps per call, bfloat16"
     )

@@ -1,5 +1,7 @@
-"""sweep.py: a 2-seed x 2-setting grid on the tiny dataset, its summary checked against the
-runs' own result.csv files; resume after an interruption; a Ray run with a failing setting."""
+"""sweep.py: a 2-seed x 2-setting grid on the tiny dataset (each setting's seeds trained as
+one group), its summary and its gains against seed noise checked against the runs' own
+result.csv files; the paired statistics on hand-made results; resume after an
+interruption; a Ray run with a failing setting."""
 
 from __future__ import annotations
 
@@ -15,7 +17,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from scipy import stats
 
+from anomaly_detection.sweep.paired import compare_with_baseline
+from anomaly_detection.sweep.summary import write_summary
 from conftest import REPO, run_script, write_config
 
 # Its module-scoped fixture trains or converts models: its tests stay on one pytest-xdist
@@ -50,7 +55,8 @@ def read_auc_average(result_csv: Path) -> tuple[float, float]:
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory, tiny_data) -> dict:
     work = tmp_path_factory.mktemp("sweep")
-    config = write_config(work, tiny_data, **{"fit.epochs": 1})
+    # fit.group always: on this CPU too, each setting's seeds train in one 00_train.py
+    config = write_config(work, tiny_data, **{"fit.epochs": 1, "fit.group": "always"})
     output = work / "out"
     result = run_script(*sweep_command(config, output, "--seeds", "0", "1"), cwd=work)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -85,6 +91,115 @@ def test_sweep_summary_matches_the_runs_result_files(sweep):
     assert (output / "sweep_spread.png").stat().st_size > 5000
     markdown = (output / "sweep_summary.md").read_text()
     assert "| fit.batch_size=256 | keras | **Average** | 2 |" in markdown
+
+
+def test_each_settings_seeds_trained_as_one_group(sweep):
+    for setting in SETTINGS:
+        first, second = (sweep["output"] / "runs" / setting / f"seed_{s}" for s in (0, 1))
+        assert "== group of 2 runs" in (first / "stage_00.log").read_text()
+        assert f"== trained with {setting}/seed_0's group" in (second / "stage_00.log").read_text()
+        for run in (first, second):
+            assert (run / "model" / "model_ToyCar.hdf5.threshold.json").is_file()
+            assert json.loads((run / "sweep_run.json").read_text())["stages"] == ["00", "01"]
+
+
+def read_gains(output: Path) -> dict[str, dict[str, str]]:
+    """The ``Average`` rows of sweep_summary.csv that compare a setting, by setting."""
+    with open(output / "sweep_summary.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return {r["setting"]: r for r in rows if r["machine_type"] == "Average" and r["verdict"]}
+
+
+def test_sweep_summary_tells_each_gain_from_seed_noise(sweep):
+    output = sweep["output"]
+    aucs = {  # setting -> the runs' average AUC, seed by seed
+        setting: [
+            read_auc_average(output / "runs" / setting / f"seed_{seed}" / "result" / "result.csv")[
+                0
+            ]
+            for seed in (0, 1)
+        ]
+        for setting in SETTINGS
+    }
+    differences = [b - a for a, b in zip(aucs[SETTINGS[0]], aucs[SETTINGS[1]], strict=True)]
+    mean = statistics.mean(differences)
+    half = stats.t.ppf(0.975, 1) * statistics.stdev(differences) / 2**0.5
+    gains = read_gains(output)
+    assert set(gains) == {SETTINGS[1]}  # against the first setting
+    row = gains[SETTINGS[1]]
+    assert (row["baseline"], row["paired_seeds"]) == (SETTINGS[0], "2")
+    assert float(row["gain_mean"]) == pytest.approx(mean, abs=1e-6)
+    assert float(row["gain_low"]) == pytest.approx(mean - half, abs=1e-6)
+    assert float(row["gain_high"]) == pytest.approx(mean + half, abs=1e-6)
+    verdict = "better" if mean - half > 0 else "worse" if mean + half < 0 else "within seed noise"
+    assert row["verdict"] == verdict
+    markdown = (output / "sweep_summary.md").read_text()
+    assert "## Gains against seed noise" in markdown
+    interval = f"[{mean - half:+.4f}, {mean + half:+.4f}]"
+    assert f"| {SETTINGS[1]} | keras | AUC | 2 | {mean:+.4f} | {interval} | {verdict} |" in markdown
+    assert (output / "sweep_spread.png").stat().st_size > 5000
+
+    # another baseline: the gains turn round; an unknown one is refused before any work
+    command = sweep_command(sweep["config"], output, "--seeds", "0", "1")
+    result = run_script(*command, "--baseline", SETTINGS[1], cwd=sweep["work"])
+    assert result.returncode == 0 and "4 complete, 0 to run" in result.stderr
+    row = read_gains(output)[SETTINGS[0]]
+    assert row["baseline"] == SETTINGS[1]
+    assert float(row["gain_mean"]) == pytest.approx(-mean, abs=1e-6)
+    unknown = run_script(*command, "--baseline", "fit.batch_size=128", cwd=sweep["work"])
+    assert unknown.returncode == 1 and "Traceback" not in unknown.stderr
+    assert (
+        f"--baseline fit.batch_size=128: not a setting of this sweep ({', '.join(SETTINGS)})"
+        in unknown.stderr
+    )
+
+
+def test_paired_differences_tell_a_real_gain_from_seed_noise(tmp_path):
+    seeds = (0, 1, 2, 3)
+    base = dict(zip(seeds, (0.80, 0.84, 0.78, 0.82), strict=True))
+    values = {  # hand-made average AUCs by seed
+        "base": base,
+        "better": dict(zip(seeds, (0.83, 0.86, 0.82, 0.85), strict=True)),  # +3, +2, +4, +3
+        "noisy": dict(zip(seeds, (0.84, 0.81, 0.80, 0.80), strict=True)),  # +4, -3, +2, -2
+        "worse": dict(zip(seeds, (0.70, 0.75, 0.69, 0.71), strict=True)),
+        "one seed": {0: 0.95},
+        "seed 3 failed": dict(zip(seeds[:3], (0.82, 0.86, 0.80), strict=True)),  # +2, +2, +2
+    }
+    settings = list(values)
+    gains = compare_with_baseline(
+        {(setting, "keras", "Average"): by_seed for setting, by_seed in values.items()},
+        settings,
+        "base",
+    )
+    by_setting = {gain.setting: gain for gain in gains}
+    assert list(by_setting) == settings[1:]
+    better = by_setting["better"]
+    expected = [0.03, 0.02, 0.04, 0.03]
+    assert list(better.differences.values()) == pytest.approx(expected)
+    half = 3.182446305284263 * statistics.stdev(expected) / 2  # t(0.975, 3 df), sqrt(4)
+    assert (better.mean, better.low, better.high) == pytest.approx((0.03, 0.03 - half, 0.03 + half))
+    assert better.verdict == "better" and better.low > 0
+    assert by_setting["noisy"].verdict == "within seed noise"
+    assert by_setting["noisy"].low < 0 < by_setting["noisy"].high
+    assert by_setting["worse"].verdict == "worse"
+    alone = by_setting["one seed"]
+    assert (alone.verdict, alone.unpaired, len(alone.differences)) == (
+        "too few seeds",
+        (1, 2, 3),
+        1,
+    )
+    assert alone.mean == pytest.approx(0.15) and alone.low != alone.low  # nan: no interval
+    failed = by_setting["seed 3 failed"]
+    assert failed.unpaired == (3,) and list(failed.differences) == [0, 1, 2]
+    assert failed.verdict == "better"  # +0.02 each time: no spread at all
+    write_summary(tmp_path, [], [], seeds, gains=gains)
+    markdown = (tmp_path / "sweep_summary.md").read_text()
+    assert "| better | keras | AUC | 4 | +0.0300 | " in markdown
+    assert "| one seed | keras | AUC | 1 | +0.1500 |  | too few seeds |" in markdown
+    assert (
+        "- seed 3 failed, keras, AUC: seed(s) 3 left out, complete in only one of "
+        "seed 3 failed and base"
+    ) in markdown
 
 
 def test_sweep_resumes_where_it_was_interrupted(sweep):

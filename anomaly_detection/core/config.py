@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..registry.anomaly_scores import DEFAULT_ANOMALY_SCORE, anomaly_score_names
+from ..registry.training_loops import GROUP_MODES, training_loop_names
 from ..registry.years import registered_years
 from .config_checks import cross_key_problems
 from .config_values import (
@@ -26,7 +27,6 @@ from .config_values import (
     MAX_N_MELS,
     OPTIMIZERS,
     PRECISIONS,
-    TRAINING_LOOPS,
     between,
     coerce,
     fraction_open,
@@ -93,7 +93,9 @@ class FitConfig:
     """Training parameters (``fit:`` section), as passed to Keras; ``backend`` is the
     Keras 3 backend ``00_train.py`` trains on (``$KERAS_BACKEND`` overrides it);
     ``loop`` is ``"scan"`` (many steps per compiled call, on JAX) or ``"keras"``
-    (``model.fit``), ``precision`` the scan loop's Dense arithmetic."""
+    (``model.fit``), ``precision`` the scan loop's Dense arithmetic; ``group`` whether
+    several models of one shape train side by side in one compiled program (``auto``:
+    where measured faster, see :mod:`anomaly_detection.registry.training_loops`)."""
 
     optimizer: str = "adam"
     loss: str = "mean_squared_error"
@@ -105,6 +107,7 @@ class FitConfig:
     backend: str = "jax"
     loop: str = "scan"
     precision: str = "float32"
+    group: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -207,7 +210,8 @@ _KEYS: tuple[_Key, ...] = (
     _Key("fit.validation_split", "float", check=validation_split),
     _Key("fit.verbose", "int", check=verbose),
     _Key("fit.backend", "str", default="jax", check=one_of(KERAS_BACKENDS)),
-    _Key("fit.loop", "str", default="scan", check=one_of(TRAINING_LOOPS)),
+    _Key("fit.loop", "str", default="scan", check=one_of(training_loop_names)),
+    _Key("fit.group", "str", default="auto", check=one_of(GROUP_MODES)),
     _Key("fit.precision", "str", default="float32", check=one_of(PRECISIONS)),
     _Key("model.hidden_units", "int", default=128, check=between(1, 65536)),
     _Key("model.bottleneck_units", "int", default=8, check=between(1, 65536)),

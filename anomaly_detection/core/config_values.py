@@ -132,9 +132,6 @@ def fraction_open(value: Any) -> str | None:
 #: Keras 3 backends (``fit.backend``): JAX trains this model fastest on a CPU.
 KERAS_BACKENDS = ("jax", "tensorflow", "torch")
 
-#: ``fit.loop``: many optimizer steps per compiled call (JAX), or Keras' ``model.fit``.
-TRAINING_LOOPS = ("scan", "keras")
-
 #: ``fit.precision``: the scan loop's Dense products (bfloat16 only where native).
 PRECISIONS = ("float32", "bfloat16")
 

@@ -8,7 +8,7 @@ backend.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,13 +21,7 @@ from .scoring import TypeResult
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = [
-    "plot_training_history",
-    "plot_roc_curves",
-    "plot_score_histograms",
-    "plot_log_mel",
-    "plot_sweep_spread",
-]
+__all__ = ["plot_training_history", "plot_roc_curves", "plot_score_histograms", "plot_log_mel"]
 
 
 def _pyplot():
@@ -166,27 +160,5 @@ def plot_log_mel(log_mel: np.ndarray, path: Path) -> None:
     image = axes.imshow(np.asarray(log_mel).T, origin="lower", aspect="auto", cmap="magma")
     axes.set(xlabel="frame", ylabel="mel band", title=path.stem)
     figure.colorbar(image, ax=axes, label="dB")
-    figure.tight_layout()
-    _save(figure, path)
-
-
-def plot_sweep_spread(values: dict[str, Sequence[float]], path: Path, *, ylabel: str) -> None:
-    """One column per label: every run's value as a dot, and the mean ± one (sample)
-    standard deviation as a bar beside them, so that a gain can be told from seed noise."""
-    plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(max(6.0, 1.2 * len(values) + 2), 4.5))
-    for position, runs in enumerate(values.values()):
-        array = np.asarray(runs, dtype=float)
-        offsets = np.linspace(-0.12, 0.12, len(array)) if len(array) > 1 else np.zeros(1)
-        axes.scatter(position + offsets, array, s=18, alpha=0.8)
-        deviation = float(np.std(array, ddof=1)) if len(array) > 1 else 0.0
-        axes.errorbar(
-            position + 0.3, float(array.mean()), yerr=deviation, fmt="ok", markersize=4, capsize=4
-        )
-    axes.set_xticks(range(len(values)))
-    axes.set_xticklabels(list(values), rotation=30, ha="right", fontsize=8)
-    axes.set_ylabel(ylabel)
-    axes.set_title("Each run (dots); mean ± 1 std over the seeds (bar)", fontsize=10)
-    axes.grid(axis="y", alpha=0.3)
     figure.tight_layout()
     _save(figure, path)

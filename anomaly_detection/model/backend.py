@@ -39,7 +39,7 @@ __all__ = [
 
 _PACKAGE = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
 _INSTALL = {
-    "jax": "pip install jax (GPU: pip install 'jax[cuda12]')",
+    "jax": "pip install jax (GPU: ./prepare_training_env.sh --gpu)",
     "tensorflow": "pip install tensorflow (GPU: pip install 'tensorflow[and-cuda]')",
     "torch": "pip install torch",
 }

@@ -11,21 +11,14 @@ semantics unchanged (batch size, epochs, the same batches in the same order as
 averaged per sample as Keras reports it, the optimizer and BatchNorm as Keras
 defines them, the seeds), in fewer and larger dispatches.
 
-Precision ``"bfloat16"`` trains a twin of the model under Keras'
-``mixed_bfloat16`` policy: Dense products take bfloat16 operands and
-accumulate in float32, while BatchNorm, the loss and the optimizer state stay in
-float32 (Keras' own rule for that policy). The variables are the float32
-model's, so the model saved afterwards is float32 either way. It is used only
-where the device has native bfloat16 arithmetic (:func:`native_bfloat16`).
+Precision ``"bfloat16"`` trains a twin of the model in bfloat16 (see :mod:`.precision`).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -33,82 +26,41 @@ from ..core.config import FitConfig
 from ..core.errors import TrainingError
 from ..core.interruption import ensure_handler, requested
 from ..core.native_logs import quiet_native_stderr
+from .precision import training_precision, twin_in_bfloat16
 
 with quiet_native_stderr():
     import keras
 
-__all__ = ["DEFAULT_STEPS_PER_DISPATCH", "native_bfloat16", "training_precision", "fit_scanned"]
+__all__ = ["DEFAULT_STEPS_PER_DISPATCH", "fit_scanned", "fit_scan_loop"]
 
 logger = logging.getLogger(__name__)
 
 #: Optimizer steps per compiled call: 32 steps of 512 vectors hold 42 MB of batches.
 DEFAULT_STEPS_PER_DISPATCH = 32
 
-#: CPU flags (Linux ``/proc/cpuinfo``) of native bfloat16 arithmetic: x86 AVX-512 BF16
-#: and AMX, Arm's BF16 extension.
-_BFLOAT16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
-
-
-def native_bfloat16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """Whether JAX's default device computes in bfloat16 natively.
-
-    A GPU does (every GPU JAX supports has bfloat16 units or converts at full
-    rate); a CPU does when its flags name AVX-512 BF16, AMX BF16 or Arm BF16.
-    Without them XLA emulates bfloat16 products, which is slower than float32.
-    """
-    import jax
-
-    if jax.default_backend() != "cpu":
-        return True
-    try:
-        text = cpuinfo.read_text(errors="replace")
-    except OSError:
-        return False
-    for line in text.splitlines():
-        name, _, value = line.partition(":")
-        if name.strip() in ("flags", "Features"):
-            return bool(_BFLOAT16_CPU_FLAGS & set(value.split()))
-    return False
-
-
-def training_precision(wanted: str) -> str:
-    """The precision training runs in: ``wanted``, except ``"bfloat16"`` on a device
-    without native bfloat16 arithmetic, which trains in float32 (logged once)."""
-    if wanted == "bfloat16" and not native_bfloat16():
-        _log_float32_fallback()
-        return "float32"
-    return wanted
-
-
-@functools.cache
-def _log_float32_fallback() -> None:
-    logger.info(
-        "fit.precision bfloat16: this CPU has no native bfloat16 arithmetic "
-        "(AVX-512 BF16, AMX or Arm BF16); training in float32"
-    )
-
-
-def _twin_in_bfloat16(model: keras.Model) -> keras.Model:
-    """The same layers under ``mixed_bfloat16``: the variables (float32) line up with
-    ``model``'s, one for one; only the arithmetic of its ``call`` differs."""
-
-    def in_bfloat16(layer: keras.layers.Layer) -> keras.layers.Layer:
-        if isinstance(layer, keras.layers.InputLayer):
-            return layer
-        return layer.__class__.from_config({**layer.get_config(), "dtype": "mixed_bfloat16"})
-
-    twin = keras.models.clone_model(model, clone_function=in_bfloat16)
-    if [v.shape for v in twin.variables] != [v.shape for v in model.variables]:
-        raise TrainingError("the bfloat16 twin's variables do not match the model's")
-    return twin
-
 
 class _CompiledSteps:
     """The compiled functions of one training run, on JAX arrays: the model's state
     ``(trainable, non_trainable, optimizer)``, the store's frames (n_rows, n_mels) and
-    the first rows of the vectors of each batch; each is compiled once per shape."""
+    the first rows of the vectors of each batch; each is compiled once per shape.
 
-    def __init__(self, model: keras.Model, optimizer, loss_fn: Callable, frames_per_vector: int):
+    With ``group``, the functions of a group of models of ``model``'s shape: every
+    leaf of the state and the first rows gain a leading axis, one entry per model,
+    the frames are shared, and each model's step is this one, mapped over the models
+    side by side (``jax.vmap``), or one by one (``..._one_by_one``: the single model's
+    compiled function, for a short batch, whose reductions XLA orders otherwise under
+    ``vmap``).
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        optimizer,
+        loss_fn: Callable,
+        frames_per_vector: int,
+        *,
+        group: bool = False,
+    ):
         import jax
         import jax.numpy as jnp
 
@@ -146,6 +98,29 @@ class _CompiledSteps:
 
         self.steps = jax.jit(steps)
         self.loss_sum = jax.jit(loss_sum)
+        if group:  # state and starts by model, side by side (vmap) or one by one
+            self.steps_one_by_one = _one_by_one(self.steps)
+            self.loss_sum_one_by_one = _one_by_one(self.loss_sum)
+            self.steps = jax.jit(jax.vmap(steps, in_axes=(0, None, 0)))
+            self.loss_sum = jax.jit(jax.vmap(loss_sum, in_axes=(0, None, 0)))
+
+
+def _one_by_one(single: Callable) -> Callable:
+    """The compiled ``single(state, frames, starts)`` of one model, called for each model
+    of a leading axis of ``state`` and ``starts`` in turn: each computes as alone."""
+    import jax
+    import jax.numpy as jnp
+
+    take = jax.jit(lambda tree, index: jax.tree.map(lambda leaf: leaf[index], tree))
+    stack = jax.jit(lambda trees: jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees))
+
+    def one_by_one(state, frames, starts):
+        results = [
+            single(take(state, index), frames, starts[index]) for index in range(len(starts))
+        ]
+        return stack(results)
+
+    return one_by_one
 
 
 def _chunks(n_batches: int, per_dispatch: int, batch_size: int, n_vectors: int) -> Iterator:
@@ -160,6 +135,20 @@ def _chunks(n_batches: int, per_dispatch: int, batch_size: int, n_vectors: int) 
     while first < n_batches:
         yield first, 1
         first += 1
+
+
+def fit_scan_loop(
+    model: keras.Model,
+    train,
+    validation,
+    fit: FitConfig,
+    *,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> keras.callbacks.History:
+    """The ``scan`` loop of the training-loop registry: :func:`fit_scanned` in
+    ``fit.precision`` where the device computes it natively (else float32)."""
+    precision = training_precision(fit.precision)
+    return fit_scanned(model, train, validation, fit, precision=precision, callbacks=callbacks)
 
 
 def fit_scanned(
@@ -208,20 +197,14 @@ def fit_scanned(
     optimizer.build(model.trainable_variables)
     loss_fn = keras.losses.get(fit.loss)
     stepper = _CompiledSteps(
-        _twin_in_bfloat16(model) if precision == "bfloat16" else model,
+        twin_in_bfloat16(model) if precision == "bfloat16" else model,
         optimizer,
         loss_fn,
         train.frames,
     )
     if validation is not None and validation.store is not train.store:
         raise TrainingError("training and validation vectors must come from one frame store")
-    if train.store.clip_offsets[-1] >= 2**31:
-        raise TrainingError(f"{train.store.clip_offsets[-1]} frames: more than int32 rows")
-    # Every frame once, on the device: in place on a CPU (the array is 64-byte aligned)
-    all_frames = train.store.all_frames()
-    if all_frames.shape[0] < train.store.clip_offsets[-1]:  # a gather would clamp, silently
-        raise TrainingError(f"the frame store holds {all_frames.shape[0]} rows, not {train.store.clip_offsets[-1]}")
-    frames = jax.device_put(all_frames)
+    frames, _ = frames_on_device([train.store])
     history = keras.callbacks.History()
     callback_list = keras.callbacks.CallbackList(
         [*callbacks, history],
@@ -251,6 +234,41 @@ def fit_scanned(
     callback_list.on_train_end()
     jax.block_until_ready(state)
     return history
+
+
+def frames_on_device(stores: Sequence) -> tuple[object, list[int]]:
+    """Every frame of ``stores`` once, on JAX's device, one store after another: in place
+    on a CPU for a single store (its array is 64-byte aligned), else joined there.
+
+    Returns
+    -------
+    frames : jax.Array, shape (n_rows, n_mels)
+    offsets : list of int
+        The row where each store's frames begin (add it to the store's vector starts).
+
+    Raises
+    ------
+    TrainingError
+        If the rows exceed int32 (the gathers' indices), or a store holds fewer rows
+        than its clips (a gather would clamp, silently).
+    """
+    import jax
+
+    arrays, offsets, total = [], [], 0
+    for store in stores:
+        rows = store.clip_offsets[-1]
+        array = store.all_frames()
+        if array.shape[0] < rows:
+            raise TrainingError(f"the frame store holds {array.shape[0]} rows, not {rows}")
+        arrays.append(array[:rows] if len(stores) > 1 else array)
+        offsets.append(total)
+        total += rows
+    if total >= 2**31:
+        raise TrainingError(f"{total} frames: more than int32 rows")
+    if len(arrays) == 1:
+        return jax.device_put(arrays[0]), offsets
+    # joined on the device: no second copy of every frame in the host's memory
+    return jax.numpy.concatenate([jax.device_put(array) for array in arrays]), offsets
 
 
 def _train_epoch(stepper, state, frames, train, steps_per_dispatch: int, callback_list):

@@ -16,13 +16,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .backend import tensorflow_left_out
-from .scan_training import DEFAULT_STEPS_PER_DISPATCH, fit_scanned, training_precision
 from ..core.config import FitConfig
 from ..core.errors import TrainingError
-from ..features.frame_store import FrameStore
 from ..core.interruption import ensure_handler, raise_if_requested, requested
 from ..core.native_logs import quiet_native_stderr
+from ..features.frame_store import FrameStore
+from ..registry.implementation import load
+from ..registry.training_loops import training_loop
+from .backend import tensorflow_left_out
+from .precision import training_precision
+from .scan_training import DEFAULT_STEPS_PER_DISPATCH
 
 with quiet_native_stderr():  # TensorFlow (Keras' default backend) prints absl lines
     import keras
@@ -32,6 +35,8 @@ __all__ = [
     "split_training_vectors",
     "seed_everything",
     "train_autoencoder",
+    "check_finite",
+    "fit_with_keras",
     "describe_loop",
 ]
 
@@ -168,9 +173,11 @@ def train_autoencoder(
     """Fit ``model`` with ``fit.optimizer`` / ``fit.loss`` (``callbacks`` are Keras
     callbacks added to the pipeline's own).
 
-    With ``fit.loop == "scan"`` on Keras' JAX backend, many steps run per compiled
-    call (:func:`.scan_training.fit_scanned`, in ``fit.precision``); otherwise
-    ``model.compile`` and ``model.fit``, the reference's calls.
+    The loop is ``fit.loop``'s entry of the training-loop registry
+    (:mod:`anomaly_detection.registry.training_loops`) where it runs on Keras'
+    backend: ``scan``, many steps per compiled call on JAX
+    (:func:`.scan_training.fit_scanned`, in ``fit.precision``); otherwise ``keras``,
+    :func:`fit_with_keras`: ``model.compile`` and ``model.fit``, the reference's calls.
 
     Raises
     ------
@@ -179,28 +186,25 @@ def train_autoencoder(
     TrainingError
         If the loss became non-finite (training stops at that batch).
     """
-    if fit.loop == "scan" and keras.backend.backend() == "jax":
-        history = fit_scanned(
-            model,
-            train,
-            validation,
-            fit,
-            precision=training_precision(fit.precision),
-            callbacks=callbacks,
-        )
-    else:
-        if fit.loop == "scan":
-            logger.info("fit.loop scan runs on JAX: Keras' fit on %s", keras.backend.backend())
-        model.compile(optimizer=fit.optimizer, loss=fit.loss)
-        history = model.fit(
-            train,
-            shuffle=False,  # ``train`` reshuffles its vectors each epoch, as the reference's fit
-            validation_data=validation,
-            epochs=fit.epochs,
-            verbose=fit.verbose,
-            callbacks=[_StopOnInterrupt(), _StopOnNonFiniteLoss(), *callbacks],
-        )
+    backend = keras.backend.backend()
+    loop = training_loop(fit.loop)
+    if backend not in loop.backends:
+        runs_on = ", ".join(loop.backends)
+        logger.info("fit.loop %s runs on %s: Keras' fit on %s", loop.name, runs_on, backend)
+        loop = training_loop("keras")
+    history = load(loop.implementation)(model, train, validation, fit, callbacks=callbacks)
     raise_if_requested()
+    return check_finite(history)
+
+
+def check_finite(history: keras.callbacks.History) -> keras.callbacks.History:
+    """``history``, if every loss it recorded is finite.
+
+    Raises
+    ------
+    TrainingError
+        Naming the loss, its value and the epoch where it became non-finite.
+    """
     for name, values in history.history.items():
         if not np.all(np.isfinite(values)):
             raise TrainingError(
@@ -208,6 +212,27 @@ def train_autoencoder(
                 "nothing saved (check the training clips, or lower the learning rate)"
             )
     return history
+
+
+def fit_with_keras(
+    model: keras.Model,
+    train: StackedVectors,
+    validation: StackedVectors | None,
+    fit: FitConfig,
+    *,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> keras.callbacks.History:
+    """The ``keras`` loop: ``model.compile`` and ``model.fit``, stopping at the next batch
+    after Ctrl-C or a non-finite loss."""
+    model.compile(optimizer=fit.optimizer, loss=fit.loss)
+    return model.fit(
+        train,
+        shuffle=False,  # ``train`` reshuffles its vectors each epoch, as the reference's fit
+        validation_data=validation,
+        epochs=fit.epochs,
+        verbose=fit.verbose,
+        callbacks=[_StopOnInterrupt(), _StopOnNonFiniteLoss(), *callbacks],
+    )
 
 
 def describe_loop(fit: FitConfig, backend: str) -> str:

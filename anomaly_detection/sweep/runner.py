@@ -32,6 +32,11 @@ from .plan import SweepRun
 
 __all__ = [
     "STAGE_SCRIPTS",
+    "TRAINED_IN_GROUP",
+    "begin_run",
+    "stages_trained_in_group",
+    "record_status",
+    "run_stage",
     "execute_run",
     "execute_with_retries",
     "run_locally",
@@ -47,6 +52,8 @@ STAGE_SCRIPTS = {
     "03": "03_tflite_test.py",
 }
 REPO = Path(__file__).resolve().parents[2]
+#: The state of a run whose training a group of runs did (:mod:`.groups`).
+TRAINED_IN_GROUP = "trained in a group"
 
 _running: set[subprocess.Popen] = set()
 _running_lock = threading.Lock()
@@ -88,6 +95,45 @@ def execute_run(
         stopped), ``stages`` (those finished), ``seconds``, ``attempts``, and for a
         failure ``failed_stage``, ``exit_code`` and ``error``.
     """
+    status = begin_run(run, attempt=attempt, executor=executor)
+    result_csv = _result_csv(run)
+    start = time.perf_counter()
+    for stage in stages:
+        if _stopping.is_set():
+            break
+        if stage in status["stages"]:  # trained in a group
+            continue
+        script = REPO / STAGE_SCRIPTS[stage]
+        command = [python, str(script), *script_options, "--config", str(run.config_file), "-q"]
+        log = run.stage_log(stage)
+        exit_code = run_stage(command, log, cores, header=f"== attempt {attempt}")
+        problem = None if exit_code == 0 else last_error_line(log)
+        if exit_code == 0 and stage == "01" and not result_csv.is_file():
+            problem = f"{script.name} wrote no {result_csv.name} (no labels to compute AUC)"
+        if problem is not None or exit_code != 0:
+            status.update(
+                state="interrupted" if _stopping.is_set() else "failed",
+                failed_stage=stage,
+                exit_code=exit_code,
+                error=problem or f"{script.name} exited with {exit_code}",
+                seconds=round(time.perf_counter() - start, 1),
+            )
+            record_status(run, status)
+            return status
+        status["stages"].append(stage)
+        record_status(run, status)
+    done = not _stopping.is_set()
+    status.update(
+        state="done" if done else "interrupted", seconds=round(time.perf_counter() - start, 1)
+    )
+    record_status(run, status)
+    return status
+
+
+def begin_run(run: SweepRun, *, attempt: int, executor: str) -> dict[str, Any]:
+    """Ready the run's folder (the outputs of another configuration removed, its YAML
+    written) and record it running; return its status, whose ``stages`` are those a
+    group already trained for this configuration (:data:`TRAINED_IN_GROUP`)."""
     run.folder.mkdir(parents=True, exist_ok=True)
     previous = run.status()
     if previous.get("config_sha256") not in (None, run.digest):
@@ -100,41 +146,20 @@ def execute_run(
         "config_sha256": run.digest,
         "attempts": attempt,
         "state": "running",
-        "stages": [],
+        "stages": stages_trained_in_group(run),
         "host": os.uname().nodename,
         "executor": executor,
     }
-    _record(run, status)
-    result_csv = _result_csv(run)
-    start = time.perf_counter()
-    for stage in stages:
-        if _stopping.is_set():
-            break
-        script = REPO / STAGE_SCRIPTS[stage]
-        command = [python, str(script), *script_options, "--config", str(run.config_file), "-q"]
-        log = run.stage_log(stage)
-        exit_code = _run_stage(command, log, cores, header=f"== attempt {attempt}")
-        problem = None if exit_code == 0 else last_error_line(log)
-        if exit_code == 0 and stage == "01" and not result_csv.is_file():
-            problem = f"{script.name} wrote no {result_csv.name} (no labels to compute AUC)"
-        if problem is not None or exit_code != 0:
-            status.update(
-                state="interrupted" if _stopping.is_set() else "failed",
-                failed_stage=stage,
-                exit_code=exit_code,
-                error=problem or f"{script.name} exited with {exit_code}",
-                seconds=round(time.perf_counter() - start, 1),
-            )
-            _record(run, status)
-            return status
-        status["stages"].append(stage)
-        _record(run, status)
-    done = not _stopping.is_set()
-    status.update(
-        state="done" if done else "interrupted", seconds=round(time.perf_counter() - start, 1)
-    )
-    _record(run, status)
+    record_status(run, status)
     return status
+
+
+def stages_trained_in_group(run: SweepRun) -> list[str]:
+    """The stages a group trained for the run's current configuration (none if not)."""
+    status = run.status()
+    if status.get("state") == TRAINED_IN_GROUP and status.get("config_sha256") == run.digest:
+        return list(status.get("stages", []))
+    return []
 
 
 def execute_with_retries(
@@ -199,7 +224,9 @@ def run_locally(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_stage(command: list[str], log: Path, cores: Sequence[int] | None, header: str) -> int:
+def run_stage(command: list[str], log: Path, cores: Sequence[int] | None, header: str) -> int:
+    """Run a stage's ``command``, its output appended to ``log`` after ``header``, on
+    ``cores`` (all if ``None``), interrupted by :func:`stop_all_runs`; its exit code."""
     with open(log, "a", encoding="utf-8") as output:
         output.write(f"{header}: {' '.join(command)}\n")
         output.flush()
@@ -247,7 +274,8 @@ def last_error_line(log: Path) -> str | None:
     return lines[-1].strip() if lines else None
 
 
-def _record(run: SweepRun, status: dict[str, Any]) -> None:
+def record_status(run: SweepRun, status: dict[str, Any]) -> None:
+    """Write the run's status file (atomically)."""
     write_text_atomic(run.status_file, json.dumps(status, indent=2) + "\n")
 
 

@@ -5,10 +5,14 @@
 variant (each run's mean over machine types, then aggregated over the seeds):
 the number of runs, and for AUC and pAUC their mean, standard deviation over the
 seeds (sample, ``ddof=1``; empty with one seed), minimum and maximum.
-``sweep_summary.md`` shows the same, and ``sweep_spread.png`` each run's
-average AUC per setting, so that a gain can be told from seed noise. On a 2021+ set a
-row ``official score`` per setting and variant holds the year's official score in the
-AUC columns (sweep ``anomaly_score=mse,mahalanobis`` to compare the two scores).
+On a 2021+ set a row ``official score`` per setting and variant holds the year's
+official score in the AUC columns (sweep ``anomaly_score=mse,mahalanobis`` to compare
+the two scores). On the ``Average`` and ``official score`` rows of every setting but
+the baseline (the first, or ``sweep.py --baseline``), the last columns hold the gain
+over the baseline told from seed noise (:mod:`.paired`): the baseline, the seeds
+paired, the mean paired difference of the AUC column with its 95 % interval, and the
+verdict. ``sweep_summary.md`` shows the same, and ``sweep_spread.png`` each run's
+average AUC per setting beside the paired differences.
 """
 
 from __future__ import annotations
@@ -25,12 +29,20 @@ from ..core.config import parse_config
 from ..core.io_utils import write_csv_atomic, write_text_atomic
 from ..core.layout import OutputLayout
 from ..evaluation.official import read_official_score
-from ..evaluation.plots import plot_sweep_spread
 from ..evaluation.report import read_result_csv
 from ..registry.variants import VARIANTS
+from .paired import CONFIDENCE, PairedGain
 from .plan import SUMMARY_CSV, SUMMARY_MARKDOWN, SweepRun
+from .spread_plot import plot_spread_and_gains
 
-__all__ = ["SpreadRow", "collect_results", "summarize", "write_summary", "plot_spread"]
+__all__ = [
+    "SpreadRow",
+    "collect_results",
+    "summarize",
+    "values_by_seed",
+    "write_summary",
+    "plot_spread",
+]
 
 AVERAGE = "Average"
 OFFICIAL_SCORE = "official score"
@@ -47,6 +59,13 @@ COLUMNS = [
     "pauc_std",
     "pauc_min",
     "pauc_max",
+    # the gain over the baseline setting, on the Average and official score rows
+    "baseline",
+    "paired_seeds",
+    "gain_mean",
+    "gain_low",
+    "gain_high",
+    "verdict",
 ]
 
 
@@ -60,10 +79,13 @@ class SpreadRow:
     aucs: list[float] = field(default_factory=list)
     paucs: list[float] = field(default_factory=list)
 
-    def cells(self) -> list[object]:
-        return [self.setting, self.model, self.machine_type, len(self.aucs)] + [
-            _format(value) for values in (self.aucs, self.paucs) for value in _spread(values)
-        ]
+    def cells(self, gain: PairedGain | None = None) -> list[object]:
+        spread = [_format(value) for values in (self.aucs, self.paucs) for value in _spread(values)]
+        compared: list[object] = ["", "", "", "", "", ""]
+        if gain is not None:
+            numbers = [_format(value) for value in (gain.mean, gain.low, gain.high)]
+            compared = [gain.baseline, len(gain.differences), *numbers, gain.verdict]
+        return [self.setting, self.model, self.machine_type, len(self.aucs), *spread, *compared]
 
 
 def _spread(values: Sequence[float]) -> tuple[float, float, float, float]:
@@ -125,6 +147,22 @@ def summarize(runs: Sequence[SweepRun], results: Sequence[dict]) -> list[SpreadR
     )
 
 
+def values_by_seed(
+    runs: Sequence[SweepRun], results: Sequence[dict]
+) -> dict[tuple[str, str, str], dict[int, float]]:
+    """``{(setting, model, measure): {seed: value}}``: each run's ``Average`` AUC (and
+    ``official score``), as :mod:`.paired` compares them."""
+    values: dict[tuple[str, str, str], dict[int, float]] = {}
+    for run, by_model in zip(runs, results, strict=True):
+        for model, by_type in by_model.items():
+            for measure in (AVERAGE, OFFICIAL_SCORE):
+                if measure in by_type:
+                    values.setdefault((run.setting, model, measure), {})[run.seed] = by_type[
+                        measure
+                    ][0]
+    return values
+
+
 def write_summary(
     output: Path,
     rows: Sequence[SpreadRow],
@@ -132,6 +170,7 @@ def write_summary(
     seeds: Sequence[int],
     *,
     header: str = "",
+    gains: Sequence[PairedGain] = (),
 ) -> None:
     """Write ``sweep_summary.csv`` and ``sweep_summary.md`` into ``output``.
 
@@ -145,8 +184,12 @@ def write_summary(
     seeds : sequence of int
     header : str
         A line describing the runs (mode, stages, machine types).
+    gains : sequence of PairedGain
+        Each setting against the baseline (:func:`.paired.compare_with_baseline`).
     """
-    write_csv_atomic(output / SUMMARY_CSV, [COLUMNS, *(row.cells() for row in rows)])
+    by_row = {(gain.setting, gain.model, gain.measure): gain for gain in gains}
+    table = [row.cells(by_row.get((row.setting, row.model, row.machine_type))) for row in rows]
+    write_csv_atomic(output / SUMMARY_CSV, [COLUMNS, *table])
     lines = [
         "# Sweep summary",
         "",
@@ -165,6 +208,7 @@ def write_summary(
         lines.append(
             f"| {row.setting} | {row.model} | {name} | {len(row.aucs)} | {' | '.join(cells)} |"
         )
+    lines += _gain_lines(gains)
     if failed:
         lines += ["", "## Failed runs", ""]
         lines += [
@@ -181,12 +225,53 @@ def _markdown_spread(values: Sequence[float]) -> str:
     return f"{mean:.4f}{deviation} [{low:.4f}, {high:.4f}]"
 
 
-def plot_spread(path: Path, rows: Sequence[SpreadRow]) -> None:
-    """``sweep_spread.png``: each run's average AUC per setting and model variant."""
+def _gain_lines(gains: Sequence[PairedGain]) -> list[str]:
+    """The Markdown section of the gains over the baseline (none without gains)."""
+    if not gains:
+        return []
+    lines = [
+        "",
+        "## Gains against seed noise",
+        "",
+        f"Each setting against `{gains[0].baseline}`, seed by seed: the difference of the "
+        "runs with one seed (AUC: mean over machine types; from DCASE 2021 on also the "
+        f"official score), its mean and {CONFIDENCE:.0%} interval (Student's t over the "
+        "paired seeds). `better` / `worse`: the whole interval above / below 0; `within "
+        "seed noise`: it holds 0; `too few seeds`: fewer than 2 paired, no interval.",
+        "",
+        "| setting | model | measure | paired seeds | difference | interval | verdict |",
+        "|---|---|---|---:|---:|---|---|",
+    ]
+    notes = []
+    for gain in gains:
+        measure = "AUC" if gain.measure == AVERAGE else gain.measure
+        interval = "" if math.isnan(gain.low) else f"[{gain.low:+.4f}, {gain.high:+.4f}]"
+        difference = "" if math.isnan(gain.mean) else f"{gain.mean:+.4f}"
+        lines.append(
+            f"| {gain.setting} | {gain.model} | {measure} | {len(gain.differences)} | "
+            f"{difference} | {interval} | {gain.verdict} |"
+        )
+        if gain.unpaired:
+            seeds = ", ".join(map(str, gain.unpaired))
+            notes.append(
+                f"- {gain.setting}, {gain.model}, {measure}: seed(s) {seeds} left out, "
+                f"complete in only one of {gain.setting} and {gain.baseline}"
+            )
+    return lines + ([""] + notes if notes else [])
+
+
+def plot_spread(path: Path, rows: Sequence[SpreadRow], gains: Sequence[PairedGain] = ()) -> None:
+    """``sweep_spread.png``: each run's average AUC per setting and model variant, and
+    beside it the paired differences of each setting's AUC from the baseline's."""
     averages = [row for row in rows if row.machine_type == AVERAGE]
     if averages:
-        plot_sweep_spread(
-            {f"{row.setting}\n{row.model}": row.aucs for row in averages},
+        plot_spread_and_gains(
             path,
+            {f"{row.setting}\n{row.model}": row.aucs for row in averages},
+            {
+                f"{gain.setting}\n{gain.model}": gain
+                for gain in gains
+                if gain.measure == AVERAGE and gain.differences
+            },
             ylabel="AUC (mean over machine types)",
         )
