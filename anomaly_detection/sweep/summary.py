@@ -8,7 +8,8 @@ seeds (sample, ``ddof=1``; empty with one seed), minimum and maximum.
 ``sweep_summary.md`` shows the same, and ``sweep_spread.png`` each run's
 average AUC per setting, so that a gain can be told from seed noise. On a 2021+ set a
 row ``official score`` per setting and variant holds the year's official score in the
-AUC columns (sweep ``anomaly_score=mse,mahalanobis`` to compare the two scores).
+AUC columns, and a row ``official score ci95`` the evaluators' jackknife 95 % half-width
+of each run's (sweep ``anomaly_score=mse,mahalanobis`` to compare the two scores).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import yaml
 from ..core.config import parse_config
 from ..core.io_utils import write_csv_atomic, write_text_atomic
 from ..core.layout import OutputLayout
-from ..evaluation.official import read_official_score
+from ..evaluation.official import CI95 as OFFICIAL_CI95
+from ..evaluation.official import read_official_ci95, read_official_score
 from ..evaluation.plots import plot_sweep_spread
 from ..evaluation.report import read_result_csv
 from ..registry.variants import VARIANTS
@@ -34,6 +36,9 @@ __all__ = ["SpreadRow", "collect_results", "summarize", "write_summary", "plot_s
 
 AVERAGE = "Average"
 OFFICIAL_SCORE = "official score"
+#: Rows after the machine types: the mean over them, and (2021 on) the official score and
+#: the evaluators' jackknife half-width of it (``official score ci95``).
+_SUMMARY_ROWS = (AVERAGE, OFFICIAL_SCORE, OFFICIAL_CI95)
 COLUMNS = [
     "setting",
     "model",
@@ -97,6 +102,9 @@ def collect_results(run: SweepRun) -> dict[str, dict[str, tuple[float, float]]]:
             official = read_official_score(path)
             if official is not None:  # 2021 on: under AUC, no pAUC
                 by_type[OFFICIAL_SCORE] = (official, math.nan)
+            ci95 = read_official_ci95(path)
+            if ci95 is not None:
+                by_type[OFFICIAL_CI95] = (ci95, math.nan)
             results[variant.label] = by_type
     return results
 
@@ -117,9 +125,7 @@ def summarize(runs: Sequence[SweepRun], results: Sequence[dict]) -> list[SpreadR
         key=lambda row: (
             row.setting,
             model_order.index(row.model) if row.model in model_order else len(model_order),
-            (AVERAGE, OFFICIAL_SCORE).index(row.machine_type) + 1
-            if row.machine_type in (AVERAGE, OFFICIAL_SCORE)
-            else 0,
+            _SUMMARY_ROWS.index(row.machine_type) + 1 if row.machine_type in _SUMMARY_ROWS else 0,
             row.machine_type,
         ),
     )
@@ -160,7 +166,7 @@ def write_summary(
     ]
     for row in rows:
         cells = [_markdown_spread(row.aucs), _markdown_spread(row.paucs)]
-        summary_row = row.machine_type in (AVERAGE, OFFICIAL_SCORE)
+        summary_row = row.machine_type in _SUMMARY_ROWS
         name = f"**{row.machine_type}**" if summary_row else row.machine_type
         lines.append(
             f"| {row.setting} | {row.model} | {name} | {len(row.aucs)} | {' | '.join(cells)} |"
