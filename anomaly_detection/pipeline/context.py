@@ -79,7 +79,15 @@ def run_context(settings: RunSettings, *, cache: FeatureCache | None = None) -> 
 
 def context_from_arguments(args: argparse.Namespace, config: Config) -> RunContext:
     """The context of a script run from its parsed options (see :mod:`.cli`)."""
+    if getattr(args, "anomaly_score", None) is not None:  # --anomaly-score
+        config = dataclasses.replace(config, anomaly_score=args.anomaly_score)
     year = year_entry(_dataset_year(config, dev_mode=args.dev, machine_types=args.machine_types))
+    if config.organisers_files and year.organisers_model != "machine type":
+        raise PipelineError(
+            f"organisers_files: the organisers' {year.year} baseline trains one model per "
+            f"{year.organisers_model}, not per machine type: their file names would not "
+            "describe these models (2023 on only)"
+        )
     config = _with_year_channel(config, year)
     cache = None
     if not args.no_cache and config.cache_directory is not None:
