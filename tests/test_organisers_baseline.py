@@ -5,14 +5,18 @@ label lists. Every expected value is computed here by hand from the formulas of
 
 from __future__ import annotations
 
+import csv
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.stats
+import yaml
 from sklearn.metrics import roc_auc_score
 
+from anomaly_detection.data.synthetic_years import SectionedSpec, write_sectioned_dataset
 from anomaly_detection.evaluation.mahalanobis import (
     DomainPrecisions,
     MahalanobisScorer,
@@ -28,6 +32,7 @@ from anomaly_detection.evaluation.organisers_mahalanobis import (
 from anomaly_detection.features.frame_store import MemoryFrameStore
 from anomaly_detection.features.vector_batches import VectorBatches
 from anomaly_detection.model.provenance import file_digest
+from conftest import REPO, run_script
 
 N_MELS, FRAMES = 3, 2
 
@@ -135,6 +140,19 @@ def test_the_covariances_are_summed_per_batch_and_divided_by_the_vectors(tmp_pat
     assert score == pytest.approx(expected, rel=1e-6)
 
 
+def test_results_of_another_formula_are_not_current():
+    from anomaly_detection.evaluation.staleness import ResultFacts
+
+    organisers = ResultFacts("dev", 0.1, {}, "mahalanobis")
+    before = {"result_csv": {"mode": "dev", "max_fpr": 0.1, "score": "mahalanobis"}}
+    assert "under another formula" in organisers.difference(before, "fan")
+    now = {"result_csv": organisers.record("fan")}
+    assert now["result_csv"]["formula"] == "organisers"
+    assert organisers.difference(now, "fan") is None
+    mse = ResultFacts("dev", 0.1, {}, "mse")  # the reference's score: its records stay current
+    assert mse.difference({"result_csv": {"mode": "dev", "max_fpr": 0.1}}, "fan") is None
+
+
 def test_a_state_of_another_formula_is_refitted_never_reused(tmp_path):
     model = tmp_path / "model_fan.hdf5"
     model.write_bytes(b"model")
@@ -180,3 +198,359 @@ def test_the_jackknife_interval_is_the_evaluators_on_a_hand_computed_case():
         (auc + pauc) / 2, rel=1e-9
     )
     assert math.isnan(official_score_ci95(labels[:1], scores[:1], max_fpr=0.1))
+
+
+def test_the_organisers_evaluation_lists_label_by_file_name(tmp_path):
+    from anomaly_detection.core.errors import DatasetError
+    from anomaly_detection.data.dataset import TestSet
+    from anomaly_detection.data.evaluation_lists import read_evaluation_list
+
+    test = tmp_path / "eval_data" / "fan" / "test"
+    clips = tuple(test / f"section_00_000{i}.wav" for i in range(3))
+    listed = tmp_path / "eval_data_list_2024.csv"
+    rows = [
+        "ToyCar",
+        "section_00_0000.wav,section_00_source_test_normal_0000_a.wav",
+        "fan",
+        "section_00_0000.wav,section_00_target_test_anomaly_0000_mdl_B.wav",
+        "section_00_0001.wav,section_00_source_test_normal_0001_mdl_A.wav",
+        "section_00_0002.wav,section_00_source_test_anomaly_0002_mdl_A.wav",
+    ]
+    listed.write_text("\n".join(rows) + "\n")
+    (labelled,) = read_evaluation_list(listed, 2024).label_test_sets(
+        "fan", [TestSet("section_00_test", clips, None)]
+    )
+    assert labelled.labels == (1, 0, 1)
+    assert labelled.domains == ("target", "source", "source")
+
+    section_00 = [TestSet("section_00_test", clips, None)]
+
+    def fails(text: str, year: int, message: str, test_sets=None):
+        listed.write_text(text)
+        with pytest.raises(DatasetError, match=message):
+            read_evaluation_list(listed, year).label_test_sets("fan", test_sets or section_00)
+
+    fails("\n".join(rows[:-1]) + "\n", 2024, r"section_00_0002.wav: test clip not in .*\(fan\)")
+    extra = rows + ["section_00_0009.wav,section_00_source_test_normal_0009_mdl_A.wav"]
+    fails(
+        "\n".join(extra) + "\n",
+        2024,
+        r"eval_data_list_2024.csv:7: fan section_00_0009.wav is listed but not",
+    )
+    fails(
+        "\n".join(rows).replace("source_test_normal_0001", "source_tst_normal_0001"),
+        2024,
+        r":5: .* is not a 2024 labelled test clip name",
+    )
+    fails("\n".join(rows[2:]).replace("fan", "pump"), 2024, "machine type 'fan' is not listed")
+    fails("section_00_0000.wav,x.wav\n", 2024, ":1: a row before the first machine-type line")
+    fails(
+        "fan\nid_01_00000000.wav,normal_id_01_00000098.wav,0\n", 2024, "got 3 columns .a 2020 list"
+    )
+    wrong_section = "\n".join(rows).replace(
+        "section_00_target_test_anomaly_0000", "section_01_target_test_anomaly_0000"
+    )
+    fails(wrong_section, 2024, r":4: labels section_00_0000.wav as a section 01 target clip")
+    listed.write_bytes(b"fan\n\xff\xfe,\x00\n")
+    with pytest.raises(DatasetError, match="eval_data_list_2024.csv: unreadable"):
+        read_evaluation_list(listed, 2024)
+
+    # 2021: the published names keep their domain; a list naming another domain is an error
+    source = (test.parent / "source_test" / "section_03_source_test_0000.wav",)
+    rows_2021 = "fan\nsection_03_source_test_0000.wav,section_03_source_test_anomaly_0000.wav\n"
+    listed.write_text(rows_2021)
+    (labelled,) = read_evaluation_list(listed, 2021).label_test_sets(
+        "fan", [TestSet("section_03_source_test", source, None, domains=("source",))]
+    )
+    assert labelled.labels == (1,) and labelled.domains == ("source",)
+    fails(
+        rows_2021.replace("anomaly_0000.wav\n", "anomaly_0000.wav\n").replace(
+            ",section_03_source", ",section_03_target"
+        ),
+        2021,
+        "as a section 03 target clip; it is in section_03_source_test",
+        [TestSet("section_03_source_test", source, None, domains=("source",))],
+    )
+
+
+def test_the_training_batches_are_scored_as_clips_for_the_organisers_threshold():
+    from anomaly_detection.evaluation.training_scores import training_batch_scores
+
+    rng = np.random.default_rng(1)
+    store = _store(
+        {
+            "section_00_source_train_normal_0000_a.wav": rng.normal(size=(30, N_MELS)),
+            "section_00_target_train_normal_0000_b.wav": rng.normal(size=(21, N_MELS)),
+        }
+    )
+
+    def predict(vectors):
+        return vectors * 0.5
+
+    batches = VectorBatches(
+        batch_size=8, validation_split=0.25, validation_vectors="random", seed=5
+    )
+    vectors = np.concatenate([_stacked(store.clip(0)), _stacked(store.clip(1))]).astype(np.float64)
+    training, validation = batches.split(len(vectors))
+    expected = []
+    for rows in [*batches.shuffled(training, stream=2), *batches.in_order(validation)]:
+        if len(rows) > 1:  # a batch's MSE: mean over its vectors of their mean squared error
+            expected.append(np.mean(np.mean((vectors[rows] * 0.5) ** 2, axis=1)))
+    scores = training_batch_scores(predict, store, frames=FRAMES, batches=batches)
+    assert len(scores) == math.ceil(len(training) / 8) + math.ceil(len(validation) / 8)
+    assert np.allclose(scores, expected, rtol=1e-6)
+
+    precisions = DomainPrecisions({"source": SOURCE_P, "target": TARGET_P}, {"source": 9})
+    scorer = MahalanobisScorer(predict, precisions, mean_error_distance)
+    scores = training_batch_scores(scorer, store, frames=FRAMES, batches=batches)
+    first = next(batches.shuffled(training, stream=2))
+    blocks = (vectors[first] * 0.5).reshape(-1, N_MELS)
+    by_hand = min(_their_score(blocks, SOURCE_P), _their_score(blocks, TARGET_P))
+    assert scores[0] == pytest.approx(by_hand, rel=1e-6)
+
+
+# ---- the preset through the command line -------------------------------------------------
+def _preset(work: Path, root: Path) -> Path:
+    """``configs/dcase2024_baseline.yaml`` as shipped, its folders under ``work`` and
+    ``root``, one epoch."""
+    raw = yaml.safe_load((REPO / "configs" / "dcase2024_baseline.yaml").read_text())
+    raw.update(
+        dev_directory=str(root / "dev_data"),
+        eval_directory=str(root / "eval_data"),
+        model_directory=str(work / "model"),
+        result_directory=str(work / "result"),
+        cache_directory=str(work.parent / "cache"),
+        log_file=str(work / "baseline.log"),
+    )
+    raw["fit"].update(epochs=1, verbose=0)
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / "preset.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.fixture(scope="module")
+def data_2024(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("organisers_2024")
+    spec = SectionedSpec(
+        year=2024,
+        machine_types=("ToyCar", "fan"),
+        train_source_clips=12,
+        train_target_clips=3,
+        test_clips=4,
+        duration=9.0,
+        seed=24,
+    )
+    write_sectioned_dataset(root, spec, dev=True, eval_=True)
+    return root
+
+
+def _run(*args: str, cwd: Path) -> None:
+    run = run_script(*args, cwd=cwd)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr
+
+
+def _pooled_ci95(result: Path, truth: dict[str, tuple[int, str]] | None = None) -> float:
+    """The evaluators' ``official score ci95`` from our score files: every file pooled,
+    steps (1)-(7) of their ``jackknife_estimate`` with scikit-learn's AUCs."""
+    labels, scores = [], []
+    for path in sorted(result.glob("anomaly_score_*_section_*_test.csv")):
+        for name, score in (line.split(",") for line in path.read_text().split()):
+            labels.append(truth[name][0] if truth else int("_anomaly_" in name))
+            scores.append(float(score))
+    y, s, n = np.array(labels), np.array(scores), len(labels)
+
+    def half_width(statistic):
+        thetas = np.array([statistic(np.delete(y, i), np.delete(s, i)) for i in range(n)])
+        sigma = math.sqrt(np.sum((thetas - thetas.mean()) ** 2) / (n * (n - 1)))
+        return abs(scipy.stats.t.ppf(0.025, n - 1)) * sigma
+
+    return (
+        half_width(roc_auc_score) + half_width(lambda a, b: roc_auc_score(a, b, max_fpr=0.1))
+    ) / 2
+
+
+def _result_rows(path: Path) -> dict[str, float]:
+    rows = [line.split(",") for line in path.read_text().splitlines()]
+    return {row[0]: float(row[2]) for row in rows if row[0].startswith("official score")}
+
+
+@pytest.fixture(scope="module")
+def trained_2024(data_2024, tmp_path_factory) -> tuple[Path, Path]:
+    """The preset's configuration (one epoch) and its working folder, 00 run once."""
+    work = tmp_path_factory.mktemp("preset_2024") / "work"
+    config = _preset(work, data_2024)
+    _run("00_train.py", "-d", "--config", str(config), cwd=work)
+    return config, work
+
+
+def test_the_preset_scores_their_mse_with_their_files_and_the_ci95(trained_2024):
+    config, work = trained_2024
+    result = work / "result"
+    _run("01_test.py", "-d", "--config", str(config), cwd=work)
+    official = _result_rows(result / "result.csv")
+    assert official["official score ci95"] == pytest.approx(_pooled_ci95(result), rel=1e-9)
+    summary = (result / "summary.md").read_text()
+    score, ci95 = official["official score"], official["official score ci95"]
+    assert f"Keras **{score:.4f}** ± {ci95:.4f} (ToyCar, fan)" in summary
+
+    threshold = json.loads((work / "model" / "model_fan.hdf5.threshold.json").read_text())
+    assert (threshold["fitted_on"], threshold["score"], threshold["by_set"]) == (
+        "batches",
+        "mse",
+        {},
+    )
+
+    theirs = result / "dev_data" / "baseline_MSE"
+    tail = "_test_seed13711_id(0_)"
+    assert {path.name for path in theirs.iterdir()} == {
+        *(
+            f"{kind}_DCASE2024T2{t}_section_00{tail}.csv"
+            for kind in ("anomaly_score", "decision_result")
+            for t in ("ToyCar", "fan")
+        ),
+        *(f"result_DCASE2024T2{t}{tail}_roc.csv" for t in ("ToyCar", "fan")),
+        "DCASE2024T2_auc_pauc_extract.csv",
+    }
+    ours = (result / "anomaly_score_fan_section_00_test.csv").read_text()
+    assert (theirs / f"anomaly_score_DCASE2024T2fan_section_00{tail}.csv").read_text() == ours
+    totals = {}
+    for machine_type in ("ToyCar", "fan"):
+        pairs = (
+            [line.split(",") for line in ours.split()]
+            if machine_type == "fan"
+            else [
+                line.split(",")
+                for line in (result / "anomaly_score_ToyCar_section_00_test.csv")
+                .read_text()
+                .split()
+            ]
+        )
+        y = np.array([int("_anomaly_" in name) for name, _ in pairs])
+        s = np.array([float(value) for _, value in pairs])
+        target = np.array(["_target_" in name for name, _ in pairs])
+        expected = {
+            "AUC (source)": roc_auc_score(y[~target | (y == 1)], s[~target | (y == 1)]),
+            "AUC (target)": roc_auc_score(y[target | (y == 1)], s[target | (y == 1)]),
+            "pAUC": roc_auc_score(y, s, max_fpr=0.1),
+            "pAUC (source)": roc_auc_score(y[~target], s[~target], max_fpr=0.1),
+            "pAUC (target)": roc_auc_score(y[target], s[target], max_fpr=0.1),
+        }
+        with open(theirs / f"result_DCASE2024T2{machine_type}{tail}_roc.csv", newline="") as handle:
+            header, section, mean, hmean, blank = list(csv.reader(handle))
+        assert section[0] == "00" and mean[0] == "arithmetic mean" and blank == []
+        for column, value in expected.items():
+            assert float(section[header.index(column)]) == pytest.approx(value, abs=1e-12), column
+        totals[machine_type] = [
+            expected["AUC (source)"],
+            expected["AUC (target)"],
+            expected["pAUC"],
+        ]
+    with open(theirs / "DCASE2024T2_auc_pauc_extract.csv", newline="") as handle:
+        extract = {row[1]: row for row in csv.reader(handle)}
+    every = [value for values in totals.values() for value in values]
+    assert float(extract["TOTAL score"][2]) == pytest.approx(score, abs=1e-12)  # h-mean
+    assert float(extract["TOTAL score"][3]) == pytest.approx(np.mean(every), abs=1e-12)
+    assert extract["metric"] == ["System", "metric", "h-mean", "a-mean", "ToyCar", "fan"]
+    assert extract["TOTAL score"][0] == "baseline_MSE"
+
+
+def test_the_preset_scores_their_mahalanobis_formula(trained_2024):
+    config, work = trained_2024
+    result, tail = work / "result", "_test_seed13711_id(0_)"
+
+    # files of the per-block formula left under the organisers' names, as written before
+    # formulas were recorded: neither is taken for the organisers' formula
+    model = work / "model" / "model_fan.hdf5"
+    earlier = json.loads((work / "model" / "model_fan.hdf5.threshold.json").read_text())
+    earlier.update(score="mahalanobis", threshold=1e9)
+    del earlier["formula"]
+    stale_threshold = work / "model" / "model_fan.hdf5.mahalanobis.threshold.json"
+    stale_threshold.write_text(json.dumps(earlier))
+    np.savez(
+        work / "model" / "model_fan.hdf5.mahalanobis.npz",
+        precision_source=np.eye(128),
+        vectors_source=np.asarray(9),
+        format=np.asarray(2),
+        model_digest=np.asarray(file_digest(model)),
+        training_clips=np.asarray(""),
+    )
+    _run("01_test.py", "-d", "--config", str(config), "--anomaly-score", "mahalanobis", cwd=work)
+    threshold = json.loads(stale_threshold.read_text())
+    assert threshold["threshold"] != 1e9
+    stored = load_precisions(model, training_clips=None, score="mahalanobis")
+    assert stored is not None and stored.formula == "organisers"
+    assert not np.allclose(stored.matrices["source"], np.eye(128))
+    assert (threshold["score"], threshold["formula"], threshold["fitted_on"]) == (
+        "mahalanobis",
+        "organisers",
+        "batches",
+    )
+    assert (work / "model" / "model_fan.hdf5.mahalanobis.npz").is_file()
+    assert (
+        result
+        / "dev_data"
+        / "baseline_MAHALA"
+        / f"anomaly_score_DCASE2024T2fan_section_00{tail}.csv"
+    ).is_file()
+    summary = (result / "summary.md").read_text()
+    assert "selective Mahalanobis distance (the DCASE 2023+ organisers' formula)" in summary
+    mahalanobis = _result_rows(result / "result.csv")
+    assert math.isfinite(mahalanobis["official score"])
+    assert mahalanobis["official score ci95"] == pytest.approx(_pooled_ci95(result), rel=1e-9)
+
+
+def test_the_evaluation_set_is_labelled_by_the_organisers_list(data_2024, tmp_path):
+    truth: dict[str, tuple[int, str]] = {}
+    lines = []
+    for machine_type in ("ToyCar", "fan"):
+        name = f"ground_truth_{machine_type}_section_00_test.csv"
+        labels = dict(
+            line.split(",") for line in (data_2024 / "ground_truth_data" / name).read_text().split()
+        )
+        domains = dict(
+            line.split(",")
+            for line in (data_2024 / "ground_truth_domain" / name).read_text().split()
+        )
+        lines.append(machine_type)
+        for published, label in sorted(labels.items()):
+            domain = "target" if domains[published] == "1" else "source"
+            index = published.removesuffix(".wav").split("_")[-1]
+            kind = "anomaly" if label == "1" else "normal"
+            lines.append(f"{published},section_00_{domain}_test_{kind}_{index}_spd_1.wav")
+            truth[published] = (int(label), domain)
+    listed = tmp_path / "eval_data_list_2024.csv"
+    listed.write_text("\n".join(lines) + "\n")
+    config = _preset(tmp_path / "work", data_2024)
+    work, result = tmp_path / "work", tmp_path / "work" / "result"
+    _run("00_train.py", "-e", "--config", str(config), cwd=work)
+    _run("01_test.py", "-e", "--config", str(config), "--ground-truth", str(listed), cwd=work)
+    official = _result_rows(result / "result.csv")
+    expected = []
+    for machine_type in ("ToyCar", "fan"):
+        pairs = [
+            line.split(",")
+            for line in (result / f"anomaly_score_{machine_type}_section_00_test.csv")
+            .read_text()
+            .split()
+        ]
+        y = np.array([truth[name][0] for name, _ in pairs])
+        s = np.array([float(value) for _, value in pairs])
+        target = np.array([truth[name][1] == "target" for name, _ in pairs])
+        expected += [
+            roc_auc_score(y[~target | (y == 1)], s[~target | (y == 1)]),
+            roc_auc_score(y[target | (y == 1)], s[target | (y == 1)]),
+            roc_auc_score(y, s, max_fpr=0.1),
+        ]
+    assert official["official score"] == pytest.approx(scipy.stats.hmean(expected), abs=1e-12)
+    assert official["official score ci95"] == pytest.approx(_pooled_ci95(result, truth), rel=1e-9)
+    theirs = result / "eval_data" / "baseline_MSE"
+    assert (theirs / "result_DCASE2024T2fan_test_seed13711_id(0_)_Eval_roc.csv").is_file()
+
+    listed.write_text("\n".join(lines[:-1]) + "\n")  # one clip without its label
+    run = run_script(
+        "01_test.py", "-e", "--config", str(config), "--ground-truth", str(listed), cwd=work
+    )
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert f"test clip not in {listed} (fan)" in run.stderr

@@ -97,7 +97,8 @@ def build_parser(
             type=Path,
             metavar="PATH",
             help="the labels of the evaluation test clips (with -e): eval_data_list.csv "
-            "(2020), or the folder holding the evaluator's ground_truth_data/ (2021 on); "
+            "(2020), or the folder holding the evaluator's ground_truth_data/ or the "
+            "organisers' eval_data_list_<year>.csv (2021 on); "
             "figures as the official evaluator computes them (default: the YAML's "
             "eval_ground_truth, else the list or folder beside eval_directory if present)",
         )
