@@ -554,3 +554,105 @@ def test_the_evaluation_set_is_labelled_by_the_organisers_list(data_2024, tmp_pa
     )
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert f"test clip not in {listed} (fan)" in run.stderr
+
+
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("fit.learning_rate", 0, "'fit.learning_rate' must be in (0, 10], got 0.0"),
+        ("fit.learning_rate", "fast", "'fit.learning_rate' must be a number, got 'fast'"),
+        (
+            "fit.validation_vectors",
+            "rand",
+            "'fit.validation_vectors' is 'rand', not one of: last, random (did you mean 'random'?)",
+        ),
+        (
+            "decision_fit",
+            "batch",
+            "'decision_fit' is 'batch', not one of: clips, batches (did you mean 'batches'?)",
+        ),
+        ("organisers_files", "yes", "'organisers_files' must be true or false, got 'yes'"),
+    ],
+)
+def test_the_recipes_keys_are_checked_in_one_line(key, value, expected):
+    from anomaly_detection.core.config import parse_config
+    from anomaly_detection.core.errors import ConfigError
+
+    raw = yaml.safe_load((REPO / "configs" / "dcase2024_baseline.yaml").read_text())
+    section, _, name = key.rpartition(".")
+    (raw[section] if section else raw)[name] = value
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw, "preset.yaml")
+    assert str(error.value) == f"preset.yaml: 1 problem(s):\n  {expected}"
+
+
+def test_the_presets_hold_the_organisers_recipe(tmp_path):
+    from anomaly_detection.core.config import load_config, parse_config
+    from anomaly_detection.core.errors import ConfigError
+
+    for year in (2023, 2024, 2025, 2026):
+        config = load_config(REPO / "configs" / f"dcase{year}_baseline.yaml")
+        fit = config.fit
+        assert (fit.batch_size, fit.epochs, fit.learning_rate, config.seed) == (
+            256,
+            100,
+            0.001,
+            13711,
+        )
+        assert (config.feature.frame_crop, fit.validation_vectors, fit.validation_split) == (
+            None,
+            "random",
+            0.1,
+        )
+        assert (config.dataset_year, config.decision_fit, config.organisers_files) == (
+            year,
+            "batches",
+            True,
+        )
+        assert config.feature.channel == (0 if year == 2026 else None)
+        assert fit.keras_optimizer == {"class_name": "adam", "config": {"learning_rate": 0.001}}
+    raw = yaml.safe_load((REPO / "configs" / "dcase2024_baseline.yaml").read_text())
+    raw["seed"] = None
+    with pytest.raises(ConfigError, match="'organisers_files' needs a 'seed'"):
+        parse_config(raw)
+
+
+def test_the_random_validation_split_is_seeded_and_holds_out_a_tenth():
+    last = VectorBatches(validation_split=0.1, validation_vectors="last")
+    training, validation = last.split(95)
+    assert list(training) == list(range(85)) and list(validation) == list(range(85, 95))
+    random = VectorBatches(validation_split=0.1, validation_vectors="random", seed=13711)
+    training, validation = random.split(95)
+    assert len(validation) == 10 and len(training) == 85  # ceil(0.1 * 95), as train_test_split
+    assert sorted([*training, *validation]) == list(range(95))
+    assert max(validation) > 0 and min(validation) < 85  # not the last tenth
+    again, _ = VectorBatches(validation_split=0.1, validation_vectors="random", seed=13711).split(
+        95
+    )
+    assert list(again) == list(training)
+
+
+def test_their_file_names_are_refused_where_their_models_are_per_section(tmp_path):
+    import argparse
+
+    from anomaly_detection.core.config import load_config
+    from anomaly_detection.core.errors import PipelineError
+    from anomaly_detection.pipeline.context import context_from_arguments
+    from conftest import write_config
+
+    spec = SectionedSpec(
+        year=2022,
+        machine_types=("fan",),
+        train_source_clips=1,
+        train_target_clips=1,
+        test_clips=1,
+        duration=9.0,
+        dev_sections=(0, 1),  # several sections: the 2022 layout
+    )
+    write_sectioned_dataset(tmp_path / "data", spec)
+    config = load_config(write_config(tmp_path, tmp_path / "data", organisers_files=True))
+    args = argparse.Namespace(dev=True, machine_types=None, no_cache=True, progress=False)
+    with pytest.raises(
+        PipelineError, match="the organisers' 2022 baseline trains one model per section"
+    ):
+        context_from_arguments(args, config)
