@@ -656,3 +656,41 @@ def test_their_file_names_are_refused_where_their_models_are_per_section(tmp_pat
         PipelineError, match="the organisers' 2022 baseline trains one model per section"
     ):
         context_from_arguments(args, config)
+
+
+def test_the_sweep_summary_carries_the_ci95_over_seeds(tmp_path):
+    from anomaly_detection.evaluation.jackknife import official_score_ci95
+    from anomaly_detection.evaluation.official import official_result_csv_text
+    from anomaly_detection.evaluation.scoring import SetScores, TypeResult
+    from anomaly_detection.evaluation.thresholds import Threshold
+    from anomaly_detection.sweep.plan import SweepRun
+    from anomaly_detection.sweep.summary import collect_results, summarize, write_summary
+    from conftest import base_config
+
+    rng = np.random.default_rng(0)
+    runs, results, half_widths = [], [], []
+    for seed in (0, 1):
+        labels = np.array([0, 1] * 8)
+        scores = rng.normal(size=16) + labels
+        domains = ("source",) * 8 + ("target",) * 8
+        files = [Path(f"section_00_{i:04d}.wav") for i in range(16)]
+        result = TypeResult(
+            "fan", [SetScores("section_00_test", files, scores, labels, domains=domains)]
+        )
+        threshold = Threshold(0.5, 0.9, 1.0, 0.0, 1.0, 10)
+        folder = tmp_path / f"seed_{seed}"
+        config = base_config(folder, tmp_path, seed=seed)
+        (folder / "result").mkdir(parents=True)
+        text = official_result_csv_text(2024, [result], {"fan": threshold}, max_fpr=0.1)
+        (folder / "result" / "result.csv").write_text(text)
+        half_widths.append(official_score_ci95(labels, scores, max_fpr=0.1))
+        runs.append(SweepRun("base", seed, folder, yaml.safe_dump(config), "digest"))
+        results.append(collect_results(runs[-1]))
+    rows = {row.machine_type: row for row in summarize(runs, results)}
+    assert rows["official score ci95"].aucs == pytest.approx(half_widths, rel=1e-12)
+    assert list(rows)[-2:] == ["official score", "official score ci95"]
+    write_summary(tmp_path, list(rows.values()), [], [0, 1])
+    assert (
+        "| base | keras | **official score ci95** | 2 |"
+        in (tmp_path / "sweep_summary.md").read_text()
+    )
