@@ -34,6 +34,10 @@ from anomaly_detection.features.vector_batches import VectorBatches
 from anomaly_detection.model.provenance import file_digest
 from conftest import REPO, run_script
 
+# Its module-scoped fixtures train models: its tests stay on one pytest-xdist worker
+# (./run_tests.sh runs -n auto --dist loadgroup), so that each fixture runs once.
+pytestmark = pytest.mark.xdist_group("test_organisers_baseline")
+
 N_MELS, FRAMES = 3, 2
 
 
