@@ -7,12 +7,10 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 import h5py
@@ -20,8 +18,7 @@ import numpy as np
 
 from anomaly_detection.core.errors import ModelError
 from anomaly_detection.core.io_utils import atomic_path
-from anomaly_detection.core.native_logs import quiet_native_stderr
-from anomaly_detection.model.backend import tensorflow_left_out
+from anomaly_detection.model.backend import keras_module, tensorflow_left_out
 
 if TYPE_CHECKING:
     import keras
@@ -39,16 +36,6 @@ __all__ = [
 ]
 
 
-@functools.cache
-def _keras() -> ModuleType:
-    """Keras, imported on first use: importing this module stays cheap, so that a script's
-    ``--help`` or a bad option answers at once instead of after Keras' seconds of loading."""
-    with quiet_native_stderr():  # TensorFlow (Keras' default backend) prints absl lines
-        import keras
-
-    return keras
-
-
 def get_model(
     input_dim: int, *, hidden_units: int = 128, bottleneck_units: int = 8, hidden_layers: int = 4
 ) -> keras.Model:
@@ -62,7 +49,7 @@ def get_model(
         ``hidden_layers`` layers of ``hidden_units`` on each side of a
         ``bottleneck_units`` layer (the reference: 128, 8, 4).
     """
-    keras = _keras()
+    keras = keras_module()
     shape = (hidden_units,) * hidden_layers
     inputs = keras.Input(shape=(input_dim,), name="input")
     hidden = inputs
@@ -120,8 +107,8 @@ def load_model(path: str | Path) -> keras.Model:
                     f"{path}: model contains a Lambda layer (arbitrary Python "
                     "code); refusing to load it"
                 )
-            return _keras().models.load_model(path, compile=False)
-        return _keras().models.load_model(path, compile=False, safe_mode=True)
+            return keras_module().models.load_model(path, compile=False)
+        return keras_module().models.load_model(path, compile=False, safe_mode=True)
     except ModelError:
         raise
     except (OSError, ValueError, TypeError, KeyError) as error:
@@ -176,7 +163,7 @@ def unusable_model(path: str | Path) -> str | None:
 def model_shape(model: keras.Model) -> dict[str, int]:
     """``{"hidden_layers", "hidden_units", "bottleneck_units"}`` of an autoencoder built
     by :func:`get_model` (read from its Dense layers: the last one is the output)."""
-    dense = _keras().layers.Dense
+    dense = keras_module().layers.Dense
     units = [layer.units for layer in model.layers if isinstance(layer, dense)]
     hidden = units[:-1]
     middle = len(hidden) // 2

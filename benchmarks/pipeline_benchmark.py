@@ -12,8 +12,8 @@ Stages, each measured in its own fresh process, in this run, on the same synthet
   extraction with a cold cache, a warm cache, and no cache, in a process set up
   as the scripts set theirs up (``allocator.retain_freed_memory``);
 - training: ``00_train.py`` on all training clips (1 epoch) in a subprocess,
-  peak resident memory; and the batch-wise dataset's throughput against
-  ``model.fit`` on an in-memory array of the same vectors;
+  peak resident memory (training speed: ``training_benchmark.py``, on the scan loop
+  that 00 trains with);
 - TFLite testing: one invoke per clip (``03_tflite_test.py``'s way, all cores)
   against one invoke per vector on a default interpreter, for every variant;
 - agreement: scores with and without the cache, batched and per-vector.
@@ -45,7 +45,7 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
 from anomaly_detection.core.allocator import retain_freed_memory  # noqa: E402
-from anomaly_detection.core.config import FeatureConfig, FitConfig  # noqa: E402
+from anomaly_detection.core.config import FeatureConfig  # noqa: E402
 from anomaly_detection.data.synthetic import SyntheticSpec, write_dataset  # noqa: E402
 from anomaly_detection.evaluation.scoring import anomaly_score  # noqa: E402
 from anomaly_detection.features.cache import FeatureCache  # noqa: E402
@@ -247,60 +247,6 @@ def training_memory_stage(work: Path, data_root: Path, cache_dir: Path) -> dict:
     return results
 
 
-def throughput_stage(train_files, feature, cache_dir, clips, epochs) -> dict:
-    import keras
-
-    from anomaly_detection.model.training import split_training_vectors
-    from keras_model import get_model
-
-    retain_freed_memory()  # as the scripts do at start-up
-    # As 00_train.py: the frames are read from the feature-cache file batch by batch.
-    cache = FeatureCache(cache_dir, feature)
-    files = train_files[:clips]
-    extract_log_mels(files, feature, cache=cache, progress=False)
-    entry = cache.entry(files)
-    assert entry is not None
-    store = entry.frame_store()
-    fit = FitConfig(epochs=epochs, verbose=0)
-    train, validation = split_training_vectors(store, frames=feature.frames, fit=fit, seed=0)
-    assert validation is not None
-    array = np.concatenate([train.as_array(), validation.as_array()])
-    results = {}
-    for name in (
-        "in_memory_array",
-        "batchwise_dataset",
-        "in_memory_array_2",
-        "batchwise_dataset_2",
-    ):
-        keras.utils.set_random_seed(0)
-        model = get_model(feature.vector_dim)
-        model.compile(optimizer="adam", loss="mean_squared_error")
-        start = time.perf_counter()
-        if name.startswith("in_memory"):
-            model.fit(
-                array,
-                array,
-                epochs=epochs,
-                batch_size=512,
-                shuffle=True,
-                validation_split=0.1,
-                verbose=0,
-            )
-        else:
-            model.fit(train, validation_data=validation, epochs=epochs, verbose=0)
-        results[name] = len(array) * epochs / (time.perf_counter() - start)
-    in_memory = max(results["in_memory_array"], results["in_memory_array_2"])
-    batchwise = max(results["batchwise_dataset"], results["batchwise_dataset_2"])
-    return {
-        "clips": clips,
-        "vectors": len(array),
-        "epochs": epochs,
-        "in_memory_vectors_per_s": in_memory,
-        "batchwise_vectors_per_s": batchwise,
-        "ratio_batchwise_vs_in_memory": batchwise / in_memory,
-    }
-
-
 def clip_scores(model, clip_vectors: list[np.ndarray]) -> list[float]:
     """Anomaly score of each clip with one model call per clip (as 03_tflite_test.py)."""
     return [anomaly_score(vectors, model(vectors)) for vectors in clip_vectors]
@@ -398,8 +344,6 @@ def main() -> int:
         default=300,
         help="clips for the naive feature baseline (default %(default)s)",
     )
-    parser.add_argument("--throughput-clips", type=int, default=1000)
-    parser.add_argument("--throughput-epochs", type=int, default=2)
     parser.add_argument("--tflite-clips", type=int, default=200)
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "output")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -461,15 +405,6 @@ def main() -> int:
         (args.output / "features_benchmark.json").write_text(json.dumps(report, indent=2))
         print(json.dumps(report["features"], indent=2))
         return 0
-    print("training throughput ...")
-    report["training_throughput"] = in_fresh_process(
-        throughput_stage,
-        train_files,
-        feature,
-        cache_dir,
-        args.throughput_clips,
-        args.throughput_epochs,
-    )
     print("TFLite testing ...")
     report["tflite_testing"] = in_fresh_process(
         tflite_stage, test_files, feature, cache_dir, args.tflite_clips, args.output, args.workers
@@ -479,12 +414,7 @@ def main() -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "benchmark.json").write_text(json.dumps(report, indent=2))
 
-    f, m, t, lite = (
-        report["features"],
-        report["training_memory"],
-        report["training_throughput"],
-        report["tflite_testing"],
-    )
+    f, m, lite = report["features"], report["training_memory"], report["tflite_testing"]
     per_variant = ", ".join(
         f"{name} x{values['ratio_per_clip_vs_per_vector']:.1f}"
         for name, values in lite["variants"].items()
@@ -499,8 +429,6 @@ features   naive librosa, 1 process   {f["naive_clips_per_s"]:8.1f} clips/s  ({f
            max |ours - naive|         {f["max_abs_difference_vs_naive_db"]:.2e} dB
            naive float64 matrix       {f["naive_matrix_bytes_all_clips"] / 1e9:8.2f} GB for all clips
 training   00_train.py peak RSS       {m["cold_cache_peak_rss_bytes"] / 1e9:8.2f} GB cold cache, {m["warm_cache_peak_rss_bytes"] / 1e9:.2f} GB warm (1 epoch)
-           in-memory array fit        {t["in_memory_vectors_per_s"]:8.0f} vectors/s
-           batch-wise dataset fit     {t["batchwise_vectors_per_s"]:8.0f} vectors/s  x{t["ratio_batchwise_vs_in_memory"]:.2f}
 tflite     per-vector invokes         {lite["per_vector_clips_per_s"]:8.1f} clips/s  (all {len(lite["variants"])} variants)
            one invoke per clip        {lite["per_clip_clips_per_s"]:8.1f} clips/s  x{lite["ratio_per_clip_vs_per_vector"]:.1f}
            per variant                {per_variant}

@@ -188,9 +188,10 @@ def measure_in_process(which: str, backend: str, list_file: Path, epochs: int) -
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def candidates(backends: list[str]) -> dict[str, tuple[str, str]]:
+def candidates(backends: list[str], only: list[str] | None = None) -> dict[str, tuple[str, str]]:
     """``name: (which, backend)`` of every measured candidate, the reference first and
-    the default (the scan loop in float32, or bfloat16 where it is native) second."""
+    the default (the scan loop in float32) second, bfloat16 where it is native;
+    ``only``: these names (the reference always)."""
     from anomaly_detection.model.scan_training import native_bfloat16
 
     chosen = {"reference": ("reference", "tensorflow"), "scan_float32": ("scan_float32", "jax")}
@@ -198,6 +199,13 @@ def candidates(backends: list[str]) -> dict[str, tuple[str, str]]:
         chosen["scan_bfloat16"] = ("scan_bfloat16", "jax")
     for backend in backends:
         chosen[f"keras_fit_{backend}"] = ("keras_fit", backend)
+    if only is not None:
+        unknown = sorted(set(only) - set(chosen))
+        if unknown:
+            raise SystemExit(f"error: --candidates: no candidate {', '.join(unknown)} here")
+        chosen = {
+            name: value for name, value in chosen.items() if name == "reference" or name in only
+        }
     return chosen
 
 
@@ -253,12 +261,20 @@ def print_report(report: dict, output: Path) -> None:
 
 
 def main() -> int:
+    from anomaly_detection.core.config import FitConfig
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clips", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3, help="alternating rounds")
     parser.add_argument(
         "--backends", nargs="*", default=["jax"], help="backends of the keras_fit candidate"
+    )
+    parser.add_argument(
+        "--candidates",
+        nargs="+",
+        metavar="NAME",
+        help="only these candidates besides the reference (e.g. scan_float32)",
     )
     parser.add_argument(
         "--memory-clips", type=int, default=7000, help="clips of the memory run (0: none)"
@@ -274,8 +290,8 @@ def main() -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     print(f"vectors of {args.clips} synthetic clips (generated and cached once) ...")
     list_file = prepare_vectors(args.output, args.clips)
-    chosen = candidates(args.backends)
-    default = "scan_bfloat16" if "scan_bfloat16" in chosen else "scan_float32"
+    chosen = candidates(args.backends, args.candidates)
+    default = f"scan_{FitConfig().precision}"  # what 00_train.py trains with by default
     runs: dict[str, list[dict]] = {name: [] for name in chosen}
     for repeat in range(args.repeats):
         for name, (which, backend) in chosen.items():

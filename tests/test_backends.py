@@ -17,6 +17,10 @@ from anomaly_detection.core.config import parse_config
 from anomaly_detection.core.errors import ConfigError
 from conftest import REPO, base_config, write_config
 
+# Its module-scoped fixture trains or converts models: its tests stay on one pytest-xdist
+# worker (./run_tests.sh runs -n auto --dist loadgroup), so that the fixture runs once.
+pytestmark = pytest.mark.xdist_group("test_backends")
+
 EPOCHS = 6
 # Seed noise on this data (tiny dataset, 6 epochs, seeds 0-4, measured as the README's
 # "Training backends" section reports): the final training loss spreads over 1.0 % on

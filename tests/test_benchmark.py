@@ -16,10 +16,6 @@ def test_benchmark_smoke_run(tmp_path):
         "9",
         "--naive-clips",
         "4",
-        "--throughput-clips",
-        "8",
-        "--throughput-epochs",
-        "1",
         "--tflite-clips",
         "4",
         "--output",
@@ -58,6 +54,9 @@ def test_training_benchmark_smoke_run(tmp_path):
         "2",
         "--repeats",
         "2",
+        "--backends",
+        "--candidates",
+        "scan_float32",
         "--memory-clips",
         "0",
         "--output",
@@ -68,6 +67,7 @@ def test_training_benchmark_smoke_run(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads((tmp_path / "training_benchmark.json").read_text())
     assert list(report["runs"])[:2] == ["reference", "scan_float32"]
+    assert list(report["runs"]) == ["reference", "scan_float32"]  # --candidates, no keras_fit
     assert report["default"] in ("scan_float32", "scan_bfloat16")
     reference = [run["steady_vectors_per_s"] for run in report["runs"]["reference"]]
     for name, runs in report["runs"].items():

@@ -45,6 +45,19 @@ def year_data(request, tmp_path_factory):
     return request.param, root
 
 
+@pytest.fixture(scope="module")
+def trained_2026(tmp_path_factory):
+    """A model folder of each machine type trained once on a 2026 set (two channels), its
+    data root and the work folder: tests copy the folder instead of training again."""
+    root = tmp_path_factory.mktemp("dcase2026_trained_data")
+    write_sectioned_dataset(root, tiny_spec(2026))
+    work = tmp_path_factory.mktemp("dcase2026_trained")
+    config = write_config(work, root)
+    run = run_script("00_train.py", "-d", "--config", str(config), cwd=work)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return root, work / "model"
+
+
 # ---- the evaluators' definitions, written here from their documentation ----------------
 def hmean(values):
     values = np.maximum(np.asarray(values, dtype=float), EPS)
@@ -247,18 +260,14 @@ def test_both_anomaly_scores_write_the_official_files_and_figures(year_data, tmp
     assert "Scored on the development set by the selective Mahalanobis distance" in summary
 
 
-def test_converted_models_score_the_same_way(tmp_path_factory):
+def test_converted_models_score_the_same_way(trained_2026, tmp_path):
     """02 and 03 on the 2026 layout (two channels) in the Mahalanobis mode: the TFLite
     models' official files and figures, from their own precisions."""
-    root = tmp_path_factory.mktemp("dcase2026_device")
-    write_sectioned_dataset(root, tiny_spec(2026))
-    work = tmp_path_factory.mktemp("work2026")
+    root, trained_models = trained_2026
+    work = tmp_path
+    shutil.copytree(trained_models, work / "model")
     config = write_config(work, root, anomaly_score="mahalanobis")
-    for script, *options in (
-        ("00_train.py",),
-        ("02_convert.py",),
-        ("03_tflite_test.py", "--no-tflm"),
-    ):
+    for script, *options in (("02_convert.py",), ("03_tflite_test.py", "--no-tflm")):
         run = run_script(script, "-d", "--config", str(config), *options, cwd=work)
         assert run.returncode == 0, run.stderr[-3000:]
     result = work / "result"

@@ -20,6 +20,10 @@ from anomaly_detection.device.runner_figures import (
 )
 from conftest import run_script
 
+# Its module-scoped fixture trains or converts models: its tests stay on one pytest-xdist
+# worker (./run_tests.sh runs -n auto --dist loadgroup), so that the fixture runs once.
+pytestmark = pytest.mark.xdist_group("test_eembc_accuracy")
+
 INTIO = "model_ToyCar_quant_fullint_micro_intio.tflite"
 
 

@@ -12,6 +12,10 @@ from anomaly_detection.data.ground_truth import read_ground_truth
 from anomaly_detection.registry.variants import TFLITE_VARIANTS
 from conftest import run_script, write_config
 
+# Its module-scoped fixture trains or converts models: its tests stay on one pytest-xdist
+# worker (./run_tests.sh runs -n auto --dist loadgroup), so that the fixture runs once.
+pytestmark = pytest.mark.xdist_group("test_ground_truth")
+
 
 def listed_labels(path):
     """{type: {file: label}} read as the official evaluator reads the list: a row of one

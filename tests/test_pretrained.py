@@ -9,6 +9,10 @@ import pytest
 from anomaly_detection.data import download
 from conftest import RangeHandler, reference_dir, run_script, write_config
 
+# Its module-scoped fixture trains or converts models: its tests stay on one pytest-xdist
+# worker (./run_tests.sh runs -n auto --dist loadgroup), so that the fixture runs once.
+pytestmark = pytest.mark.xdist_group("test_pretrained")
+
 CLIPS = ("normal_id_01_00000000.wav", "normal_id_01_00000001.wav", "anomaly_id_01_00000000.wav")
 
 

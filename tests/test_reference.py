@@ -17,6 +17,10 @@ from anomaly_detection.registry.variants import TFLITE_VARIANTS
 from common import file_to_vector_array
 from conftest import reference_dir, run_script, write_config
 
+# Its module-scoped fixture trains or converts models: its tests stay on one pytest-xdist
+# worker (./run_tests.sh runs -n auto --dist loadgroup), so that the fixture runs once.
+pytestmark = pytest.mark.xdist_group("test_reference")
+
 CLIPS = ("normal_id_01_00000000.wav", "normal_id_01_00000001.wav", "anomaly_id_01_00000000.wav")
 # Keras anomaly scores of the golden model ad01.h5 on the three clips (default configuration),
 # measured with TF 2.21 on x86-64. They hold within 1e-5 relative across runs and machines

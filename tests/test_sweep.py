@@ -18,6 +18,10 @@ import yaml
 
 from conftest import REPO, run_script, write_config
 
+# Its module-scoped fixture trains or converts models: its tests stay on one pytest-xdist
+# worker (./run_tests.sh runs -n auto --dist loadgroup), so that the fixture runs once.
+pytestmark = pytest.mark.xdist_group("test_sweep")
+
 SETTINGS = ("fit.batch_size=256", "fit.batch_size=512")
 
 

@@ -16,15 +16,17 @@ import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..core.errors import ConversionError
 from ..core.io_utils import write_text_atomic
 from ..core.native_logs import quiet_native_stderr
+from ..model.backend import keras_module
 from ..registry.model_files import ModelFile
 
-with quiet_native_stderr():  # TensorFlow (Keras' default backend) prints absl lines
+if TYPE_CHECKING:
     import keras
 
 __all__ = [
@@ -64,6 +66,7 @@ def fold_batch_norm(model: keras.Model) -> keras.Model:
     ``BatchNormalization`` and an ``Activation`` (ReLU or linear), as built by
     :func:`keras_model.get_model`.
     """
+    keras = keras_module()
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     folded: list[tuple[np.ndarray, np.ndarray, str]] = []
     index = 0

@@ -12,19 +12,23 @@ backend.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 from ..core.config import load_config
 from ..core.config_values import KERAS_BACKENDS
 from ..core.errors import ConfigError, PipelineError
+from ..core.native_logs import quiet_native_stderr
 
 __all__ = [
     "KERAS_BACKENDS",
+    "keras_module",
     "choose_training_backend",
     "use_tensorflow_backend",
     "check_keras_backend",
@@ -39,6 +43,17 @@ _INSTALL = {
     "tensorflow": "pip install tensorflow (GPU: pip install 'tensorflow[and-cuda]')",
     "torch": "pip install torch",
 }
+
+
+@functools.cache
+def keras_module() -> ModuleType:
+    """Keras, imported on first use and without TensorFlow's start-up lines on standard
+    error: modules that use Keras import it through this, so that a script's ``--help``, a
+    bad option or a bad configuration answers at once instead of after seconds of loading."""
+    with quiet_native_stderr():
+        import keras
+
+    return keras
 
 
 def training_backend(config_backend: str) -> str:
