@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Compute anomaly scores (and AUC/pAUC) with the TFLite models.",
         skip_bad_clips="exit 0 even if some clips could not be read (they are left out)",
         ground_truth=True,
+        anomaly_score=True,
     )
     parser.add_argument(
         "--model-directory",

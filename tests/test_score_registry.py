@@ -15,6 +15,7 @@ from anomaly_detection.core.errors import ConfigError
 from anomaly_detection.evaluation.score_methods import AnomalyScoreMethod
 from anomaly_detection.evaluation.scoring import ClipScorer
 from anomaly_detection.features.spectrogram import frame_stack
+from anomaly_detection.features.vector_batches import VectorBatches
 from anomaly_detection.pipeline.context import run_context
 from anomaly_detection.pipeline.settings import RunSettings
 from anomaly_detection.registry import anomaly_scores
@@ -46,9 +47,12 @@ def test_every_anomaly_score_names_an_implementation_of_the_protocol(entry):
 
 
 def test_the_anomaly_scores_keep_their_names_and_file_names():
-    assert [entry.name for entry in ANOMALY_SCORES] == ["mse", "mahalanobis"]
+    names = [entry.name for entry in ANOMALY_SCORES]
+    assert names == ["mse", "mahalanobis", "mahalanobis_per_block"]
     assert DEFAULT_ANOMALY_SCORE == "mse" == ANOMALY_SCORES[0].name
-    mse, mahalanobis = ANOMALY_SCORES
+    mse, mahalanobis, per_block = ANOMALY_SCORES
+    assert (mse.formula, mahalanobis.formula, per_block.formula) == ("", "organisers", "")
+    assert per_block.state_file_name("m.hdf5", ".npz") == "m.hdf5.mahalanobis_per_block.npz"
     assert mse.threshold_file_name("model_x.hdf5") == "model_x.hdf5.threshold.json"
     assert (
         mahalanobis.threshold_file_name("model_x.hdf5") == "model_x.hdf5.mahalanobis.threshold.json"
@@ -67,7 +71,12 @@ def test_the_reference_score_scores_with_the_model_itself(tmp_path):
 
     method = load(anomaly_score_entry("mse").implementation)
     scorer = method.scoring_model(
-        tmp_path / "model.hdf5", predict, no_training_frames, frames=5, training_clips=None
+        tmp_path / "model.hdf5",
+        predict,
+        no_training_frames,
+        frames=5,
+        training_clips=None,
+        batches=VectorBatches(),
     )
     assert scorer is predict
 
@@ -89,7 +98,7 @@ class LargestVectorError:
     """``anomaly_score: max``, a score the package does not have: registered by the test."""
 
     @staticmethod
-    def scoring_model(model_file, predict, training_frames, *, frames, training_clips):
+    def scoring_model(model_file, predict, training_frames, *, frames, training_clips, batches):
         return _LargestVectorErrorScorer(predict)
 
 
@@ -123,7 +132,9 @@ def _score_as_the_scripts_do(config_file):
 
 def test_a_new_anomaly_score_is_one_registry_entry(tiny_data, tmp_path, monkeypatch):
     monkeypatch.setattr(anomaly_scores, "ANOMALY_SCORES", (*ANOMALY_SCORES, MAX))
-    with pytest.raises(ConfigError, match="'maxx', not one of: mse, mahalanobis, max"):
+    with pytest.raises(
+        ConfigError, match="'maxx', not one of: mse, mahalanobis, mahalanobis_per_block, max"
+    ):
         load_config(write_config(tmp_path / "typo", tiny_data, anomaly_score="maxx"))
 
     _, _, _, mse = _score_as_the_scripts_do(write_config(tmp_path / "mse", tiny_data))

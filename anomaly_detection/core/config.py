@@ -20,6 +20,7 @@ from ..registry.training_loops import GROUP_MODES, training_loop_names
 from ..registry.years import registered_years
 from .config_checks import cross_key_problems
 from .config_values import (
+    DECISION_FITS,
     KERAS_BACKENDS,
     LOSSES,
     MAX_FRAMES,
@@ -27,10 +28,12 @@ from .config_values import (
     MAX_N_MELS,
     OPTIMIZERS,
     PRECISIONS,
+    VALIDATION_ORDERS,
     between,
     coerce,
     fraction_open,
     fraction_open_closed,
+    learning_rate_range,
     non_negative,
     one_of,
     positive,
@@ -95,7 +98,10 @@ class FitConfig:
     ``loop`` is ``"scan"`` (many steps per compiled call, on JAX) or ``"keras"``
     (``model.fit``), ``precision`` the scan loop's Dense arithmetic; ``group`` whether
     several models of one shape train side by side in one compiled program (``auto``:
-    where measured faster, see :mod:`anomaly_detection.registry.training_loops`)."""
+    where measured faster, see :mod:`anomaly_detection.registry.training_loops`);
+    ``learning_rate`` the optimizer's (``None``: Keras' default for it, Adam's 0.001);
+    ``validation_vectors`` which vectors ``validation_split`` holds out (``last``, as
+    Keras; ``random``, as the organisers' DCASE 2023+ baseline)."""
 
     optimizer: str = "adam"
     loss: str = "mean_squared_error"
@@ -108,6 +114,16 @@ class FitConfig:
     loop: str = "scan"
     precision: str = "float32"
     group: str = "auto"
+    learning_rate: float | None = None
+    validation_vectors: str = "last"
+
+    @property
+    def keras_optimizer(self) -> str | dict[str, Any]:
+        """What Keras' ``optimizers.get`` and ``compile`` take: the optimizer's name, or
+        with a ``learning_rate`` its configuration."""
+        if self.learning_rate is None:
+            return self.optimizer
+        return {"class_name": self.optimizer, "config": {"learning_rate": self.learning_rate}}
 
 
 @dataclass(frozen=True)
@@ -159,6 +175,8 @@ class Config:
     eval_ground_truth: Path | None = None
     dataset_year: int | None = None  # None: recognised from the file names
     anomaly_score: str = DEFAULT_ANOMALY_SCORE
+    decision_fit: str = "clips"
+    organisers_files: bool = False
     source: Path | None = field(default=None, compare=False)
 
     def data_directory(self, dev_mode: bool) -> Path:
@@ -183,7 +201,7 @@ def _registered(year: int) -> str | None:
 @dataclass(frozen=True)
 class _Key:
     path: str
-    kind: str  # int, float, bool, str, path, optional_path, optional_int, crop
+    kind: str  # int, float, optional_float, bool, str, path, optional_path, optional_int, crop
     default: Any = _REQUIRED
     check: Callable[[Any], str | None] | None = None
 
@@ -213,6 +231,8 @@ _KEYS: tuple[_Key, ...] = (
     _Key("fit.loop", "str", default="scan", check=one_of(training_loop_names)),
     _Key("fit.group", "str", default="auto", check=one_of(GROUP_MODES)),
     _Key("fit.precision", "str", default="float32", check=one_of(PRECISIONS)),
+    _Key("fit.learning_rate", "optional_float", default=None, check=learning_rate_range),
+    _Key("fit.validation_vectors", "str", default="last", check=one_of(VALIDATION_ORDERS)),
     _Key("model.hidden_units", "int", default=128, check=between(1, 65536)),
     _Key("model.bottleneck_units", "int", default=8, check=between(1, 65536)),
     _Key("model.hidden_layers", "int", default=4, check=between(0, 64)),
@@ -225,6 +245,8 @@ _KEYS: tuple[_Key, ...] = (
     _Key("eval_ground_truth", "optional_path", default=None),
     _Key("dataset_year", "optional_int", default=None, check=_registered),
     _Key("anomaly_score", "str", default=DEFAULT_ANOMALY_SCORE, check=one_of(anomaly_score_names)),
+    _Key("decision_fit", "str", default="clips", check=one_of(DECISION_FITS)),
+    _Key("organisers_files", "bool", default=False),
 )
 _SECTIONS = {"feature", "fit", "fit.compile", "model"}
 

@@ -66,6 +66,11 @@ def cross_key_problems(values: dict[str, Any]) -> list[str]:
                 f"{empty} mel band(s) would hold no FFT bin at {DCASE_SAMPLE_RATE} Hz"
             )
     problems += _model_size_problems(values)
+    if values.get("organisers_files") and "seed" in values and values["seed"] is None:
+        problems.append(
+            "'organisers_files' needs a 'seed': the organisers' file names carry it "
+            "(their presets: 13711)"
+        )
     return problems
 
 

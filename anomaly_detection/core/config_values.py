@@ -87,6 +87,7 @@ KINDS: dict[str, tuple[Callable[[Any], tuple[Any, str | None]], bool]] = {
     "int": (_as_int, False),
     "optional_int": (_as_int, True),
     "float": (_as_float, False),
+    "optional_float": (_as_float, True),
     "bool": (_as_bool, False),
     "str": (_as_str, False),
     "path": (_as_path, False),
@@ -134,6 +135,14 @@ KERAS_BACKENDS = ("jax", "tensorflow", "torch")
 
 #: ``fit.precision``: the scan loop's Dense products (bfloat16 only where native).
 PRECISIONS = ("float32", "bfloat16")
+
+#: ``fit.validation_vectors``: the last fraction held out (Keras' ``validation_split``, the
+#: reference) or a random one (the organisers' DCASE 2023+ baseline).
+VALIDATION_ORDERS = ("last", "random")
+
+#: ``decision_fit``: the decision threshold's gamma distribution fitted to the training
+#: clips' scores (per scoring set) or to the training batches' (the organisers' baseline).
+DECISION_FITS = ("clips", "batches")
 
 #: Keras 3 optimizer names ``compile`` accepts as a string (compared in lower case).
 OPTIMIZERS = (
@@ -198,6 +207,10 @@ def result_file_name(value: Any) -> str | None:
     if name in reserved.names or name.startswith(reserved.prefixes):
         return f"names a file the pipeline writes for another purpose: {quote(value)}"
     return None
+
+
+def learning_rate_range(value: Any) -> str | None:
+    return None if 0 < value <= 10 else f"must be in (0, 10], got {value}"
 
 
 def seed(value: Any) -> str | None:

@@ -12,6 +12,7 @@
     <result_directory>/<prefix>decision_metrics.csv
     <result_directory>/roc_<type>_<label>[_eval].png, score_histogram_<type>_<label>[_eval].png
     <result_directory>/run_info.json, summary.md
+    <result_directory>/<dev_data|eval_data>/baseline_<MSE|MAHALA>/...  the organisers' names
 
 ``<prefix>`` is the variant's result prefix: empty for the Keras model (as the
 reference), ``<label>_`` for the others (``tflite<postfix>_`` in LiteRT, ``tflm<postfix>_`` in
@@ -94,6 +95,12 @@ class OutputLayout:
         :meth:`roc_plot`)."""
         name = f"score_histogram_{machine_type}_{variant.label}{_mode(mode)}.png"
         return self.result_directory / name
+
+    def organisers_folder(self, *, mode: str, score: str) -> Path:
+        """``<result_directory>/<dev_data|eval_data>/baseline_<score>``: the organisers'
+        folder of their file names (``score``: theirs, ``MSE`` or ``MAHALA``)."""
+        _mode(mode)
+        return self.result_directory / f"{mode}_data" / f"baseline_{score}"
 
     @property
     def run_info(self) -> Path:

@@ -1,22 +1,26 @@
-"""The selective Mahalanobis anomaly score of the DCASE 2023 baseline (``anomaly_score:
-mahalanobis``).
+"""Selective Mahalanobis scores: their stored precision matrices, their scorer, and the
+per-block formula (``anomaly_score: mahalanobis_per_block``).
 
-After training, the reconstruction errors ``e = x - f(x)`` of the training vectors, cut
-into one block per frame (``n_mels`` values, as the baseline's ``block_size``), give one
-covariance per domain (source, target; the mean removed, divided by the count minus one).
-A block's distance to a domain is ``e^T C^-1 e`` (the baseline's squared form about zero
-error); a clip's score is the mean over all its vectors' blocks, for the domain that gives
-the smaller one. ``C^-1`` is the inverse; a singular ``C`` (fewer blocks than bands) takes
-the pseudo-inverse, with a warning. The baseline's code centres each training batch on
-its own mean, divides by the vector count minus one, and reduces a test batch through the
-cross terms of its blocks; here the domain's mean, the block count minus one, and each
-clip's blocks' own distances averaged, as ``anomaly_score: mse`` averages its vectors'
-errors.
+A selective Mahalanobis score measures a clip's reconstruction errors ``e = x - f(x)``,
+cut into one block per frame (``n_mels`` values, the organisers' ``block_size``), against
+the covariance ``C`` of the training errors of each domain (source, target) and keeps
+the smaller of the two. Two formulas are registered
+(:mod:`anomaly_detection.registry.anomaly_scores`):
 
-The precision matrices are stored beside the model file (``<model>.mahalanobis.npz``,
-the registry entry's file tag), tagged with the model's SHA-256 and the training clip
-list; a changed model or other clips refit them. 2020 sets, with no target domain, have
-the source one only. :class:`SelectiveMahalanobis` is the registered implementation.
+``mahalanobis`` (the organisers', :mod:`.organisers_mahalanobis`)
+    the quadratic form of the clip's mean error block, ``ē C^-1 ēᵀ``; their covariance.
+``mahalanobis_per_block`` (here)
+    the mean over the clip's blocks of their own ``e C^-1 eᵀ``; each domain's covariance
+    of all its training error blocks (the domain's mean removed, divided by the block
+    count minus one).
+
+``C^-1`` is the inverse; a singular ``C`` (fewer blocks than bands) takes the
+pseudo-inverse, with a warning. The precision matrices are stored beside the model file
+(``<model><file tag>.npz``: ``.mahalanobis.npz``, ``.mahalanobis_per_block.npz``),
+tagged with the model's SHA-256, the training clip list, the score's name and its
+formula; a changed model, other clips or a file of another formula (such as one written
+before formulas were recorded) refit them. 2020 sets, with no target domain, have the
+source one only.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import io
 import logging
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,39 +39,80 @@ from ..core.io_utils import write_bytes_atomic
 from ..data.dcase_years import SOURCE, TARGET, training_domain
 from ..features.frame_store import FrameStore
 from ..features.spectrogram import frame_stack
+from ..features.vector_batches import VectorBatches
 from ..model.provenance import file_digest
 from ..registry.anomaly_scores import anomaly_score_entry
 from .scoring import ClipScorer, Predictor
 
 __all__ = [
     "DomainPrecisions",
+    "frame_errors",
+    "inverse",
     "fit_domain_precisions",
+    "clip_distance",
     "MahalanobisScorer",
+    "precision_file",
+    "save_precisions",
+    "load_precisions",
     "stored_or_fitted",
-    "SelectiveMahalanobis",
+    "PerBlockMahalanobis",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: Version of the ``.mahalanobis.npz`` contents (2: per-frame blocks of ``n_mels``).
-_FORMAT = 2
+#: Version of the ``.npz`` contents (3: the score's name and formula recorded).
+_FORMAT = 3
+
+#: A clip's (or batch's) distance: its error blocks (n_blocks, n_mels) -> the score.
+Distance = Callable[[np.ndarray, "DomainPrecisions"], float]
 
 
 @dataclass(frozen=True)
 class DomainPrecisions:
-    """``{domain: C^-1}`` (n_mels, n_mels) float64, with the number of training error blocks
-    (vectors x frames) behind each."""
+    """``{domain: C^-1}`` (n_mels, n_mels) float64, with the number of training vectors
+    (organisers' formula) or error blocks (per-block) behind each, and what they were
+    fitted for: the model file's SHA-256, the training clip list's digest, the registered
+    score's name and its formula."""
 
     matrices: dict[str, np.ndarray]
     vectors: dict[str, int]
     model_digest: str = ""
     training_clips: str = ""
+    score: str = "mahalanobis_per_block"
+    formula: str = ""
+
+
+def frame_errors(vectors: np.ndarray, reconstruction: np.ndarray, frames: int) -> np.ndarray:
+    """``vectors - reconstruction`` (n, frames * n_mels) as one row per frame block,
+    (n * frames, n_mels) float64 (the stacked vectors are frame-major)."""
+    errors = vectors.astype(np.float64) - np.asarray(reconstruction, dtype=np.float64)
+    return errors.reshape(-1, errors.shape[1] // frames)
+
+
+def inverse(covariance: np.ndarray, domain: str, count: int) -> np.ndarray:
+    """``covariance``'s inverse, or its pseudo-inverse (with a warning) when singular;
+    ``count``: the blocks it was estimated from."""
+    try:
+        if count > covariance.shape[0]:
+            return np.linalg.inv(covariance)
+    except np.linalg.LinAlgError:
+        pass
+    logger.warning(
+        "%s domain: %d error blocks for %d bands, a singular covariance: its pseudo-inverse "
+        "is used (distances ignore the directions the training errors never took)",
+        domain,
+        count,
+        covariance.shape[0],
+    )
+    return np.linalg.pinv(covariance, hermitian=True)
 
 
 def fit_domain_precisions(
     predict: Predictor, store: FrameStore, *, frames: int
 ) -> DomainPrecisions:
-    """Covariance of each domain's training reconstruction errors, inverted.
+    """The per-block formula's precisions: the covariance of each domain's training error
+    blocks (all training clips; the domain's mean removed, divided by the block count
+    minus one), inverted.
 
     Parameters
     ----------
@@ -85,7 +130,7 @@ def fit_domain_precisions(
     sums: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}
     for index in range(store.n_clips):
         vectors = frame_stack(store.clip(index), frames)
-        errors = _frame_errors(vectors, predict(vectors), frames)
+        errors = frame_errors(vectors, predict(vectors), frames)
         if not np.all(np.isfinite(errors)):
             raise ModelError("the model's reconstruction error of a training clip is not finite")
         domain = training_domain(store.clip_paths[index]) or SOURCE
@@ -96,38 +141,14 @@ def fit_domain_precisions(
     for domain, (total, outer, count) in sorted(sums.items()):
         mean = total / count
         covariance = (outer - count * np.outer(mean, mean)) / max(count - 1, 1)
-        matrices[domain] = _inverse(covariance, domain, count)
+        matrices[domain] = inverse(covariance, domain, count)
         counts[domain] = count
     return DomainPrecisions(matrices, counts)
 
 
-def _frame_errors(vectors: np.ndarray, reconstruction: np.ndarray, frames: int) -> np.ndarray:
-    """``vectors - reconstruction`` (n, frames * n_mels) as one row per frame block,
-    (n * frames, n_mels) float64 (the stacked vectors are frame-major)."""
-    errors = vectors.astype(np.float64) - np.asarray(reconstruction, dtype=np.float64)
-    return errors.reshape(-1, errors.shape[1] // frames)
-
-
-def _inverse(covariance: np.ndarray, domain: str, count: int) -> np.ndarray:
-    """``covariance``'s inverse, or its pseudo-inverse (with a warning) when singular."""
-    try:
-        if count > covariance.shape[0]:
-            return np.linalg.inv(covariance)
-    except np.linalg.LinAlgError:
-        pass
-    logger.warning(
-        "%s domain: %d error blocks for %d bands, a singular covariance: its pseudo-inverse "
-        "is used (distances ignore the directions the training errors never took)",
-        domain,
-        count,
-        covariance.shape[0],
-    )
-    return np.linalg.pinv(covariance, hermitian=True)
-
-
 def clip_distance(errors: np.ndarray, precisions: DomainPrecisions) -> float:
-    """The smaller, over the domains, of the mean ``e^T C^-1 e`` of a clip's error blocks
-    ``errors`` (n_blocks, n_mels)."""
+    """The per-block formula: the smaller, over the domains, of the mean ``e C^-1 eᵀ`` of
+    a clip's error blocks ``errors`` (n_blocks, n_mels)."""
     distances = [
         float(np.mean(np.sum((errors @ matrix) * errors, axis=1)))
         for matrix in precisions.matrices.values()
@@ -136,30 +157,34 @@ def clip_distance(errors: np.ndarray, precisions: DomainPrecisions) -> float:
 
 
 class MahalanobisScorer:
-    """A model scoring whole clips by :func:`clip_distance` (a
+    """A model scoring whole clips by a selective Mahalanobis ``distance`` (a
     :class:`~anomaly_detection.evaluation.scoring.ClipScorer`)."""
 
-    def __init__(self, predict: Predictor, precisions: DomainPrecisions):
+    def __init__(
+        self, predict: Predictor, precisions: DomainPrecisions, distance: Distance = clip_distance
+    ):
         self.predict = predict
         self.precisions = precisions
+        self.distance = distance
 
     def anomaly_scores(self, log_mels: Sequence[np.ndarray], *, frames: int) -> Iterator[float]:
         """The score of each log-mel spectrogram ``(n_frames, n_mels)``, in order."""
         for log_mel in log_mels:
-            vectors = frame_stack(log_mel, frames)
-            yield clip_distance(
-                _frame_errors(vectors, self.predict(vectors), frames), self.precisions
-            )
+            yield self.vectors_score(frame_stack(log_mel, frames), frames=frames)
+
+    def vectors_score(self, vectors: np.ndarray, *, frames: int) -> float:
+        """The score of ``vectors`` (n, frames * n_mels) taken together, as one clip's."""
+        return self.distance(frame_errors(vectors, self.predict(vectors), frames), self.precisions)
 
 
-def precision_file(model_file: Path) -> Path:
-    """``<model file>.mahalanobis.npz`` (the registry entry's file tag)."""
-    entry = anomaly_score_entry("mahalanobis")
+def precision_file(model_file: Path, score: str = "mahalanobis_per_block") -> Path:
+    """``<model file><file tag>.npz`` of the registered ``score``."""
+    entry = anomaly_score_entry(score)
     return model_file.with_name(entry.state_file_name(model_file.name, ".npz"))
 
 
 def save_precisions(model_file: Path, precisions: DomainPrecisions) -> None:
-    """Write ``precisions`` (tagged as they are) to :func:`precision_file`."""
+    """Write ``precisions`` (tagged as they are) to their score's :func:`precision_file`."""
     buffer = io.BytesIO()
     arrays: dict[str, np.ndarray] = {
         **{f"precision_{domain}": matrix for domain, matrix in precisions.matrices.items()},
@@ -167,21 +192,29 @@ def save_precisions(model_file: Path, precisions: DomainPrecisions) -> None:
         "format": np.asarray(_FORMAT),
         "model_digest": np.asarray(precisions.model_digest),
         "training_clips": np.asarray(precisions.training_clips),
+        "score": np.asarray(precisions.score),
+        "formula": np.asarray(precisions.formula),
     }
     np.savez(buffer, allow_pickle=False, **arrays)
-    write_bytes_atomic(precision_file(model_file), buffer.getvalue())
+    write_bytes_atomic(precision_file(model_file, precisions.score), buffer.getvalue())
 
 
-def load_precisions(model_file: Path, *, training_clips: str | None) -> DomainPrecisions | None:
-    """The stored precisions of the model at ``model_file``; ``None`` when absent, damaged,
-    or made for another model file or (``training_clips`` given) other training clips."""
-    path = precision_file(model_file)
+def load_precisions(
+    model_file: Path, *, training_clips: str | None, score: str = "mahalanobis_per_block"
+) -> DomainPrecisions | None:
+    """The stored precisions of the model at ``model_file`` for ``score``; ``None`` when
+    absent, damaged, of another format or formula, or made for another model file or
+    (``training_clips`` given) other training clips."""
+    path = precision_file(model_file, score)
     if not path.is_file():
         return None
+    formula = anomaly_score_entry(score).formula
     try:
         with np.load(path, allow_pickle=False) as stored:
             if "format" not in stored or int(stored["format"]) != _FORMAT:
                 raise ValueError("written by another version")
+            if (str(stored["score"]), str(stored["formula"])) != (score, formula):
+                raise ValueError(f"fitted for another formula ({stored['formula']})")
             digest, clips = str(stored["model_digest"]), str(stored["training_clips"])
             matrices = {
                 domain: stored[f"precision_{domain}"]
@@ -190,40 +223,44 @@ def load_precisions(model_file: Path, *, training_clips: str | None) -> DomainPr
             }
             vectors = {domain: int(stored[f"vectors_{domain}"]) for domain in matrices}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
-        logger.warning("%s: unreadable (%s); fitting again", path, error)
+        logger.warning("%s: not usable (%s); fitting again", path, error)
         return None
     finite = all(np.all(np.isfinite(matrix)) for matrix in matrices.values())
     other_clips = training_clips is not None and clips != training_clips
     if digest != file_digest(model_file) or other_clips or not matrices or not finite:
         logger.info("%s: made for another model or other training clips; fitting again", path)
         return None
-    return DomainPrecisions(matrices, vectors, digest, clips)
+    return DomainPrecisions(matrices, vectors, digest, clips, score, formula)
 
 
 def stored_or_fitted(
     model_file: Path,
-    predict: Predictor,
     training_frames: Callable[[], FrameStore],
+    fit: Callable[[FrameStore], DomainPrecisions],
     *,
-    frames: int,
     training_clips: str | None,
+    score: str,
 ) -> DomainPrecisions:
-    """The precisions stored beside ``model_file`` or, absent or stale, fitted on
-    ``training_frames()`` (called only then) and stored."""
-    stored = load_precisions(model_file, training_clips=training_clips)
+    """The precisions of ``score`` stored beside ``model_file`` or, absent or stale,
+    ``fit(training_frames())`` (called only then), tagged and stored."""
+    stored = load_precisions(model_file, training_clips=training_clips, score=score)
     if stored is not None:
         return stored
-    fitted = fit_domain_precisions(predict, training_frames(), frames=frames)
-    digest = file_digest(model_file)
-    fitted = DomainPrecisions(fitted.matrices, fitted.vectors, digest, training_clips or "")
+    fitted = replace(
+        fit(training_frames()),
+        model_digest=file_digest(model_file),
+        training_clips=training_clips or "",
+        score=score,
+        formula=anomaly_score_entry(score).formula,
+    )
     save_precisions(model_file, fitted)
-    counts = ", ".join(f"{domain} {n} error blocks" for domain, n in fitted.vectors.items())
-    logger.info("%s: Mahalanobis covariances fitted (%s)", model_file.name, counts)
+    counts = ", ".join(f"{domain} {n}" for domain, n in fitted.vectors.items())
+    logger.info("%s: %s covariances fitted (%s)", model_file.name, score, counts)
     return fitted
 
 
-class SelectiveMahalanobis:
-    """``anomaly_score: mahalanobis`` (an
+class PerBlockMahalanobis:
+    """``anomaly_score: mahalanobis_per_block`` (an
     :class:`~anomaly_detection.evaluation.score_methods.AnomalyScoreMethod`)."""
 
     @staticmethod
@@ -234,10 +271,15 @@ class SelectiveMahalanobis:
         *,
         frames: int,
         training_clips: str | None,
+        batches: VectorBatches,
     ) -> Predictor | ClipScorer:
-        """A :class:`MahalanobisScorer` with the domains' precisions stored beside
-        ``model_file``, or fitted on ``training_frames()`` and stored (:func:`stored_or_fitted`)."""
+        """A :class:`MahalanobisScorer` of :func:`clip_distance`, its precisions stored
+        beside ``model_file`` or fitted on every training clip and stored."""
         precisions = stored_or_fitted(
-            model_file, predict, training_frames, frames=frames, training_clips=training_clips
+            model_file,
+            training_frames,
+            lambda store: fit_domain_precisions(predict, store, frames=frames),
+            training_clips=training_clips,
+            score="mahalanobis_per_block",
         )
-        return MahalanobisScorer(predict, precisions)
+        return MahalanobisScorer(predict, precisions, clip_distance)

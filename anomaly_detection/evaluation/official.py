@@ -11,8 +11,9 @@ precision, recall and F1 on each domain's clips.
 Means: arithmetic, and harmonic of the values floored at machine epsilon, per machine
 type and over all types, sections and domains. The official score is the harmonic
 mean over every type, section and domain of the AUCs and pAUCs (2021: each domain's AUC
-and pAUC; 2022 on: AUC (source), AUC (target) and the section's pAUC). The evaluators'
-jackknife confidence interval is not computed.
+and pAUC; 2022 on: AUC (source), AUC (target) and the section's pAUC). Beside it the
+2023 to 2025 evaluators' ``official score ci95``, the jackknife half-width over the
+pooled files (:mod:`.jackknife`), written for every year from 2021.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 
 from ..data.dcase_years import SOURCE, TARGET
 from ..registry.years import year_entry
+from .jackknife import official_score_ci95
 from .metrics import MetricError, partial_roc_auc, roc_auc
 from .scoring import SetScores, TypeResult
 from .thresholds import Threshold
@@ -36,11 +38,14 @@ __all__ = [
     "official_result_csv_text",
     "read_official_result_rows",
     "read_official_score",
+    "read_official_ci95",
     "official_score_types",
     "harmonic_mean",
 ]
 
 EPSILON = sys.float_info.epsilon
+#: The evaluators' row of the jackknife half-width.
+CI95 = "official score ci95"
 _MEANS_HEADER = ["", "", "AUC", "pAUC", "precision", "recall", "F1 score"]
 _ALL = "over all machine types, sections, and domains"
 _COLUMNS_2022 = [
@@ -182,8 +187,30 @@ def official_result_csv_text(
         writer.writerows([*_mean_rows(_performance(rows, family), family), []])
     writer.writerow(_MEANS_HEADER)
     writer.writerows(_mean_rows(_performance(every_row, family), family, f" {_ALL}"))
-    writer.writerows([[], ["official score", "", _official_score(every_row, family)]])
+    labels, scores = _pooled(results)
+    writer.writerows(
+        [
+            [],
+            ["official score", "", _official_score(every_row, family)],
+            [CI95, "", official_score_ci95(labels, scores, max_fpr=max_fpr)],
+            [],
+        ]
+    )
     return buffer.getvalue()
+
+
+def _pooled(results: Sequence[TypeResult]) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and scores of every labelled file of every type and scoring set, pooled."""
+    sets = [
+        set_scores
+        for result in results
+        for set_scores in result.sets
+        if set_scores.labels is not None
+    ]
+    if not sets:
+        return np.empty(0, dtype=np.int64), np.empty(0)
+    labels = np.concatenate([set_scores.labels for set_scores in sets])
+    return labels, np.concatenate([set_scores.scores for set_scores in sets])
 
 
 def read_official_result_rows(
@@ -213,14 +240,20 @@ def read_official_result_rows(
     return table
 
 
-def read_official_score(path: Path) -> float | None:
-    """The ``official score`` of a 2021+ ``result.csv`` at ``path``; ``None`` when it has
-    none (a 2020 file)."""
+def read_official_score(path: Path, row_name: str = "official score") -> float | None:
+    """The ``official score`` (or the row ``row_name``) of a 2021+ ``result.csv`` at
+    ``path``; ``None`` when it has none (a 2020 file)."""
     with open(path, newline="") as handle:
         for row in csv.reader(handle):
-            if row[:1] == ["official score"] and len(row) > 2:
+            if row[:1] == [row_name] and len(row) > 2:
                 return float(row[2])
     return None
+
+
+def read_official_ci95(path: Path) -> float | None:
+    """The ``official score ci95`` of a 2021+ ``result.csv``; ``None`` when it has none
+    (a 2020 file, or one written before it was)."""
+    return read_official_score(path, CI95)
 
 
 def official_score_types(path: Path) -> list[str]:

@@ -3,6 +3,7 @@ the one it is checked against (TFLM against LiteRT), the DCASE 2021+ official sc
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
@@ -11,7 +12,7 @@ from ..core.layout import OutputLayout
 from ..registry.anomaly_scores import DEFAULT_ANOMALY_SCORE, anomaly_score_entry
 from ..registry.runtimes import RUNTIMES, Runtime, runtime_by_name
 from ..registry.variants import VARIANTS, ModelVariant, variants_in
-from .official import official_score_types, read_official_score
+from .official import official_score_types, read_official_ci95, read_official_score
 from .staleness import SET_NAMES, StaleResult, model_origin, result_record
 
 __all__ = [
@@ -154,12 +155,15 @@ def official_score_lines(
         score = read_official_score(path)
         if score is not None:
             types = ", ".join(official_score_types(path))
-            cells.append(f"{variant.short_name} **{score:.4f}** ({types})")
+            ci95 = read_official_ci95(path)
+            interval = "" if ci95 is None or math.isnan(ci95) else f" ± {ci95:.4f}"
+            cells.append(f"{variant.short_name} **{score:.4f}**{interval} ({types})")
     if not cells:
         return []
     return [
         "Official score (harmonic mean of the AUCs and pAUCs over the machine types named, "
-        "their sections and domains, by the year's evaluator; see `result.csv`): "
+        "their sections and domains, by the year's evaluator; ± its `official score ci95`, "
+        "the evaluators' jackknife 95 % half-width over the pooled files; see `result.csv`): "
         + ", ".join(cells),
         "",
     ]

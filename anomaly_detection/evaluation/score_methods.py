@@ -7,7 +7,8 @@ under that score: the model itself (a :data:`~.scoring.Predictor`, scored by
 :func:`~.scoring.anomaly_score` per clip) or a :class:`~.scoring.ClipScorer` that
 scores whole clips, with the state it needs fitted on the training clips and stored
 beside the model file (``anomaly_score: mahalanobis``:
-:class:`~.mahalanobis.SelectiveMahalanobis`).
+:class:`~.organisers_mahalanobis.SelectiveMahalanobis`; ``mahalanobis_per_block``:
+:class:`~.mahalanobis.PerBlockMahalanobis`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .scoring import ClipScorer, Predictor
 
 if TYPE_CHECKING:
     from ..features.frame_store import FrameStore
+    from ..features.vector_batches import VectorBatches
 
 __all__ = ["AnomalyScoreMethod", "MeanSquaredError"]
 
@@ -36,6 +38,7 @@ class AnomalyScoreMethod(Protocol):
         *,
         frames: int,
         training_clips: str | None,
+        batches: VectorBatches,
     ) -> Predictor | ClipScorer:
         """The model as it scores clips under this score, its state fitted and stored
         beside ``model_file`` when absent or stale.
@@ -54,6 +57,9 @@ class AnomalyScoreMethod(Protocol):
         training_clips : str or None
             Digest of the training clip list the stored state must have been fitted on
             (``None``: any, as without a ``train`` folder).
+        batches : VectorBatches
+            Which of the training clips' vectors the model trained on and the batch size
+            (a state fitted on training batches, as the organisers' covariances).
 
         Returns
         -------
@@ -77,6 +83,7 @@ class MeanSquaredError:
         *,
         frames: int,
         training_clips: str | None,
+        batches: VectorBatches,
     ) -> Predictor | ClipScorer:
         """``predict`` itself (see :meth:`AnomalyScoreMethod.scoring_model`)."""
         return predict

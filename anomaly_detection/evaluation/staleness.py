@@ -17,7 +17,7 @@ from pathlib import Path
 from ..core.errors import ModelError
 from ..core.layout import OutputLayout
 from ..model.provenance import file_digest, read_provenance
-from ..registry.anomaly_scores import DEFAULT_ANOMALY_SCORE
+from ..registry.anomaly_scores import DEFAULT_ANOMALY_SCORE, anomaly_score_entry
 from ..registry.variants import KERAS, ModelVariant
 
 __all__ = [
@@ -63,7 +63,7 @@ class StaleResult:
 class ResultFacts:
     """What results are computed on, besides the model: the set (``dev`` or ``eval``),
     pAUC's ``max_fpr``, per machine type the digest of its test clip list, and the
-    anomaly score (a name in the anomaly-score registry). Recorded
+    anomaly score (a name in the anomaly-score registry, with its formula). Recorded
     with each ``result.csv``; a report compares them with the current run's."""
 
     mode: str
@@ -71,9 +71,20 @@ class ResultFacts:
     clips: Mapping[str, str] = field(default_factory=dict)
     score: str = DEFAULT_ANOMALY_SCORE
 
+    @property
+    def formula(self) -> str:
+        """The score's formula (its registry entry's), recorded beside its name."""
+        return anomaly_score_entry(self.score).formula
+
     def record(self, machine_type: str) -> dict[str, object]:
         clips = self.clips.get(machine_type)
-        return {"mode": self.mode, "max_fpr": self.max_fpr, "clips": clips, "score": self.score}
+        return {
+            "mode": self.mode,
+            "max_fpr": self.max_fpr,
+            "clips": clips,
+            "score": self.score,
+            "formula": self.formula,
+        }
 
     def difference(self, entry: Mapping[str, object], machine_type: str) -> str | None:
         """How the results of ``entry`` (a ``run_info.json`` entry of ``machine_type``)
@@ -91,6 +102,12 @@ class ResultFacts:
             )
         if record.get("score", DEFAULT_ANOMALY_SCORE) != self.score:  # none recorded: the default
             return f"scored by {record.get('score')}; this run's anomaly_score is {self.score}"
+        if record.get("formula", "") != self.formula:  # none recorded: before formulas were
+            return (
+                f"scored by {self.score} under another formula "
+                f"({record.get('formula') or 'the one before formulas were recorded'}); "
+                f"this run's is {self.formula or 'the only one'}"
+            )
         clips = self.clips.get(machine_type)
         if clips is not None and record.get("clips") != clips:
             return (

@@ -1,12 +1,15 @@
 """Decision thresholds (as in the later DCASE baselines): fitted, stored, loaded.
 
 A model's threshold is the ``decision_percentile`` point of a gamma distribution
-fitted to the anomaly scores of its own training clips, one per scoring set too. It
-is stored beside the model file as ``<model file>.threshold.json``
-(``<model file><file tag>.threshold.json`` for an anomaly score with a file tag in
-:mod:`anomaly_detection.registry.anomaly_scores`) together with the model file's
-size, modification time and SHA-256, so a retrained or replaced model never uses a
-stale threshold.
+fitted to the anomaly scores of its own training clips, one per scoring set too
+(``decision_fit: clips``), or, as the organisers' DCASE 2023+ baseline, to the scores
+of its training batches (``decision_fit: batches``, one per machine type:
+:mod:`.training_scores`). It is stored beside the model file as
+``<model file>.threshold.json`` (``<model file><file tag>.threshold.json`` for an
+anomaly score with a file tag in :mod:`anomaly_detection.registry.anomaly_scores`)
+together with the model file's size, modification time and SHA-256, the score's name
+and formula and what it was fitted on, so a retrained or replaced model, or another
+formula, never uses a stale threshold.
 """
 
 from __future__ import annotations
@@ -26,15 +29,15 @@ from ..core.io_utils import write_text_atomic
 from ..core.layout import OutputLayout
 from ..data.dcase_years import training_set_name
 from ..features.frame_store import FrameStore
-from ..features.spectrogram import frame_stack
+from ..features.vector_batches import VectorBatches
 from ..model.provenance import file_digest
 from ..registry.anomaly_scores import DEFAULT_ANOMALY_SCORE, anomaly_score_entry
 from ..registry.variants import ModelVariant
-from .scoring import ClipScorer, Predictor, anomaly_score
+from .scoring import ClipScorer, Predictor
+from .training_scores import training_batch_scores, training_scores
 
 __all__ = [
     "Threshold",
-    "training_scores",
     "fit_threshold",
     "fit_thresholds_by_set",
     "MIN_CLIPS_PER_SET",
@@ -68,40 +71,14 @@ class Threshold:
     training_clips: str = ""
     #: The anomaly score it was fitted on (a name in the anomaly-score registry).
     score: str = DEFAULT_ANOMALY_SCORE
+    #: That score's formula (its registry entry's ``formula``; empty before it was recorded).
+    formula: str = ""
+    #: What the gamma distribution was fitted to: ``clips`` or ``batches`` (``decision_fit``).
+    fitted_on: str = "clips"
 
     def for_set(self, name: str) -> float:
         """The threshold of the clips of the scoring set ``name``."""
         return self.by_set.get(name, self.threshold)
-
-
-def training_scores(model: Predictor | ClipScorer, store: FrameStore, frames: int) -> np.ndarray:
-    """Anomaly score of every clip in ``store`` (one ``model`` call per clip, or the
-    model's own :meth:`~.scoring.ClipScorer.anomaly_scores`)."""
-    if isinstance(model, ClipScorer):
-        log_mels = _StoreClips(store)  # read clip by clip, as the scorer asks
-        return np.asarray(list(model.anomaly_scores(log_mels, frames=frames)), dtype=np.float64)
-    scores = []
-    for index in range(store.n_clips):  # one clip's frames in memory at a time
-        vectors = frame_stack(store.clip(index), frames)
-        scores.append(anomaly_score(vectors, model(vectors)))
-    return np.asarray(scores, dtype=np.float64)
-
-
-class _StoreClips(Sequence[np.ndarray]):
-    """The clips of a frame store as a sequence of log-mels, each read when indexed."""
-
-    def __init__(self, store: FrameStore):
-        self.store = store
-
-    def __len__(self) -> int:
-        return self.store.n_clips
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return [self.store.clip(i) for i in range(*index.indices(len(self)))]
-        if not -len(self) <= index < len(self):
-            raise IndexError(index)
-        return self.store.clip(index % len(self))
 
 
 def fit_threshold(scores: np.ndarray, percentile: float) -> Threshold:
@@ -190,9 +167,11 @@ def load_threshold(
     percentile: float,
     training_clips: str | None = None,
     score: str = DEFAULT_ANOMALY_SCORE,
+    fitted_on: str = "clips",
 ) -> Threshold | None:
     """The threshold stored in ``path``, or ``None`` if absent, unreadable, fitted to
-    another state of ``model_file``, for another percentile or anomaly ``score``, or
+    another state of ``model_file``, for another percentile, anomaly ``score`` or formula
+    of it, to other scores than ``fitted_on`` (``clips``, ``batches``), or
     (``training_clips`` given) on other training clips (another set, or clips added or
     replaced)."""
     if not path.is_file():
@@ -218,8 +197,21 @@ def load_threshold(
         return None
     if stored.percentile != percentile or "by_set" not in fields:  # or fitted before per-set
         return None
-    if stored.score != score:
-        logger.info("%s: fitted on %s scores, not %s; recomputing", path, stored.score, score)
+    formula = anomaly_score_entry(score).formula
+    if (stored.score, stored.formula) != (score, formula):
+        logger.info(
+            "%s: fitted on %s scores (formula %r), not %s (%r); recomputing",
+            path,
+            stored.score,
+            stored.formula,
+            score,
+            formula,
+        )
+        return None
+    if stored.fitted_on != fitted_on:
+        logger.info(
+            "%s: fitted on training %s, not %s; recomputing", path, stored.fitted_on, fitted_on
+        )
         return None
     if training_clips is not None and stored.training_clips != training_clips:
         logger.info("%s: fitted on other training clips; recomputing", path)
@@ -240,36 +232,64 @@ def fit_and_save_threshold(
     model_digest: str | None = None,
     score: str = DEFAULT_ANOMALY_SCORE,
     year: int = 2020,
+    fitted_on: str = "clips",
+    batches: VectorBatches | None = None,
 ) -> Threshold:
     """Fit the model's decision threshold on its training clips' scores (gamma
     distribution, ``percentile``) and save it beside the model file, tagged with
     ``model_digest`` (the SHA-256 of the model ``predict`` runs) or the file's, and
     with ``training_clips`` (the digest of the clip list it was fitted on). One threshold
     per scoring set of ``year``'s layout besides the type's (machine ID, section and
-    domain, or section: :func:`~anomaly_detection.data.dcase_years.training_set_name`)."""
-    scores = training_scores(predict, frames, frames_per_vector)
-    set_names = [training_set_name(path, year) or "" for path in frames.clip_paths]
-    if len(set_names) == len(scores) and any(set_names):
-        threshold = fit_thresholds_by_set(scores, set_names, percentile)
-    else:  # clips of unknown names: the machine type's threshold only
-        threshold = fit_threshold(scores, percentile)
-    threshold = replace(threshold, training_clips=training_clips or "", score=score)
+    domain, or section: :func:`~anomaly_detection.data.dcase_years.training_set_name`);
+    ``fitted_on="batches"``: the type's only, fitted to the training batches' scores
+    (:func:`.training_scores.training_batch_scores` of ``batches``)."""
+    if fitted_on == "batches":
+        batch_scores = training_batch_scores(
+            predict, frames, frames=frames_per_vector, batches=batches or VectorBatches()
+        )
+        threshold = fit_threshold(batch_scores, percentile)
+    else:
+        threshold = _fit_on_clips(predict, frames, frames_per_vector, percentile, year)
+    formula = anomaly_score_entry(score).formula
+    threshold = replace(
+        threshold,
+        training_clips=training_clips or "",
+        score=score,
+        formula=formula,
+        fitted_on=fitted_on,
+    )
     path = layout.threshold_file(variant, machine_type, tag=anomaly_score_entry(score).file_tag)
     model_file = layout.model_file(variant, machine_type)
     save_threshold(path, threshold, model_file=model_file, model_digest=model_digest)
     logger.info(
-        "%s %s: threshold %.4g (%g quantile of a gamma fit, %d training clips)",
+        "%s %s: threshold %.4g (%g quantile of a gamma fit, %d training %s)",
         machine_type,
         variant.short_name,
         threshold.threshold,
         threshold.percentile,
         threshold.n_clips,
+        fitted_on,
     )
     if threshold.by_set:
         per_set = ", ".join(f"{key} {value:.4g}" for key, value in threshold.by_set.items())
         logger.info("%s %s: per scoring set %s", machine_type, variant.short_name, per_set)
     logger.debug("%s: saved %s", machine_type, path)
     return threshold
+
+
+def _fit_on_clips(
+    predict: Predictor | ClipScorer,
+    frames: FrameStore,
+    frames_per_vector: int,
+    percentile: float,
+    year: int,
+) -> Threshold:
+    """The gamma fit of the training clips' scores, with one per scoring set of ``year``."""
+    scores = training_scores(predict, frames, frames_per_vector)
+    set_names = [training_set_name(path, year) or "" for path in frames.clip_paths]
+    if len(set_names) == len(scores) and any(set_names):
+        return fit_thresholds_by_set(scores, set_names, percentile)
+    return fit_threshold(scores, percentile)  # clips of unknown names: the type's only
 
 
 def stored_or_fitted_threshold(
@@ -284,6 +304,8 @@ def stored_or_fitted_threshold(
     training_clips: str | None = None,
     score: str = DEFAULT_ANOMALY_SCORE,
     year: int = 2020,
+    fitted_on: str = "clips",
+    batches: VectorBatches | None = None,
 ) -> Threshold:
     """The threshold saved beside the model, or (absent, stale or fitted on other
     training clips) a new fit: ``training_frames`` is called only then."""
@@ -293,6 +315,7 @@ def stored_or_fitted_threshold(
         percentile=percentile,
         training_clips=training_clips,
         score=score,
+        fitted_on=fitted_on,
     )
     if stored is not None:
         return stored
@@ -307,4 +330,6 @@ def stored_or_fitted_threshold(
         training_clips=training_clips,
         score=score,
         year=year,
+        fitted_on=fitted_on,
+        batches=batches,
     )

@@ -148,7 +148,7 @@ def fit_group(
     _check_group(models, trains, validations)
     optimizers = []
     for model in models:
-        optimizer = keras.optimizers.get(fit.optimizer)
+        optimizer = keras.optimizers.get(fit.keras_optimizer)
         model.compile(optimizer=optimizer, loss=fit.loss)
         optimizer.build(model.trainable_variables)
         optimizers.append(optimizer)

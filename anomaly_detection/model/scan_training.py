@@ -192,7 +192,7 @@ def fit_scanned(
         raise TrainingError(f"the scanned training loop runs on JAX, not {keras.backend.backend()}")
     if steps_per_dispatch < 1:
         raise TrainingError(f"steps_per_dispatch must be 1 or more, not {steps_per_dispatch}")
-    optimizer = keras.optimizers.get(fit.optimizer)
+    optimizer = keras.optimizers.get(fit.keras_optimizer)
     model.compile(optimizer=optimizer, loss=fit.loss)  # as fit's caller: model.optimizer is it
     optimizer.build(model.trainable_variables)
     loss_fn = keras.losses.get(fit.loss)

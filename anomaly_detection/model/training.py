@@ -21,6 +21,7 @@ from ..core.errors import TrainingError
 from ..core.interruption import ensure_handler, raise_if_requested, requested
 from ..core.native_logs import quiet_native_stderr
 from ..features.frame_store import FrameStore
+from ..features.vector_batches import VectorBatches
 from ..registry.implementation import load
 from ..registry.training_loops import training_loop
 from .backend import tensorflow_left_out
@@ -115,24 +116,26 @@ def split_training_vectors(
     """Training and validation datasets, split as Keras' ``validation_split``.
 
     The validation set is the last ``fit.validation_split`` fraction of the
-    vectors (``None`` when the fraction is 0) and is not shuffled.
+    vectors, or a random one (``fit.validation_vectors``,
+    :class:`~anomaly_detection.features.vector_batches.VectorBatches`), ``None`` when
+    the fraction is 0, and is not shuffled.
     """
     starts = store.vector_starts(frames)
-    split_at = int(len(starts) * (1.0 - fit.validation_split))
-    if split_at < 1:
+    training_rows, validation_rows = VectorBatches.of(fit, seed).split(len(starts))
+    if len(training_rows) < 1:
         raise TrainingError(f"only {len(starts)} training vectors: too few to train")
     train = StackedVectors(
         store,
-        starts[:split_at],
+        starts[training_rows],
         frames=frames,
         batch_size=fit.batch_size,
         shuffle=fit.shuffle,
         seed=seed,
     )
-    if split_at == len(starts):
+    if not len(validation_rows):
         return train, None
     validation = StackedVectors(
-        store, starts[split_at:], frames=frames, batch_size=fit.batch_size, shuffle=False
+        store, starts[validation_rows], frames=frames, batch_size=fit.batch_size, shuffle=False
     )
     return train, validation
 
@@ -224,7 +227,7 @@ def fit_with_keras(
 ) -> keras.callbacks.History:
     """The ``keras`` loop: ``model.compile`` and ``model.fit``, stopping at the next batch
     after Ctrl-C or a non-finite loss."""
-    model.compile(optimizer=fit.optimizer, loss=fit.loss)
+    model.compile(optimizer=fit.keras_optimizer, loss=fit.loss)
     return model.fit(
         train,
         shuffle=False,  # ``train`` reshuffles its vectors each epoch, as the reference's fit

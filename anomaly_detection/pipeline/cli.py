@@ -14,6 +14,7 @@ from ..core.config import Config, load_config
 from ..core.errors import OutputError, PipelineError
 from ..core.folder_lock import folder_locks
 from ..core.io_utils import check_output_folder
+from ..registry.anomaly_scores import anomaly_score_names
 from .context import RunContext, context_from_arguments
 
 __all__ = ["build_parser", "setup_logging", "run_script", "EXIT_INTERRUPTED"]
@@ -24,7 +25,11 @@ logger = logging.getLogger("anomaly_detection")
 
 
 def build_parser(
-    description: str, *, skip_bad_clips: str | None = None, ground_truth: bool = False
+    description: str,
+    *,
+    skip_bad_clips: str | None = None,
+    ground_truth: bool = False,
+    anomaly_score: bool = False,
 ) -> argparse.ArgumentParser:
     """The options common to every script; scripts add their own.
 
@@ -35,6 +40,8 @@ def build_parser(
         Help text of the script's ``--skip-bad-clips`` option (none if ``None``).
     ground_truth : bool
         Add ``--ground-truth`` (scripts that score test clips).
+    anomaly_score : bool
+        Add ``--anomaly-score`` (scripts that score test clips).
     """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
@@ -90,9 +97,18 @@ def build_parser(
             type=Path,
             metavar="PATH",
             help="the labels of the evaluation test clips (with -e): eval_data_list.csv "
-            "(2020), or the folder holding the evaluator's ground_truth_data/ (2021 on); "
+            "(2020), or the folder holding the evaluator's ground_truth_data/ or the "
+            "organisers' eval_data_list_<year>.csv (2021 on); "
             "figures as the official evaluator computes them (default: the YAML's "
             "eval_ground_truth, else the list or folder beside eval_directory if present)",
+        )
+    if anomaly_score:
+        parser.add_argument(
+            "--anomaly-score",
+            choices=anomaly_score_names(),
+            metavar="NAME",
+            help="score by this registered anomaly score instead of the YAML's anomaly_score "
+            f"({', '.join(anomaly_score_names())})",
         )
     return parser
 

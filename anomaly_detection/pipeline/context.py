@@ -25,6 +25,7 @@ from ..core.errors import DatasetError, PipelineError
 from ..core.layout import OutputLayout
 from ..data.dataset import select_machine_type_dirs
 from ..data.dcase_years import detect_year
+from ..data.evaluation_lists import EvaluationList, read_evaluation_list
 from ..data.ground_truth import GroundTruth, find_ground_truth, read_ground_truth
 from ..data.section_ground_truth import SectionGroundTruth, find_section_ground_truth
 from ..evaluation.results import TestFeatures
@@ -79,7 +80,15 @@ def run_context(settings: RunSettings, *, cache: FeatureCache | None = None) -> 
 
 def context_from_arguments(args: argparse.Namespace, config: Config) -> RunContext:
     """The context of a script run from its parsed options (see :mod:`.cli`)."""
+    if getattr(args, "anomaly_score", None) is not None:  # --anomaly-score
+        config = dataclasses.replace(config, anomaly_score=args.anomaly_score)
     year = year_entry(_dataset_year(config, dev_mode=args.dev, machine_types=args.machine_types))
+    if config.organisers_files and year.organisers_model != "machine type":
+        raise PipelineError(
+            f"organisers_files: the organisers' {year.year} baseline trains one model per "
+            f"{year.organisers_model}, not per machine type: their file names would not "
+            "describe these models (2023 on only)"
+        )
     config = _with_year_channel(config, year)
     cache = None
     if not args.no_cache and config.cache_directory is not None:
@@ -114,9 +123,10 @@ def _with_year_channel(config: Config, year: DcaseYear) -> Config:
 
 def _ground_truth(
     args: argparse.Namespace, config: Config, year: DcaseYear
-) -> GroundTruth | SectionGroundTruth | None:
+) -> GroundTruth | SectionGroundTruth | EvaluationList | None:
     """The labels of the evaluation clips of a script that scores test clips (``-e``):
-    ``--ground-truth``, the YAML's ``eval_ground_truth``, or those beside the data."""
+    ``--ground-truth``, the YAML's ``eval_ground_truth``, or those beside the data; from
+    2021 a folder of the evaluators' or the organisers' ``eval_data_list_<year>.csv``."""
     if not hasattr(args, "ground_truth"):
         return None
     if args.dev and args.ground_truth is not None:
@@ -124,6 +134,14 @@ def _ground_truth(
     if args.dev:
         return None
     if year.sectioned:
+        chosen = args.ground_truth if args.ground_truth is not None else config.eval_ground_truth
+        if chosen is not None and chosen.is_file():  # the organisers' eval_data_list_<year>.csv
+            return read_evaluation_list(chosen, year.year)
+        if chosen is not None and not chosen.exists():
+            raise DatasetError(
+                f"{chosen}: ground truth not found (a folder holding ground_truth_data/, or "
+                f"the organisers' eval_data_list_{year.year}.csv)"
+            )
         return find_section_ground_truth(
             args.ground_truth, config.eval_ground_truth, config.eval_directory
         )

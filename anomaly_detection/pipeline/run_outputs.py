@@ -9,23 +9,28 @@ status: :mod:`.exit_status`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..core.errors import PipelineError
 from ..core.io_utils import write_text_atomic
 from ..device.deployment import deployment_markdown, deployment_reports
+from ..evaluation import organisers_files
 from ..evaluation import results as result_files
 from ..evaluation.report import summary_markdown
 from ..evaluation.scoring import TypeResult
 from ..evaluation.staleness import ResultFacts
 from ..evaluation.thresholds import Threshold
-from ..registry.variants import ModelVariant
+from ..registry.anomaly_scores import anomaly_score_entry
+from ..registry.variants import KERAS, ModelVariant
 from .exit_status import exit_status
 from .run_data import RunData
 from .settings import RunSettings
 
 __all__ = ["RunOutputs"]
+
+logger = logging.getLogger(__name__)
 
 
 class RunOutputs:
@@ -54,6 +59,15 @@ class RunOutputs:
             max_fpr=settings.config.max_fpr,
             mode=settings.mode,
         )
+        names = self._organisers_names(variant)
+        if names is not None:
+            organisers_files.write_type_files(
+                names,
+                result,
+                threshold,
+                labelled=settings.labelled,
+                max_fpr=settings.config.max_fpr,
+            )
 
     def record_model(self, variant: ModelVariant, machine_type: str, **fields: object) -> None:
         """Note the model file, its size and other facts for the summary."""
@@ -79,6 +93,37 @@ class RunOutputs:
                 year=settings.dataset_year,
                 max_fpr=settings.config.max_fpr,
             )
+        names = self._organisers_names(variant)
+        if names is not None and settings.labelled:
+            max_fpr = settings.config.max_fpr
+            rows = {
+                result.machine_type: organisers_files.roc_rows(
+                    result, thresholds[result.machine_type], max_fpr=max_fpr
+                )
+                for result in results
+            }
+            organisers_files.write_extract(names, rows)
+
+    def _organisers_names(self, variant: ModelVariant) -> organisers_files.OrganisersNames | None:
+        """The organisers' names of the Keras model's files (``organisers_files``), ``None``
+        when not asked for, for another variant, or for a score they do not have."""
+        config = self.settings.config
+        if not config.organisers_files or variant != KERAS or config.seed is None:
+            return None
+        their_score = anomaly_score_entry(config.anomaly_score).organisers_name
+        if their_score is None:
+            logger.info(
+                "%s: the organisers have no such score; their files are not written",
+                config.anomaly_score,
+            )
+            return None
+        layout, settings = self.settings.layout, self.settings
+        return organisers_files.OrganisersNames(
+            layout.organisers_folder(mode=settings.mode, score=their_score),
+            settings.year.challenge,
+            config.seed,
+            evaluation=not settings.dev_mode,
+        )
 
     def write_summary(self) -> Path:
         """``summary.md`` of every model found in the result folder; returns its path."""

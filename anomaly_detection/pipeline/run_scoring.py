@@ -18,6 +18,7 @@ from ..evaluation.score_methods import AnomalyScoreMethod
 from ..evaluation.scoring import ClipScorer, Predictor, TypeResult
 from ..evaluation.thresholds import Threshold
 from ..features.frame_store import FrameStore
+from ..features.vector_batches import VectorBatches
 from ..registry.anomaly_scores import anomaly_score_entry
 from ..registry.implementation import load
 from ..registry.variants import ModelVariant
@@ -61,6 +62,7 @@ class RunScoring:
             training_frames,
             frames=config.feature.frames,
             training_clips=self.data.training_clips_digest(machine_type),
+            batches=VectorBatches.of(config.fit, config.seed),
         )
 
     def fit_threshold(
@@ -131,4 +133,6 @@ class RunScoring:
             "training_clips": self.data.training_clips_digest(machine_type),
             "score": config.anomaly_score,
             "year": self.settings.dataset_year,
+            "fitted_on": config.decision_fit,
+            "batches": VectorBatches.of(config.fit, config.seed),
         }

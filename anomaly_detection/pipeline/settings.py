@@ -16,6 +16,7 @@ from ..core.layout import OutputLayout
 from ..registry.years import REFERENCE_YEAR, DcaseYear, year_entry
 
 if TYPE_CHECKING:
+    from ..data.evaluation_lists import EvaluationList
     from ..data.ground_truth import GroundTruth
     from ..data.section_ground_truth import SectionGroundTruth
 
@@ -42,7 +43,7 @@ class RunSettings:
         A model made for other features or clips is a warning, not an error.
     dataset_year : int
         The DCASE year whose layout the data folder follows.
-    ground_truth : GroundTruth or SectionGroundTruth or None
+    ground_truth : GroundTruth or SectionGroundTruth or EvaluationList or None
         Labels of the evaluation clips (``-e`` only).
     """
 
@@ -53,7 +54,7 @@ class RunSettings:
     skip_bad_clips: bool = False
     ignore_provenance: bool = False
     dataset_year: int = REFERENCE_YEAR
-    ground_truth: GroundTruth | SectionGroundTruth | None = None
+    ground_truth: GroundTruth | SectionGroundTruth | EvaluationList | None = None
 
     @functools.cached_property
     def layout(self) -> OutputLayout:

@@ -39,12 +39,22 @@ class AnomalyScore:
         What the score's files add to the model file's name: its decision threshold is
         ``<model file><file_tag>.threshold.json``, any state stored beside the model
         ``<model file><file_tag><extension>``. Empty for the reference's score.
+    formula : str
+        Which formula the name stands for, where it has stood for another before: recorded
+        with every state, threshold and result computed under it, so that nothing
+        computed by the earlier formula is taken for this one. Empty for a name that has
+        had one formula only (records older than the field read as empty).
+    organisers_name : str or None
+        The organisers' name of the score (their ``--score``: ``MSE``, ``MAHALA``), in the
+        folder of their file names (``baseline_MSE``); ``None`` where they have none.
     """
 
     name: str
     description: str
     implementation: str
     file_tag: str = ""
+    formula: str = ""
+    organisers_name: str | None = None
 
     def threshold_file_name(self, model_file_name: str) -> str:
         """``<model file name><file_tag>.threshold.json``."""
@@ -62,6 +72,7 @@ _MSE = AnomalyScore(
     name="mse",
     description="mean squared reconstruction error (MSE, the reference's)",
     implementation="anomaly_detection.evaluation.score_methods:MeanSquaredError",
+    organisers_name="MSE",
 )
 
 #: The default ``anomaly_score``.
@@ -70,11 +81,24 @@ DEFAULT_ANOMALY_SCORE = _MSE.name
 #: Every registered anomaly score, the default first.
 ANOMALY_SCORES: tuple[AnomalyScore, ...] = (
     _MSE,
+    # The organisers' formula (nttcslab/dcase2023_task2_baseline_ae): a clip's mean
+    # residual block against each domain's covariance, the smaller of the two. Until
+    # formulas were recorded this name stood for the per-block one below: its files
+    # and results (no formula recorded) are refitted or shown stale, never reused.
     AnomalyScore(
         name="mahalanobis",
-        description="selective Mahalanobis distance (the DCASE 2023 baseline's)",
-        implementation="anomaly_detection.evaluation.mahalanobis:SelectiveMahalanobis",
+        description="selective Mahalanobis distance (the DCASE 2023+ organisers' formula)",
+        implementation="anomaly_detection.evaluation.organisers_mahalanobis:SelectiveMahalanobis",
         file_tag=".mahalanobis",
+        formula="organisers",
+        organisers_name="MAHALA",
+    ),
+    # The textbook reading: each residual block's own distance, averaged over the clip.
+    AnomalyScore(
+        name="mahalanobis_per_block",
+        description="selective Mahalanobis distance, per-block mean (this project's reading)",
+        implementation="anomaly_detection.evaluation.mahalanobis:PerBlockMahalanobis",
+        file_tag=".mahalanobis_per_block",
     ),
 )
 

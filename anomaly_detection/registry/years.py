@@ -81,6 +81,10 @@ class DcaseYear:
     evaluation_labels : (str, str) or None
         Zenodo record and file name of the evaluation set's labels, where they are
         published apart from the clips (2020: ``eval_data_list.csv``).
+    organisers_model : str
+        What one model of the organisers' baseline covers (their ``tools/01_train_legacy.sh``
+        and ``train_ae.sh --use_ids``): ``"machine type"`` from 2023, one ``"section"``
+        (2021, 2022) or ``"machine ID"`` (2020) before.
     """
 
     year: int
@@ -97,6 +101,7 @@ class DcaseYear:
     attributes_in_names: bool = False
     attribute_tables: bool = False
     evaluation_labels: tuple[str, str] | None = None
+    organisers_model: str = "machine type"
 
     @property
     def sectioned(self) -> bool:
@@ -207,6 +212,7 @@ YEARS: dict[int, DcaseYear] = {
             also_dev_data=(EVAL_TRAIN,),
         ),
         evaluation_labels=("3951620", "eval_data_list.csv"),
+        organisers_model="machine ID",
     ),
     2021: DcaseYear(
         year=2021,
@@ -222,6 +228,7 @@ YEARS: dict[int, DcaseYear] = {
         ),
         dev_sections=(0, 1, 2),
         eval_sections=(3, 4, 5),
+        organisers_model="section",
     ),
     2022: DcaseYear(
         year=2022,
@@ -238,6 +245,7 @@ YEARS: dict[int, DcaseYear] = {
         dev_sections=(0, 1, 2),
         eval_sections=(3, 4, 5),
         attributes_in_names=True,
+        organisers_model="section",
     ),
     2023: DcaseYear(
         year=2023,

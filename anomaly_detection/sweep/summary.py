@@ -7,8 +7,9 @@ the number of runs, and for AUC and pAUC their mean, standard deviation over the
 seeds (sample, ``ddof=1``; empty with one seed), minimum and maximum.
 On a 2021+ set a row ``official score`` per setting and variant holds the year's
 official score in the AUC columns (sweep ``anomaly_score=mse,mahalanobis`` to compare
-the two scores). On the ``Average`` and ``official score`` rows of every setting but
-the baseline (the first, or ``sweep.py --baseline``), the last columns hold the gain
+the two scores), and a row ``official score ci95`` the evaluators' jackknife 95 %
+half-width of each run's. On the ``Average`` and ``official score`` rows of every setting
+but the baseline (the first, or ``sweep.py --baseline``), the last columns hold the gain
 over the baseline told from seed noise (:mod:`.paired`): the baseline, the seeds
 paired, the mean paired difference of the AUC column with its 95 % interval, and the
 verdict. ``sweep_summary.md`` shows the same, and ``sweep_spread.png`` each run's
@@ -28,7 +29,8 @@ import yaml
 from ..core.config import parse_config
 from ..core.io_utils import write_csv_atomic, write_text_atomic
 from ..core.layout import OutputLayout
-from ..evaluation.official import read_official_score
+from ..evaluation.official import CI95 as OFFICIAL_CI95
+from ..evaluation.official import read_official_ci95, read_official_score
 from ..evaluation.report import read_result_csv
 from ..registry.variants import VARIANTS
 from .paired import CONFIDENCE, PairedGain
@@ -46,6 +48,9 @@ __all__ = [
 
 AVERAGE = "Average"
 OFFICIAL_SCORE = "official score"
+#: Rows after the machine types: the mean over them, and (2021 on) the official score and
+#: the evaluators' jackknife half-width of it (``official score ci95``).
+_SUMMARY_ROWS = (AVERAGE, OFFICIAL_SCORE, OFFICIAL_CI95)
 COLUMNS = [
     "setting",
     "model",
@@ -119,6 +124,9 @@ def collect_results(run: SweepRun) -> dict[str, dict[str, tuple[float, float]]]:
             official = read_official_score(path)
             if official is not None:  # 2021 on: under AUC, no pAUC
                 by_type[OFFICIAL_SCORE] = (official, math.nan)
+            ci95 = read_official_ci95(path)
+            if ci95 is not None:
+                by_type[OFFICIAL_CI95] = (ci95, math.nan)
             results[variant.label] = by_type
     return results
 
@@ -139,9 +147,7 @@ def summarize(runs: Sequence[SweepRun], results: Sequence[dict]) -> list[SpreadR
         key=lambda row: (
             row.setting,
             model_order.index(row.model) if row.model in model_order else len(model_order),
-            (AVERAGE, OFFICIAL_SCORE).index(row.machine_type) + 1
-            if row.machine_type in (AVERAGE, OFFICIAL_SCORE)
-            else 0,
+            _SUMMARY_ROWS.index(row.machine_type) + 1 if row.machine_type in _SUMMARY_ROWS else 0,
             row.machine_type,
         ),
     )
@@ -203,7 +209,7 @@ def write_summary(
     ]
     for row in rows:
         cells = [_markdown_spread(row.aucs), _markdown_spread(row.paucs)]
-        summary_row = row.machine_type in (AVERAGE, OFFICIAL_SCORE)
+        summary_row = row.machine_type in _SUMMARY_ROWS
         name = f"**{row.machine_type}**" if summary_row else row.machine_type
         lines.append(
             f"| {row.setting} | {row.model} | {name} | {len(row.aucs)} | {' | '.join(cells)} |"
