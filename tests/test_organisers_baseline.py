@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -311,6 +312,74 @@ def test_the_training_batches_are_scored_as_clips_for_the_organisers_threshold()
     blocks = (vectors[first] * 0.5).reshape(-1, N_MELS)
     by_hand = min(_their_score(blocks, SOURCE_P), _their_score(blocks, TARGET_P))
     assert scores[0] == pytest.approx(by_hand, rel=1e-6)
+
+
+def _batch_store() -> MemoryFrameStore:
+    rng = np.random.default_rng(2)
+    return _store(
+        {
+            "section_00_source_train_normal_0000_a.wav": rng.normal(size=(40, N_MELS)),
+            "section_00_target_train_normal_0000_b.wav": rng.normal(size=(24, N_MELS)),
+        }
+    )
+
+
+def test_a_state_or_threshold_fitted_on_other_batches_is_fitted_again(tmp_path):
+    """Changing the split, batch size or seed without training again: the organisers'
+    covariances and a per-batch threshold are fitted on the new batches, never the old
+    ones reused (the result would depend on which files happened to be there)."""
+    from anomaly_detection.core.layout import OutputLayout
+    from anomaly_detection.evaluation.organisers_mahalanobis import SelectiveMahalanobis
+    from anomaly_detection.evaluation.thresholds import stored_or_fitted_threshold
+    from anomaly_detection.registry.variants import KERAS
+
+    layout = OutputLayout(tmp_path, tmp_path / "result")
+    model = layout.model_file(KERAS, "fan")
+    model.write_bytes(b"a stand-in model")
+    store = _batch_store()
+    fits = []
+
+    def training_frames():
+        fits.append(1)
+        return store
+
+    def predict(vectors):
+        return vectors * 0.5
+
+    first = VectorBatches(batch_size=8, validation_split=0.2, validation_vectors="random", seed=1)
+    for batches, fitted in ((first, 1), (first, 1), (replace(first, seed=2), 2)):
+        SelectiveMahalanobis.scoring_model(
+            model, predict, training_frames, frames=FRAMES, training_clips="c", batches=batches
+        )
+        assert len(fits) == fitted, batches
+    stored = np.load(precision_file(model, "mahalanobis"))
+    assert str(stored["batches"]) == replace(first, seed=2).record
+
+    def threshold(batches):
+        return stored_or_fitted_threshold(
+            layout,
+            KERAS,
+            "fan",
+            predict,
+            training_frames,
+            frames_per_vector=FRAMES,
+            percentile=0.9,
+            fitted_on="batches",
+            batches=batches,
+        )
+
+    fits.clear()
+    threshold(first)
+    threshold(first)
+    assert len(fits) == 1
+    for changed in (
+        replace(first, validation_vectors="last"),
+        replace(first, batch_size=9),
+        replace(first, seed=None),
+    ):
+        refitted = threshold(changed)
+        assert refitted.batches == changed.record
+    assert len(fits) == 4
 
 
 # ---- the preset through the command line -------------------------------------------------
