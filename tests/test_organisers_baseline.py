@@ -382,6 +382,31 @@ def test_a_state_or_threshold_fitted_on_other_batches_is_fitted_again(tmp_path):
     assert len(fits) == 4
 
 
+def test_their_batches_of_one_vector_are_left_out_of_the_training_loop_only():
+    """Their MSE threshold: the last epoch's training batches (a batch of one skipped, as
+    their BatchNorm cannot train on it), then every validation batch; their MAHALA
+    threshold: every training and validation batch, none skipped."""
+    from anomaly_detection.evaluation.training_scores import training_batch_scores
+
+    store = _batch_store()  # 62 vectors: 55 training, 7 validation
+    batches = VectorBatches(batch_size=6, validation_split=0.1, validation_vectors="random", seed=4)
+    training, validation = batches.split(len(store.vector_starts(FRAMES)))
+    assert (len(training) % 6, len(validation) % 6) == (1, 1)  # a batch of one in each
+
+    def predict(vectors):
+        return vectors * 0.5
+
+    mse = training_batch_scores(predict, store, frames=FRAMES, batches=batches)
+    assert len(mse) == len(training) // 6 + math.ceil(len(validation) / 6)
+    vectors = store.stack(store.vector_starts(FRAMES)[validation[-1:]], FRAMES)
+    assert mse[-1] == pytest.approx(np.mean((vectors * 0.5) ** 2), rel=1e-6)
+
+    precisions = DomainPrecisions({"source": SOURCE_P}, {"source": 9})
+    scorer = MahalanobisScorer(predict, precisions, mean_error_distance)
+    mahala = training_batch_scores(scorer, store, frames=FRAMES, batches=batches)
+    assert len(mahala) == math.ceil(len(training) / 6) + math.ceil(len(validation) / 6)
+
+
 # ---- the preset through the command line -------------------------------------------------
 def _preset(work: Path, root: Path) -> Path:
     """``configs/dcase2024_baseline.yaml`` as shipped, its folders under ``work`` and
