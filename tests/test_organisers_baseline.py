@@ -407,6 +407,29 @@ def test_their_batches_of_one_vector_are_left_out_of_the_training_loop_only():
     assert len(mahala) == math.ceil(len(training) / 6) + math.ceil(len(validation) / 6)
 
 
+def test_a_sweep_run_scored_under_an_earlier_formula_is_not_complete(tmp_path, monkeypatch):
+    """A sweep run finished before ``mahalanobis`` became the organisers' formula (its
+    result.csv holds per-block figures) must run again, not join the new runs' spread."""
+    from anomaly_detection.registry import anomaly_scores
+    from anomaly_detection.sweep.plan import plan_sweep
+    from conftest import base_config
+
+    def digest(score: str) -> str:
+        raw = base_config(tmp_path, tmp_path / "data", anomaly_score=score)
+        (run,) = plan_sweep(
+            tmp_path / "base.yaml", raw, [], [0], tmp_path / "sweep", n_workers=1, identity={}
+        )
+        return run.digest
+
+    now = {score: digest(score) for score in ("mse", "mahalanobis")}
+    before = tuple(
+        replace(entry, formula="") for entry in anomaly_scores.ANOMALY_SCORES
+    )  # every name as it was before formulas were recorded
+    monkeypatch.setattr(anomaly_scores, "ANOMALY_SCORES", before)
+    assert digest("mahalanobis") != now["mahalanobis"]
+    assert digest("mse") == now["mse"]  # a score of one formula only: its runs stay complete
+
+
 # ---- the preset through the command line -------------------------------------------------
 def _preset(work: Path, root: Path) -> Path:
     """``configs/dcase2024_baseline.yaml`` as shipped, its folders under ``work`` and
