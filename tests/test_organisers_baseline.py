@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -311,6 +312,122 @@ def test_the_training_batches_are_scored_as_clips_for_the_organisers_threshold()
     blocks = (vectors[first] * 0.5).reshape(-1, N_MELS)
     by_hand = min(_their_score(blocks, SOURCE_P), _their_score(blocks, TARGET_P))
     assert scores[0] == pytest.approx(by_hand, rel=1e-6)
+
+
+def _batch_store() -> MemoryFrameStore:
+    rng = np.random.default_rng(2)
+    return _store(
+        {
+            "section_00_source_train_normal_0000_a.wav": rng.normal(size=(40, N_MELS)),
+            "section_00_target_train_normal_0000_b.wav": rng.normal(size=(24, N_MELS)),
+        }
+    )
+
+
+def test_a_state_or_threshold_fitted_on_other_batches_is_fitted_again(tmp_path):
+    """Changing the split, batch size or seed without training again: the organisers'
+    covariances and a per-batch threshold are fitted on the new batches, never the old
+    ones reused (the result would depend on which files happened to be there)."""
+    from anomaly_detection.core.layout import OutputLayout
+    from anomaly_detection.evaluation.organisers_mahalanobis import SelectiveMahalanobis
+    from anomaly_detection.evaluation.thresholds import stored_or_fitted_threshold
+    from anomaly_detection.registry.variants import KERAS
+
+    layout = OutputLayout(tmp_path, tmp_path / "result")
+    model = layout.model_file(KERAS, "fan")
+    model.write_bytes(b"a stand-in model")
+    store = _batch_store()
+    fits = []
+
+    def training_frames():
+        fits.append(1)
+        return store
+
+    def predict(vectors):
+        return vectors * 0.5
+
+    first = VectorBatches(batch_size=8, validation_split=0.2, validation_vectors="random", seed=1)
+    for batches, fitted in ((first, 1), (first, 1), (replace(first, seed=2), 2)):
+        SelectiveMahalanobis.scoring_model(
+            model, predict, training_frames, frames=FRAMES, training_clips="c", batches=batches
+        )
+        assert len(fits) == fitted, batches
+    stored = np.load(precision_file(model, "mahalanobis"))
+    assert str(stored["batches"]) == replace(first, seed=2).record
+
+    def threshold(batches):
+        return stored_or_fitted_threshold(
+            layout,
+            KERAS,
+            "fan",
+            predict,
+            training_frames,
+            frames_per_vector=FRAMES,
+            percentile=0.9,
+            fitted_on="batches",
+            batches=batches,
+        )
+
+    fits.clear()
+    threshold(first)
+    threshold(first)
+    assert len(fits) == 1
+    for changed in (
+        replace(first, validation_vectors="last"),
+        replace(first, batch_size=9),
+        replace(first, seed=None),
+    ):
+        refitted = threshold(changed)
+        assert refitted.batches == changed.record
+    assert len(fits) == 4
+
+
+def test_their_batches_of_one_vector_are_left_out_of_the_training_loop_only():
+    """Their MSE threshold: the last epoch's training batches (a batch of one skipped, as
+    their BatchNorm cannot train on it), then every validation batch; their MAHALA
+    threshold: every training and validation batch, none skipped."""
+    from anomaly_detection.evaluation.training_scores import training_batch_scores
+
+    store = _batch_store()  # 62 vectors: 55 training, 7 validation
+    batches = VectorBatches(batch_size=6, validation_split=0.1, validation_vectors="random", seed=4)
+    training, validation = batches.split(len(store.vector_starts(FRAMES)))
+    assert (len(training) % 6, len(validation) % 6) == (1, 1)  # a batch of one in each
+
+    def predict(vectors):
+        return vectors * 0.5
+
+    mse = training_batch_scores(predict, store, frames=FRAMES, batches=batches)
+    assert len(mse) == len(training) // 6 + math.ceil(len(validation) / 6)
+    vectors = store.stack(store.vector_starts(FRAMES)[validation[-1:]], FRAMES)
+    assert mse[-1] == pytest.approx(np.mean((vectors * 0.5) ** 2), rel=1e-6)
+
+    precisions = DomainPrecisions({"source": SOURCE_P}, {"source": 9})
+    scorer = MahalanobisScorer(predict, precisions, mean_error_distance)
+    mahala = training_batch_scores(scorer, store, frames=FRAMES, batches=batches)
+    assert len(mahala) == math.ceil(len(training) / 6) + math.ceil(len(validation) / 6)
+
+
+def test_a_sweep_run_scored_under_an_earlier_formula_is_not_complete(tmp_path, monkeypatch):
+    """A sweep run finished before ``mahalanobis`` became the organisers' formula (its
+    result.csv holds per-block figures) must run again, not join the new runs' spread."""
+    from anomaly_detection.registry import anomaly_scores
+    from anomaly_detection.sweep.plan import plan_sweep
+    from conftest import base_config
+
+    def digest(score: str) -> str:
+        raw = base_config(tmp_path, tmp_path / "data", anomaly_score=score)
+        (run,) = plan_sweep(
+            tmp_path / "base.yaml", raw, [], [0], tmp_path / "sweep", n_workers=1, identity={}
+        )
+        return run.digest
+
+    now = {score: digest(score) for score in ("mse", "mahalanobis")}
+    before = tuple(
+        replace(entry, formula="") for entry in anomaly_scores.ANOMALY_SCORES
+    )  # every name as it was before formulas were recorded
+    monkeypatch.setattr(anomaly_scores, "ANOMALY_SCORES", before)
+    assert digest("mahalanobis") != now["mahalanobis"]
+    assert digest("mse") == now["mse"]  # a score of one formula only: its runs stay complete
 
 
 # ---- the preset through the command line -------------------------------------------------

@@ -19,7 +19,8 @@ pseudo-inverse, with a warning. The precision matrices are stored beside the mod
 (``<model><file tag>.npz``: ``.mahalanobis.npz``, ``.mahalanobis_per_block.npz``),
 tagged with the model's SHA-256, the training clip list, the score's name and its
 formula; a changed model, other clips or a file of another formula (such as one written
-before formulas were recorded) refit them. 2020 sets, with no target domain, have the
+before formulas were recorded) refit them, as do other training batches for a state fitted
+on them (the organisers'). 2020 sets, with no target domain, have the
 source one only.
 """
 
@@ -72,7 +73,8 @@ class DomainPrecisions:
     """``{domain: C^-1}`` (n_mels, n_mels) float64, with the number of training vectors
     (organisers' formula) or error blocks (per-block) behind each, and what they were
     fitted for: the model file's SHA-256, the training clip list's digest, the registered
-    score's name and its formula."""
+    score's name and its formula, and the training batches (``VectorBatches.record``;
+    empty for a state that does not depend on them)."""
 
     matrices: dict[str, np.ndarray]
     vectors: dict[str, int]
@@ -80,6 +82,7 @@ class DomainPrecisions:
     training_clips: str = ""
     score: str = "mahalanobis_per_block"
     formula: str = ""
+    batches: str = ""
 
 
 def frame_errors(vectors: np.ndarray, reconstruction: np.ndarray, frames: int) -> np.ndarray:
@@ -194,16 +197,22 @@ def save_precisions(model_file: Path, precisions: DomainPrecisions) -> None:
         "training_clips": np.asarray(precisions.training_clips),
         "score": np.asarray(precisions.score),
         "formula": np.asarray(precisions.formula),
+        "batches": np.asarray(precisions.batches),
     }
     np.savez(buffer, allow_pickle=False, **arrays)
     write_bytes_atomic(precision_file(model_file, precisions.score), buffer.getvalue())
 
 
 def load_precisions(
-    model_file: Path, *, training_clips: str | None, score: str = "mahalanobis_per_block"
+    model_file: Path,
+    *,
+    training_clips: str | None,
+    score: str = "mahalanobis_per_block",
+    batches: str = "",
 ) -> DomainPrecisions | None:
     """The stored precisions of the model at ``model_file`` for ``score``; ``None`` when
-    absent, damaged, of another format or formula, or made for another model file or
+    absent, damaged, of another format or formula, fitted on other training ``batches``
+    (their ``VectorBatches.record``), or made for another model file or
     (``training_clips`` given) other training clips."""
     path = precision_file(model_file, score)
     if not path.is_file():
@@ -215,6 +224,9 @@ def load_precisions(
                 raise ValueError("written by another version")
             if (str(stored["score"]), str(stored["formula"])) != (score, formula):
                 raise ValueError(f"fitted for another formula ({stored['formula']})")
+            fitted_on = str(stored["batches"]) if "batches" in stored else ""
+            if fitted_on != batches:
+                raise ValueError(f"fitted on other training batches ({fitted_on or 'unrecorded'})")
             digest, clips = str(stored["model_digest"]), str(stored["training_clips"])
             matrices = {
                 domain: stored[f"precision_{domain}"]
@@ -230,7 +242,7 @@ def load_precisions(
     if digest != file_digest(model_file) or other_clips or not matrices or not finite:
         logger.info("%s: made for another model or other training clips; fitting again", path)
         return None
-    return DomainPrecisions(matrices, vectors, digest, clips, score, formula)
+    return DomainPrecisions(matrices, vectors, digest, clips, score, formula, batches)
 
 
 def stored_or_fitted(
@@ -240,10 +252,14 @@ def stored_or_fitted(
     *,
     training_clips: str | None,
     score: str,
+    batches: str = "",
 ) -> DomainPrecisions:
     """The precisions of ``score`` stored beside ``model_file`` or, absent or stale,
-    ``fit(training_frames())`` (called only then), tagged and stored."""
-    stored = load_precisions(model_file, training_clips=training_clips, score=score)
+    ``fit(training_frames())`` (called only then), tagged and stored; ``batches``: the
+    record of the training batches a fit depends on (empty: none)."""
+    stored = load_precisions(
+        model_file, training_clips=training_clips, score=score, batches=batches
+    )
     if stored is not None:
         return stored
     fitted = replace(
@@ -252,6 +268,7 @@ def stored_or_fitted(
         training_clips=training_clips or "",
         score=score,
         formula=anomaly_score_entry(score).formula,
+        batches=batches,
     )
     save_precisions(model_file, fitted)
     counts = ", ".join(f"{domain} {n}" for domain, n in fitted.vectors.items())

@@ -18,8 +18,10 @@ its mean residual block; the clip's score is the smaller of its source and targe
 scores. A batch of vectors is scored the same way (the organisers' per-batch scores,
 to which their decision threshold is fitted: ``decision_fit: batches``).
 
-Where a batch holds no source vector their code adds a NaN covariance; here such a batch
-adds nothing to the source sum. Their covariances are float32 on the device; here float64.
+A batch without a source vector adds nothing to the source sum, as theirs (the empty
+product of their centred residuals is a zero matrix). Their covariances are float32 on the
+device; here float64. The covariances depend on the batches: stored, they record them
+(``VectorBatches.record``), and another split, batch size or seed fits them again.
 """
 
 from __future__ import annotations
@@ -154,6 +156,11 @@ class SelectiveMahalanobis:
             return fit_organisers_precisions(predict, store, frames=frames, batches=batches)
 
         precisions = stored_or_fitted(
-            model_file, training_frames, fit, training_clips=training_clips, score="mahalanobis"
+            model_file,
+            training_frames,
+            fit,
+            training_clips=training_clips,
+            score="mahalanobis",
+            batches=batches.record,
         )
         return MahalanobisScorer(predict, precisions, mean_error_distance)

@@ -8,8 +8,8 @@ of its training batches (``decision_fit: batches``, one per machine type:
 ``<model file>.threshold.json`` (``<model file><file tag>.threshold.json`` for an
 anomaly score with a file tag in :mod:`anomaly_detection.registry.anomaly_scores`)
 together with the model file's size, modification time and SHA-256, the score's name
-and formula and what it was fitted on, so a retrained or replaced model, or another
-formula, never uses a stale threshold.
+and formula and what it was fitted on (clips, or batches and which), so a retrained or
+replaced model, another formula or other batches never use a stale threshold.
 """
 
 from __future__ import annotations
@@ -75,6 +75,8 @@ class Threshold:
     formula: str = ""
     #: What the gamma distribution was fitted to: ``clips`` or ``batches`` (``decision_fit``).
     fitted_on: str = "clips"
+    #: Which batches (``VectorBatches.record``; empty when fitted on clips).
+    batches: str = ""
 
     def for_set(self, name: str) -> float:
         """The threshold of the clips of the scoring set ``name``."""
@@ -168,12 +170,13 @@ def load_threshold(
     training_clips: str | None = None,
     score: str = DEFAULT_ANOMALY_SCORE,
     fitted_on: str = "clips",
+    batches: str = "",
 ) -> Threshold | None:
     """The threshold stored in ``path``, or ``None`` if absent, unreadable, fitted to
     another state of ``model_file``, for another percentile, anomaly ``score`` or formula
-    of it, to other scores than ``fitted_on`` (``clips``, ``batches``), or
-    (``training_clips`` given) on other training clips (another set, or clips added or
-    replaced)."""
+    of it, to other scores than ``fitted_on`` (``clips``, or ``batches`` of another
+    ``batches`` record), or (``training_clips`` given) on other training clips (another
+    set, or clips added or replaced)."""
     if not path.is_file():
         return None
     try:
@@ -208,9 +211,14 @@ def load_threshold(
             formula,
         )
         return None
-    if stored.fitted_on != fitted_on:
+    if (stored.fitted_on, stored.batches) != (fitted_on, batches):
         logger.info(
-            "%s: fitted on training %s, not %s; recomputing", path, stored.fitted_on, fitted_on
+            "%s: fitted on training %s %s, not %s %s; recomputing",
+            path,
+            stored.fitted_on,
+            stored.batches,
+            fitted_on,
+            batches,
         )
         return None
     if training_clips is not None and stored.training_clips != training_clips:
@@ -244,10 +252,11 @@ def fit_and_save_threshold(
     ``fitted_on="batches"``: the type's only, fitted to the training batches' scores
     (:func:`.training_scores.training_batch_scores` of ``batches``)."""
     if fitted_on == "batches":
+        batches = batches or VectorBatches()
         batch_scores = training_batch_scores(
-            predict, frames, frames=frames_per_vector, batches=batches or VectorBatches()
+            predict, frames, frames=frames_per_vector, batches=batches
         )
-        threshold = fit_threshold(batch_scores, percentile)
+        threshold = replace(fit_threshold(batch_scores, percentile), batches=batches.record)
     else:
         threshold = _fit_on_clips(predict, frames, frames_per_vector, percentile, year)
     formula = anomaly_score_entry(score).formula
@@ -316,6 +325,7 @@ def stored_or_fitted_threshold(
         training_clips=training_clips,
         score=score,
         fitted_on=fitted_on,
+        batches=(batches or VectorBatches()).record if fitted_on == "batches" else "",
     )
     if stored is not None:
         return stored

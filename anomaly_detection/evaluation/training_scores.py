@@ -2,14 +2,16 @@
 distribution is fitted: one per training clip (:func:`training_scores`), or, as the
 organisers' DCASE 2023+ baseline, one per training batch (:func:`training_batch_scores`).
 
-The organisers fit their threshold to the per-batch losses of the last training epoch and
-the validation batches (``MSE``), or to the per-batch Mahalanobis scores of the training
-and validation batches after the covariance pass (``MAHALA``). Here the batches are the
-model's training vectors (:class:`~anomaly_detection.features.vector_batches.
-VectorBatches`) reshuffled, a batch of one vector left out, then its validation vectors in
-order, each batch scored as one clip by the finished model in inference mode; for
-``MSE`` this differs from theirs, whose training-batch losses are taken during the last
-epoch (the weights still moving, BatchNorm on each batch's statistics).
+The organisers fit their threshold to the per-batch losses of the last training epoch (a
+batch of one vector skipped: BatchNorm cannot train on it) and of every validation batch
+(``MSE``), or to the per-batch Mahalanobis scores of every training and validation batch
+after the covariance pass (``MAHALA``). Here the batches are the model's training vectors
+(:class:`~anomaly_detection.features.vector_batches.VectorBatches`) reshuffled, then its
+validation vectors in order, each batch scored as one clip by the finished model in
+inference mode; a training batch of one vector is left out for the mean squared error
+only, as theirs. For ``MSE`` this differs from theirs, whose training-batch losses are
+taken during the last epoch (the weights still moving, BatchNorm on each batch's
+statistics).
 """
 
 from __future__ import annotations
@@ -81,7 +83,9 @@ def training_batch_scores(
 ) -> np.ndarray:
     """The score of each training batch: the training vectors in a seeded shuffle, then the
     validation vectors in order, ``batches.batch_size`` at a time, each batch scored by
-    :func:`vectors_score` (a batch of one vector is left out).
+    :func:`vectors_score`; a training batch of one vector is left out when ``model``
+    scores by its mean squared error (theirs comes from the training loop), kept for a
+    model with its own ``vectors_score`` (their pass after training).
 
     Returns
     -------
@@ -89,11 +93,12 @@ def training_batch_scores(
     """
     starts = store.vector_starts(frames)
     training, validation = batches.split(len(starts))
+    smallest = 1 if hasattr(model, "vectors_score") else 2
     scores = [
         vectors_score(model, store.stack(starts[rows], frames), frames=frames)
         for rows in itertools.chain(
-            batches.shuffled(training, stream=2), batches.in_order(validation)
+            (rows for rows in batches.shuffled(training, stream=2) if len(rows) >= smallest),
+            batches.in_order(validation),
         )
-        if len(rows) > 1
     ]
     return np.asarray(scores, dtype=np.float64)

@@ -50,6 +50,17 @@ class VectorBatches:
         """The batches of a configuration's ``fit`` section and ``seed``."""
         return cls(fit.batch_size, fit.validation_split, fit.validation_vectors, seed)
 
+    @property
+    def record(self) -> str:
+        """What a state or decision threshold fitted on these batches records of them, so
+        that one fitted on other batches (another split, batch size or seed) is not
+        reused: ``batch_size 256, validation_split 0.1, validation_vectors random, seed
+        13711`` (seed 0 for ``None``: the same batches)."""
+        return (
+            f"batch_size {self.batch_size}, validation_split {self.validation_split}, "
+            f"validation_vectors {self.validation_vectors}, seed {self._seed()}"
+        )
+
     def split(self, n_vectors: int) -> tuple[np.ndarray, np.ndarray]:
         """Indices of the training and of the validation vectors among ``n_vectors``.
 

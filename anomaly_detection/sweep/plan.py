@@ -27,10 +27,11 @@ from typing import Any
 
 import yaml
 
-from ..core.config import parse_config, path_keys
+from ..core.config import Config, parse_config, path_keys
 from ..core.config_values import quote
 from ..core.errors import ConfigError
 from ..data.dataset import data_folder_digest
+from ..registry.anomaly_scores import anomaly_score_entry
 
 __all__ = [
     "SweepRun",
@@ -207,17 +208,30 @@ def plan_sweep(
                 config = parse_config(yaml.safe_load(text), source=source)
             except ConfigError as error:
                 raise ConfigError(str(error)) from None
-            results_from = {key: value for key, value in raw.items() if key != "n_workers"}
             # The clips themselves: a run on changed data is not complete.
             data_dir = config.data_directory(identity.get("mode") != "eval")
             if data_dir not in data_digests:
                 data_digests[data_dir] = data_folder_digest(data_dir)
-            results_from["data"] = data_digests[data_dir]
-            backend = identity.get("keras_backend") or config.fit.backend
-            results_from["sweep"] = {**identity, "keras_backend": backend}
-            digest = hashlib.sha256(yaml.safe_dump(results_from).encode()).hexdigest()
+            digest = _run_digest(raw, config, data_digests[data_dir], identity)
             runs.append(SweepRun(setting, seed, folder, text, digest))
     return runs
+
+
+def _run_digest(
+    raw: dict[str, Any], config: Config, data_digest: str, identity: dict[str, Any]
+) -> str:
+    """SHA-256 of what a run's results come from: its YAML (``n_workers`` aside), the
+    data folder's ``data_digest``, the sweep's ``identity`` and backend, and the anomaly
+    score's formula where its name has stood for another (a run scored under the earlier
+    one, such as ``mahalanobis`` before it was the organisers' formula, is not complete)."""
+    results_from = {key: value for key, value in raw.items() if key != "n_workers"}
+    results_from["data"] = data_digest
+    formula = anomaly_score_entry(config.anomaly_score).formula
+    if formula:
+        results_from["anomaly_score_formula"] = formula
+    backend = identity.get("keras_backend") or config.fit.backend
+    results_from["sweep"] = {**identity, "keras_backend": backend}
+    return hashlib.sha256(yaml.safe_dump(results_from).encode()).hexdigest()
 
 
 def _run_config(
