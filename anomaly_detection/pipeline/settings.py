@@ -44,6 +44,9 @@ class RunSettings:
         The DCASE year whose layout the data folder follows.
     ground_truth : GroundTruth or SectionGroundTruth or None
         Labels of the evaluation clips (``-e`` only).
+    reads_labels : bool
+        The script scores test clips and reads evaluation labels when there are some
+        (``--ground-truth``): its results are judged by them.
     """
 
     config: Config
@@ -54,6 +57,7 @@ class RunSettings:
     ignore_provenance: bool = False
     dataset_year: int = REFERENCE_YEAR
     ground_truth: GroundTruth | SectionGroundTruth | None = None
+    reads_labels: bool = False
 
     @functools.cached_property
     def layout(self) -> OutputLayout:

@@ -27,10 +27,10 @@ from typing import Any
 
 import yaml
 
-from ..core.config import parse_config, path_keys
+from ..core.config import Config, parse_config, path_keys
 from ..core.config_values import quote
 from ..core.errors import ConfigError
-from ..data.dataset import data_folder_digest
+from ..data.run_inputs import inputs_digest
 
 __all__ = [
     "SweepRun",
@@ -65,8 +65,9 @@ class SweepRun:
     config_text : str
         The run's YAML (written to ``folder / "config.yaml"``).
     digest : str
-        SHA-256 of what determines the run's results (its YAML but ``n_workers``): a
-        run whose configuration changed is run again.
+        SHA-256 of what determines the run's results (its YAML but ``n_workers``, the
+        clips and labels it reads): a run whose configuration or data changed is run
+        again.
     """
 
     setting: str
@@ -168,8 +169,10 @@ def plan_sweep(
     identity : dict
         What else determines a run's results (mode, machine types, backend): part
         of its digest, so that a finished run is not taken for one of another kind.
-        The digest also holds the data folder's clip list (paths, sizes, modification
-        times): adding, removing or replacing a clip makes every run incomplete.
+        The digest also holds what the run reads from the data, listed as the scripts
+        list it (:func:`~anomaly_detection.data.run_inputs.inputs_digest`): the clips'
+        paths, sizes and modification times and, in evaluation mode, the labels; adding,
+        removing or replacing a clip, or correcting a label, makes the runs incomplete.
 
     Returns
     -------
@@ -185,7 +188,7 @@ def plan_sweep(
         if key in _OWN_PATHS:
             raise ConfigError(f"--set {key}=...: every run has its own, in its folder")
     runs: list[SweepRun] = []
-    data_digests: dict[Path, str] = {}
+    data_digests: dict[tuple, str] = {}
     for values in itertools.product(*(values for _, values in overrides)):
         setting_values = dict(zip(keys, values, strict=True))
         setting = "+".join(f"{key}={_label(value)}" for key, value in setting_values.items())
@@ -208,16 +211,25 @@ def plan_sweep(
             except ConfigError as error:
                 raise ConfigError(str(error)) from None
             results_from = {key: value for key, value in raw.items() if key != "n_workers"}
-            # The clips themselves: a run on changed data is not complete.
-            data_dir = config.data_directory(identity.get("mode") != "eval")
-            if data_dir not in data_digests:
-                data_digests[data_dir] = data_folder_digest(data_dir)
-            results_from["data"] = data_digests[data_dir]
+            # The clips and labels themselves: a run on changed data is not complete.
+            results_from["data"] = _inputs_digest(config, identity, data_digests)
             backend = identity.get("keras_backend") or config.fit.backend
             results_from["sweep"] = {**identity, "keras_backend": backend}
             digest = hashlib.sha256(yaml.safe_dump(results_from).encode()).hexdigest()
             runs.append(SweepRun(setting, seed, folder, text, digest))
     return runs
+
+
+def _inputs_digest(config: Config, identity: dict[str, Any], known: dict[tuple, str]) -> str:
+    """:func:`~anomaly_detection.data.run_inputs.inputs_digest` of the clips and labels a
+    run of ``config`` reads, computed once per data folder, labels and year."""
+    dev_mode = identity.get("mode") != "eval"
+    key = (config.data_directory(dev_mode), config.eval_ground_truth, config.dataset_year)
+    if key not in known:
+        known[key] = inputs_digest(
+            config, dev_mode=dev_mode, machine_types=identity.get("machine_types") or None
+        )
+    return known[key]
 
 
 def _run_config(
