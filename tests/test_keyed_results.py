@@ -17,7 +17,7 @@ import yaml
 from anomaly_detection.core.config import FeatureConfig
 from anomaly_detection.data.synthetic_years import SectionedSpec, write_sectioned_dataset
 from anomaly_detection.features.cache import FeatureCache
-from anomaly_detection.model.provenance import feature_differences, file_digest
+from anomaly_detection.model.provenance import file_digest
 from conftest import run_script, write_config
 
 TINY_2026 = SectionedSpec(
@@ -155,6 +155,8 @@ def test_a_model_of_channel_0_is_refused_on_the_mean_of_the_channels(trained, tm
 
 
 def test_absent_feature_keys_mean_their_defaults_and_the_cache_keys_every_one(tmp_path):
+    from anomaly_detection.model.provenance import feature_differences
+
     older = {"n_mels": 128, "n_fft": 1024, "hop_length": 512, "power": 2.0, "frames": 5}
     older["frame_crop"] = [50, 250]  # a provenance written before `channel` was recorded
     mean = {**older, "channel": None}

@@ -24,6 +24,7 @@ from ..features.cache import FeatureCache
 from ..features.extraction import check_settings_at_rate, extract_log_mels, load_frame_store
 from ..features.frame_store import FrameStore
 from .clip_facts import ClipFacts
+from .result_facts import result_facts
 from .settings import RunSettings
 
 __all__ = ["RunData"]
@@ -157,32 +158,8 @@ class RunData:
         return grouped
 
     def result_facts(self) -> ResultFacts:
-        """The set, ``max_fpr``, test clip lists, anomaly score and (evaluation set) labels
-        this run's results are computed on, for every machine type of the data folder:
-        results of the types ``--machine-type`` leaves out, which the run keeps or shows,
-        are judged too (each that can be listed)."""
-        settings = self.settings
-        ground_truth, chosen = settings.ground_truth, settings.machine_types
-        clips, labels = {}, {}
-        for folder in select_machine_type_dirs(settings.data_directory, None):
-            try:
-                test_sets = scoring_sets(folder, settings.dataset_year, dev_mode=settings.dev_mode)
-            except DatasetError:
-                if chosen is None or folder.name in chosen:
-                    raise
-                continue  # left out of this run, and unreadable: not judged by its clips
-            files = [path for test_set in test_sets for path in test_set.files]
-            clips[folder.name] = self.facts.files_digest(files)
-            if ground_truth is not None:
-                labels[folder.name] = ground_truth.labels_digest(folder.name)
-        config = settings.config
-        return ResultFacts(
-            settings.mode,
-            config.max_fpr,
-            clips,
-            config.anomaly_score,
-            labels if settings.reads_labels else None,
-        )
+        """What this run's results are computed on (:func:`.result_facts.result_facts`)."""
+        return result_facts(self.settings, self.facts)
 
     def check_sample_rate(self, clips: Sequence[Path]) -> None:
         """The feature settings at ``clips``' sample rate (checked and logged once per rate)."""
