@@ -137,6 +137,19 @@ def test_clips_of_a_channel_count_the_year_lacks_are_said_so(set_2026):
     one_line_error(run, "model_fan.hdf5")
 
 
+def test_a_dataset_year_of_other_channels_says_what_the_features_are_of(set_2026):
+    _, config = set_2026
+    raw = yaml.safe_load(config.read_text())
+    raw["dataset_year"] = 2023  # the 2023 layout, whose clips are mono
+    config.write_text(yaml.safe_dump(raw))
+    run = script("01_test.py", config, "-d")  # no model: stops after the dataset line
+    assert (
+        "WARNING: dataset: DCASE 2023 layout, two-channel clips (the year's are mono), "
+        "features from the mean of the channels (feature.channel chooses one)\n"
+    ) in run.stderr
+    one_line_error(run, "model_fan.hdf5")
+
+
 # ---- 2. feature settings compared both ways ---------------------------------------------------
 
 
@@ -180,31 +193,42 @@ def test_absent_feature_keys_mean_their_defaults_and_the_cache_keys_every_one(tm
 # ---- 3. labels in the results' record ---------------------------------------------------------
 
 
-def test_results_of_corrected_labels_are_not_kept_as_current(dev_run, tmp_path):
+def test_rows_of_corrected_labels_or_changed_clips_are_not_kept(dev_run, tmp_path):
+    """A run on ToyCar keeps the other types' rows of result.csv only while their labels
+    and clips are those they were computed on."""
     data = tmp_path / "data"
     listed = (dev_run["data"] / "eval_data_list.csv").read_text()
     (data / "eval_data_list.csv").parent.mkdir(parents=True)
-    (data / "eval_data_list.csv").write_text(listed + listed.replace("ToyCar", "fan"))
+    types = ("ToyCar", "fan", "pump")  # fan, pump: ToyCar's clips and model again
+    (data / "eval_data_list.csv").write_text("".join(listed.replace("ToyCar", t) for t in types))
     model = tmp_path / "work" / "model"
     shutil.copytree(dev_run["work"] / "model", model)
-    for machine_type in ("ToyCar", "fan"):  # fan: a second type, ToyCar's clips and model
+    for machine_type in types:
         shutil.copytree(dev_run["data"] / "eval_data" / "ToyCar", data / "eval_data" / machine_type)
-    for name in ("model_{}.hdf5", "model_{}.hdf5.provenance.json"):
-        shutil.copy(model / name.format("ToyCar"), model / name.format("fan"))
+        for name in ("model_{}.hdf5", "model_{}.hdf5.provenance.json"):
+            if machine_type != "ToyCar":
+                shutil.copy(model / name.format("ToyCar"), model / name.format(machine_type))
     config = write_config(tmp_path / "work", data)
     assert script("01_test.py", config, "-e").returncode == 0
     result = tmp_path / "work" / "result" / "result.csv"
-    assert "\nfan\n" in result.read_text()
+    assert "\nfan\n" in result.read_text() and "\npump\n" in result.read_text()
     rows = (data / "eval_data_list.csv").read_text().split("fan\n")
     name, original, label = rows[1].split("\n", 1)[0].split(",")
     corrected = f"{name},{original},{1 - int(label)}"  # one label of fan corrected
     rows[1] = rows[1].replace(f"{name},{original},{label}", corrected, 1)
     (data / "eval_data_list.csv").write_text("fan\n".join(rows))
+    for clip in sorted((data / "eval_data" / "pump" / "test").iterdir())[::2]:
+        clip.unlink()  # half of pump's test clips removed
     run = script("01_test.py", config, "-e", "--machine-type", "ToyCar")
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "fan" not in result.read_text()  # its rows were computed with the old label
-    summary = (tmp_path / "work" / "result" / "summary.md").read_text()
-    assert "| ToyCar | 05 |" in summary and "| fan |" not in summary.split("## Models")[0]
+    assert (
+        "INFO: ground truth: the labels of fan, pump are not used (--machine-type ToyCar)\n"
+        in run.stderr
+    )
+    assert result.read_text().startswith("ToyCar\n")
+    assert "fan" not in result.read_text() and "pump" not in result.read_text()
+    summary = (tmp_path / "work" / "result" / "summary.md").read_text().split("## Models")[0]
+    assert "| ToyCar |" in summary and "| fan |" not in summary and "| pump |" not in summary
 
 
 # ---- 4. figures over less than they say -------------------------------------------------------

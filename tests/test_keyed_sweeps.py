@@ -125,3 +125,19 @@ def test_corrected_evaluation_labels_make_a_run_incomplete(year, tiny_data, tmp_
     assert planned(config, output, "-e") == "1 complete, 0 to run"
     flip_first_label(labels, column=column)
     assert planned(config, output, "-e") == "0 complete, 1 to run"
+
+
+def test_a_clip_rewritten_with_its_old_modification_time_changes_the_inputs(tiny_data, tmp_path):
+    from anomaly_detection.core.config import load_config
+    from anomaly_detection.data.run_inputs import inputs_digest
+
+    shutil.copytree(tiny_data / "dev_data", tmp_path / "data" / "dev_data")
+    config = load_config(write_config(tmp_path / "work", tmp_path / "data"))
+    before = inputs_digest(config, dev_mode=True, machine_types=None)
+    assert inputs_digest(config, dev_mode=True, machine_types=None) == before
+    clip = sorted((tmp_path / "data" / "dev_data" / "ToyCar" / "test").iterdir())[0]
+    status = clip.stat()
+    clip.write_bytes(clip.read_bytes()[:-2] + b"\x01\x02")  # same name and size
+    os.utime(clip, ns=(status.st_atime_ns, status.st_mtime_ns))  # as `cp -p` keeps it
+    assert clip.stat().st_mtime_ns == status.st_mtime_ns
+    assert inputs_digest(config, dev_mode=True, machine_types=None) != before

@@ -52,7 +52,11 @@ def quiet_start() -> None:
     while they load ends it with :data:`STARTUP_INTERRUPTED` instead of their import
     traceback (the exit status stays Python's for Ctrl-C), and a Ctrl-C that a library's
     callback swallows (Python prints "Exception ignored in ...") is recorded
-    (:func:`requested`) instead of printed. Main thread only."""
+    (:func:`requested`) instead of printed. Main thread only. A process started deaf to
+    Ctrl-C (a fork server, which imports the script: :func:`workers_spawned_deaf`) stays
+    so: nothing is changed."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        return
     install_handler()
     previous_hook = sys.excepthook
     previous_unraisable = sys.unraisablehook

@@ -50,10 +50,11 @@ def missing_scoring_sets(type_dir: Path, year: int, test_sets: Sequence[TestSet]
 
 
 def clip_files_digest(files: Sequence[Path]) -> str:
-    """SHA-256 of the clips' absolute paths, sizes and modification times (ns), in order:
-    a clip rewritten with another of the same name and size (as every DCASE clip is)
-    changes it, as do another data folder and a touched clip. Results and thresholds
-    record it.
+    """SHA-256 of the clips' absolute paths, sizes, inodes and modification and status-change
+    times (ns), in order: a clip rewritten with another of the same name and size (as
+    every DCASE clip is) changes it, even with its modification time set back (a copy
+    that keeps it: the status-change time cannot be set back), as do another data folder
+    and a touched clip. Results, thresholds and sweeps record it.
 
     Parameters
     ----------
@@ -68,7 +69,7 @@ def clip_files_digest(files: Sequence[Path]) -> str:
     for path in files:
         try:
             status = path.stat()
-            state = f"{status.st_size}\0{status.st_mtime_ns}"
+            state = f"{status.st_size}\0{status.st_ino}\0{status.st_mtime_ns}\0{status.st_ctime_ns}"
         except OSError:
             state = "missing"
         name = str(path.absolute())  # not resolve(): a symlink loop is a bad clip, not a crash
