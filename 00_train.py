@@ -24,6 +24,10 @@ from typing import TYPE_CHECKING
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: no CUDA probes
 
+from anomaly_detection.core.interruption import quiet_start
+
+quiet_start()  # Ctrl-C while the libraries load: one line, not their traceback
+
 import common
 from anomaly_detection.model.backend import (
     check_keras_backend,

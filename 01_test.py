@@ -18,6 +18,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: no CUDA probes
 
+from anomaly_detection.core.interruption import quiet_start
+
+quiet_start()  # Ctrl-C while the libraries load: one line, not their traceback
+
 import common
 import keras_model
 from anomaly_detection.evaluation.report import console_auc_table, format_result_table

@@ -27,6 +27,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: no CUDA probes
 
+from anomaly_detection.core.interruption import quiet_start
+
+quiet_start()  # Ctrl-C while the libraries load: one line, not their traceback
+
 import common
 from anomaly_detection.model.backend import use_tensorflow_backend
 

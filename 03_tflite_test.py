@@ -23,6 +23,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from anomaly_detection.core.interruption import quiet_start
+
+quiet_start()  # Ctrl-C while the libraries load: one line, not their traceback
+
 import common
 from anomaly_detection.core.errors import ModelError
 from anomaly_detection.device.tflm import tflm_runtime

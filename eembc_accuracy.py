@@ -13,7 +13,8 @@ Each sample file (``y_labels.csv`` and the ``*_hist_librosa.bin`` files that
 firmware's computation; a file's score is the mean of its printed window
 results, as MLCommons' runner takes it. Writes to ``--output``:
 
-- ``results.txt``: the runner's ``AUC = %.3f`` and ``Top 1% = %2.1f`` for the host;
+- ``results.txt``: the runner's ``AUC = %.3f`` and ``Top 1% = %2.1f`` for the host, then
+  the model file and its SHA-256 prefix;
 - ``eembc_scores.csv``: ``file,score`` per sample file (host);
 - ``eembc_accuracy.csv``: per source (host, board): exact AUC/pAUC, the runner's
   figures, whether the closed division's target AUC 0.85 is met, the older EEMBC
@@ -247,8 +248,8 @@ def log_comparison(scores: dict[str, np.ndarray]) -> None:
 def main(args: argparse.Namespace) -> int:
     check_arguments(args)
     with folder_locks([args.output]):
+        forget_outputs(args.output)  # a failed run (a refused model too) leaves no earlier figures
         model = load_firmware_model(args.model)
-        forget_outputs(args.output)  # a failed run leaves no earlier figures beside it
         samples_dir = args.samples
         if args.set is not None:
             samples_dir = export_official_set(

@@ -80,14 +80,15 @@ class FeatureConfig:
         return self.n_mels * self.frames
 
     def log_mel_key(self) -> dict[str, object]:
-        """Parameters that determine a clip's (cropped) log-mel spectrogram."""
+        """Parameters that determine a clip's (cropped) log-mel spectrogram, every one of
+        them whatever its value (``channel`` ``None``: the mean of the channels)."""
         return {
             "n_mels": self.n_mels,
             "n_fft": self.n_fft,
             "hop_length": self.hop_length,
             "power": self.power,
             "frame_crop": self.frame_crop,
-            **({} if self.channel is None else {"channel": self.channel}),
+            "channel": self.channel,
         }
 
 

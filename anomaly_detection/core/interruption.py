@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Iterator
+from types import TracebackType
 
 __all__ = [
+    "quiet_start",
     "install_handler",
     "ensure_handler",
     "requested",
@@ -33,9 +36,47 @@ def _on_sigint(signum, frame) -> None:
 
 
 def install_handler() -> None:
-    """Route SIGINT (Ctrl-C) through the recording handler (main thread only)."""
-    _REQUESTED.clear()
-    signal.signal(signal.SIGINT, _on_sigint)
+    """Route SIGINT (Ctrl-C) through the recording handler (main thread only); an
+    interruption recorded since :func:`quiet_start` installed it is kept."""
+    if signal.getsignal(signal.SIGINT) is not _on_sigint:
+        _REQUESTED.clear()
+        signal.signal(signal.SIGINT, _on_sigint)
+
+
+#: What a script prints when Ctrl-C stops it before it has started its work.
+STARTUP_INTERRUPTED = "ERROR: interrupted by the user while starting; nothing was written"
+
+
+def quiet_start() -> None:
+    """For a script to call first, before it loads its libraries (Keras, TensorFlow): Ctrl-C
+    while they load ends it with :data:`STARTUP_INTERRUPTED` instead of their import
+    traceback (the exit status stays Python's for Ctrl-C), and a Ctrl-C that a library's
+    callback swallows (Python prints "Exception ignored in ...") is recorded
+    (:func:`requested`) instead of printed. Main thread only. A process started deaf to
+    Ctrl-C (a fork server, which imports the script: :func:`workers_spawned_deaf`) stays
+    so: nothing is changed."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        return
+    install_handler()
+    previous_hook = sys.excepthook
+    previous_unraisable = sys.unraisablehook
+
+    def excepthook(
+        kind: type[BaseException], value: BaseException, traceback: TracebackType | None
+    ) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            print(STARTUP_INTERRUPTED, file=sys.stderr)
+        else:
+            previous_hook(kind, value, traceback)
+
+    def unraisablehook(unraisable: sys.UnraisableHookArgs) -> None:
+        if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+            _REQUESTED.set()
+        else:
+            previous_unraisable(unraisable)
+
+    sys.excepthook = excepthook
+    sys.unraisablehook = unraisablehook
 
 
 def ensure_handler() -> None:

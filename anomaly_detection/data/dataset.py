@@ -13,7 +13,6 @@ never guessed at.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections.abc import Sequence
@@ -207,19 +206,3 @@ def list_test_sets(type_dir: Path, dev_mode: bool) -> list[TestSet]:
         labels = tuple(label for label, _ in entries) if dev_mode else None
         test_sets.append(TestSet(machine_id, files, labels))
     return test_sets
-
-
-def data_folder_digest(data_dir: Path) -> str:
-    """SHA-256 of every ``.wav`` file's path (relative to ``data_dir``), size and
-    modification time under ``data_dir``: changes when a clip is added, removed or
-    replaced. ``""`` when the folder does not exist."""
-    if not data_dir.is_dir():
-        return ""
-    digest = hashlib.sha256()
-    for path in sorted(data_dir.rglob("*")):
-        if path.suffix.lower() == ".wav":
-            status = path.stat() if path.exists() else None
-            size, mtime = (status.st_size, status.st_mtime_ns) if status else (-1, -1)
-            relative = str(path.relative_to(data_dir))
-            digest.update(f"{relative}\0{size}\0{mtime}\0".encode("utf-8", "surrogateescape"))
-    return digest.hexdigest()

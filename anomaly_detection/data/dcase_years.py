@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import AudioError, DatasetError
@@ -40,6 +41,8 @@ from .dataset import ANOMALY, NORMAL, TestSet, training_machine_id, wav_files
 __all__ = [
     "SOURCE",
     "TARGET",
+    "DetectedData",
+    "detect_data",
     "detect_year",
     "is_sectioned",
     "check_training_names",
@@ -80,8 +83,24 @@ def _name_fields(name: str, templates: dict[str, bool]) -> tuple[bool, str | Non
     return None
 
 
+@dataclass(frozen=True)
+class DetectedData:
+    """What a data folder's clips are: the DCASE year whose layout they follow, the channel
+    count every readable clip has (``None``: none readable) and one of those clips."""
+
+    year: int
+    channels: int | None
+    example: Path | None
+
+
 def detect_year(type_dirs: Sequence[Path], forced: int | None = None) -> int:
-    """The DCASE year whose layout the machine-type folders ``type_dirs`` follow.
+    """:attr:`DetectedData.year` of :func:`detect_data`."""
+    return detect_data(type_dirs, forced).year
+
+
+def detect_data(type_dirs: Sequence[Path], forced: int | None = None) -> DetectedData:
+    """The DCASE year whose layout the machine-type folders ``type_dirs`` follow, and their
+    clips' channel count.
 
     Decided from every clip: the layout from the names and folders, then, among the
     registered years of that layout, the one whose sections per type (one or several)
@@ -122,13 +141,15 @@ def detect_year(type_dirs: Sequence[Path], forced: int | None = None) -> int:
     per_type: dict[Path, set[str | None]] = {}
     for path, section in sections.items():
         per_type.setdefault(path.parent.parent, set()).add(section)
+    channels = _channel_count(files)
     entry = _best_entry(
         _layout(type_dirs, sectioned=bool(sectioned)),
         several_sections=any(len(found) > 1 for found in per_type.values()),
-        channels=_channel_count(files),
+        channels=channels,
     )
+    detected = DetectedData(entry.year, channels, files[0] if files else None)
     if forced is None or forced == entry.year:
-        return entry.year
+        return detected
     try:
         wanted = year_entry(forced)
     except ValueError as error:
@@ -138,7 +159,7 @@ def detect_year(type_dirs: Sequence[Path], forced: int | None = None) -> int:
         raise DatasetError(
             f"{example}: dataset_year is {forced}, but the clips follow the {entry.year} layout"
         )
-    return forced
+    return DetectedData(forced, channels, detected.example)
 
 
 def _layout(type_dirs: Sequence[Path], *, sectioned: bool) -> str:

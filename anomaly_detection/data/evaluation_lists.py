@@ -22,6 +22,7 @@ naming the file and line. The 2020 list (a third column, the label) is read by
 from __future__ import annotations
 
 import csv
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,20 @@ class EvaluationList:
 
     path: Path
     entries: dict[str, dict[str, _Entry]]
+
+    def labelled_types(self) -> dict[str, Path]:
+        """The machine types the list labels, each with the list's file."""
+        return {machine_type: self.path for machine_type in self.entries}
+
+    def labels_digest(self, machine_type: str) -> str:
+        """SHA-256 of ``machine_type``'s rows as read here (published name, section, domain,
+        label): changes when a label is corrected; results record it."""
+        listed = self.entries.get(machine_type, {})
+        rows = "".join(
+            f"{name}\0{entry.section}\0{entry.domain}\0{entry.label}\0"
+            for name, entry in sorted(listed.items())
+        )
+        return hashlib.sha256(rows.encode("utf-8", "surrogateescape")).hexdigest()
 
     def label_test_sets(self, machine_type: str, test_sets: Sequence[TestSet]) -> list[TestSet]:
         """``test_sets`` (one machine type's evaluation scoring sets) with labels and domains.

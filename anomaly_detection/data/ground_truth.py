@@ -13,6 +13,7 @@ is an error naming the file and the line.
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -52,6 +53,17 @@ class GroundTruth:
 
     path: Path
     labels: dict[str, dict[str, _Entry]]
+
+    def labelled_types(self) -> dict[str, Path]:
+        """The machine types the list labels, each with the file that labels it."""
+        return {machine_type: self.path for machine_type in self.labels}
+
+    def labels_digest(self, machine_type: str) -> str:
+        """SHA-256 of the labels of ``machine_type``'s clips (file names and labels, as read
+        here): changes when a label is corrected; results record it."""
+        listed = self.labels.get(machine_type, {})
+        rows = "".join(f"{name}\0{listed[name].label}\0" for name in sorted(listed))
+        return hashlib.sha256(rows.encode("utf-8", "surrogateescape")).hexdigest()
 
     def label_test_sets(self, machine_type: str, test_sets: Sequence[TestSet]) -> list[TestSet]:
         """``test_sets`` (one machine type's evaluation test clips, by ID) with their labels.

@@ -17,6 +17,9 @@ the score files keep the published test clip names.
 from __future__ import annotations
 
 import csv
+import glob
+import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +31,7 @@ from .dcase_years import SOURCE, TARGET
 __all__ = ["SectionGroundTruth", "find_section_ground_truth"]
 
 DATA_FOLDER, DOMAIN_FOLDER = "ground_truth_data", "ground_truth_domain"
+_LABELS_FILE = re.compile(r"^ground_truth_(.+)_section_[0-9]+(_source|_target)?_test\.csv$")
 
 
 def _read_pairs(path: Path, what: str) -> dict[str, int]:
@@ -54,6 +58,29 @@ class SectionGroundTruth:
 
     folder: Path
 
+    def labelled_types(self) -> dict[str, Path]:
+        """The machine types ``ground_truth_data/`` labels, each with its first file."""
+        found: dict[str, Path] = {}
+        for path in sorted((self.folder / DATA_FOLDER).glob("ground_truth_*.csv")):
+            match = _LABELS_FILE.match(path.name)
+            if match:
+                found.setdefault(match[1], path)
+        return found
+
+    def labels_digest(self, machine_type: str) -> str:
+        """SHA-256 of the files holding ``machine_type``'s labels and domains (names and
+        bytes): changes when a label is corrected; results record it."""
+        digest = hashlib.sha256()
+        for folder in (DATA_FOLDER, DOMAIN_FOLDER):
+            for path in sorted((self.folder / folder).glob(_type_files(machine_type))):
+                try:
+                    content = path.read_bytes()
+                except OSError as error:  # reported when the labels are read
+                    content = str(error).encode()
+                digest.update(f"{folder}/{path.name}\0{len(content)}\0".encode())
+                digest.update(content)
+        return digest.hexdigest()
+
     def label_test_sets(self, machine_type: str, test_sets: Sequence[TestSet]) -> list[TestSet]:
         """``test_sets`` (one machine type's scoring sets) with labels and domains.
 
@@ -65,8 +92,7 @@ class SectionGroundTruth:
             clip that is not among the test clips, or a malformed row.
         """
         set_names = {test_set.name for test_set in test_sets}
-        pattern = f"ground_truth_{machine_type}_section_*.csv"
-        for path in sorted((self.folder / DATA_FOLDER).glob(pattern)):
+        for path in sorted((self.folder / DATA_FOLDER).glob(_type_files(machine_type))):
             scoring_set = path.stem.removeprefix(f"ground_truth_{machine_type}_")
             if scoring_set not in set_names:
                 raise DatasetError(
@@ -102,6 +128,11 @@ class SectionGroundTruth:
             file_labels = tuple(labels[path.name] for path in test_set.files)
             labelled.append(TestSet(test_set.name, test_set.files, file_labels, domains))
         return labelled
+
+
+def _type_files(machine_type: str) -> str:
+    """The glob pattern of one machine type's ground truth files."""
+    return f"ground_truth_{glob.escape(machine_type)}_section_*.csv"
 
 
 def find_section_ground_truth(

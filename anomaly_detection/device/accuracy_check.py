@@ -23,6 +23,7 @@ from tqdm import tqdm
 from ..core.config import Config
 from ..core.errors import ModelError, PipelineError
 from ..core.io_utils import write_csv_atomic, write_text_atomic
+from ..evaluation.staleness import DIGEST_PREFIX
 from ..features.cache import FeatureCache
 from ..features.extraction import extract_log_mels, majority_sample_rate
 from ..model.provenance import check_provenance, file_digest
@@ -167,7 +168,8 @@ def write_outputs(
 ) -> None:
     """``eembc_scores.csv`` (host), ``eembc_accuracy.csv`` (a row per source, naming the
     samples folder, the model file and its SHA-256), ``results.txt`` (the runner's lines
-    for the host) and, with a board's scores, ``device_vs_host.csv``.
+    for the host, then the model file and the first digits of its SHA-256) and, with a
+    board's scores, ``device_vs_host.csv``.
 
     Raises
     ------
@@ -187,7 +189,8 @@ def write_outputs(
         ]
         header = ["source", "files", *COLUMNS, "model", "model_sha256", "samples"]
         write_csv_atomic(output / "eembc_accuracy.csv", [header, *rows])
-        write_text_atomic(output / "results.txt", results_text(figures[HOST]))
+        named = f"model = {model.name} (SHA-256 {digest[:DIGEST_PREFIX]})\n"
+        write_text_atomic(output / "results.txt", results_text(figures[HOST]) + named)
         board = [source for source in scores if source != HOST]
         if not board:  # an earlier run's comparison is not this run's
             (output / "device_vs_host.csv").unlink(missing_ok=True)

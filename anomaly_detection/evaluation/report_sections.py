@@ -34,7 +34,7 @@ def stale_section(stale: Sequence[StaleResult]) -> list[str]:
         "## Stale results (not shown above)",
         "",
         "Results in this folder that no longer describe this run: another model file, set, "
-        "anomaly score, pAUC range or test clips than those that produced them (see why).",
+        "anomaly score, pAUC range, test clips or labels than those that produced them (see why).",
         "",
         "| type | model | why |",
         "|---|---|---|",

@@ -62,14 +62,18 @@ class StaleResult:
 @dataclass(frozen=True)
 class ResultFacts:
     """What results are computed on, besides the model: the set (``dev`` or ``eval``),
-    pAUC's ``max_fpr``, per machine type the digest of its test clip list, and the
-    anomaly score (a name in the anomaly-score registry, with its formula). Recorded
-    with each ``result.csv``; a report compares them with the current run's."""
+    pAUC's ``max_fpr``, per machine type the digest of its test clip list, the anomaly
+    score (a name in the anomaly-score registry, with its formula) and, on the evaluation
+    set, per machine type the digest of its labels (the ground truth's, none without;
+    ``labels`` ``None``: a run that reads no labels, not compared; development labels are
+    in the clip names). Recorded with each ``result.csv``; a report compares them with the
+    current run's."""
 
     mode: str
     max_fpr: float
     clips: Mapping[str, str] = field(default_factory=dict)
     score: str = DEFAULT_ANOMALY_SCORE
+    labels: Mapping[str, str] | None = None  # None: not compared (a run that reads none)
 
     @property
     def formula(self) -> str:
@@ -77,19 +81,20 @@ class ResultFacts:
         return anomaly_score_entry(self.score).formula
 
     def record(self, machine_type: str) -> dict[str, object]:
-        clips = self.clips.get(machine_type)
         return {
             "mode": self.mode,
             "max_fpr": self.max_fpr,
-            "clips": clips,
+            "clips": self.clips.get(machine_type),
             "score": self.score,
             "formula": self.formula,
+            "labels": None if self.labels is None else self.labels.get(machine_type),
         }
 
     def difference(self, entry: Mapping[str, object], machine_type: str) -> str | None:
         """How the results of ``entry`` (a ``run_info.json`` entry of ``machine_type``)
-        were computed on another set, ``max_fpr`` or clips than these facts say; ``None``
-        when they were not (the clips are compared only for types these facts list)."""
+        were computed on another set, ``max_fpr``, clips or labels than these facts say;
+        ``None`` when they were not (clips and labels are compared only for types these
+        facts list)."""
         record = result_record(entry)
         if record.get("mode") != self.mode:
             return (
@@ -113,6 +118,16 @@ class ResultFacts:
             return (
                 "scored on other test clips than the data folder holds now (clips added, "
                 "removed, replaced or touched, or another folder)"
+            )
+        judged = self.mode == "eval" and machine_type in self.clips
+        if (
+            judged
+            and self.labels is not None
+            and record.get("labels") != self.labels.get(machine_type)
+        ):
+            return (
+                "scored with other labels than the ground truth gives now (a label corrected, "
+                "another --ground-truth, or none)"
             )
         return None
 

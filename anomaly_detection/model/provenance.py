@@ -29,6 +29,7 @@ from .. import __version__
 from ..core.config import FeatureConfig
 from ..core.errors import ModelError
 from ..core.io_utils import write_text_atomic
+from ..data.run_inputs import clip_files_digest
 
 __all__ = [
     "Provenance",
@@ -37,6 +38,7 @@ __all__ = [
     "clip_list_digest",
     "clip_files_digest",
     "feature_settings",
+    "feature_differences",
     "make_provenance",
     "write_provenance",
     "read_provenance",
@@ -83,39 +85,40 @@ def clip_list_digest(files: Sequence[Path]) -> str:
     return digest.hexdigest()
 
 
-def clip_files_digest(files: Sequence[Path]) -> str:
-    """SHA-256 of the clips' absolute paths, sizes and modification times (ns), in order:
-    a clip rewritten with another of the same name and size (as every DCASE clip is)
-    changes it, as do another data folder and a touched clip. Results and thresholds
-    record it.
-
-    Parameters
-    ----------
-    files : sequence of Path
-
-    Returns
-    -------
-    str
-        64 hexadecimal digits; a missing file counts as ``missing``.
-    """
-    digest = hashlib.sha256()
-    for path in files:
-        try:
-            status = path.stat()
-            state = f"{status.st_size}\0{status.st_mtime_ns}"
-        except OSError:
-            state = "missing"
-        name = str(path.absolute())  # not resolve(): a symlink loop is a bad clip, not a crash
-        digest.update(f"{name}\0{state}\0".encode("utf-8", "surrogateescape"))
-    return digest.hexdigest()
-
-
 def feature_settings(feature: FeatureConfig) -> dict[str, Any]:
     """The feature keys a model depends on, as YAML writes them."""
     settings = {**feature.log_mel_key(), "frames": feature.frames}
     crop = feature.frame_crop
     settings["frame_crop"] = list(crop) if crop is not None else None
     return settings
+
+
+def feature_differences(trained: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """How the feature settings a model was trained with (``trained``, as its provenance
+    holds them) differ from ``current`` (:func:`feature_settings`): every key of either
+    compared, a key absent from one meaning its default (an older provenance without
+    ``channel`` was trained on the mean of the channels); one line per key."""
+    defaults = feature_settings(FeatureConfig())
+    problems = []
+    for key in [*current, *(key for key in trained if key not in current)]:
+        then = trained.get(key, defaults.get(key, _UNKNOWN))
+        now = current.get(key, defaults.get(key, _UNKNOWN))
+        if then != now:
+            problems.append(
+                f"trained with feature.{key} {_shown(key, then)}, the configuration has "
+                f"{_shown(key, now)}"
+            )
+    return problems
+
+
+_UNKNOWN = "(a key this version does not know)"
+
+
+def _shown(key: str, value: Any) -> str:
+    """A feature setting as messages show it: ``channel`` ``None`` says what it means."""
+    if key == "channel" and value is None:
+        return "None (the mean of the channels)"
+    return _UNKNOWN if value is _UNKNOWN else repr(value)
 
 
 def make_provenance(
@@ -187,12 +190,7 @@ def check_provenance(
             model_path.name,
         )
         return None
-    problems = [
-        f"trained with feature.{key} {provenance.features.get(key)!r}, the configuration "
-        f"has {value!r}"
-        for key, value in feature_settings(feature).items()
-        if provenance.features.get(key) != value
-    ]
+    problems = feature_differences(provenance.features, feature_settings(feature))
     if sample_rate is not None and provenance.sample_rate not in (None, sample_rate):
         problems.append(
             f"trained on {provenance.sample_rate} Hz clips, these clips are {sample_rate} Hz"

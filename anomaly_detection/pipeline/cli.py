@@ -191,9 +191,12 @@ def _run_locked(
 
 
 def _guarded(call: Callable[[], int]) -> int:
-    """``call()``, with known problems and Ctrl-C mapped to one line and an exit code."""
+    """``call()``, with known problems and Ctrl-C mapped to one line and an exit code (a
+    Ctrl-C that a library swallowed too: :func:`~anomaly_detection.core.interruption.
+    quiet_start`)."""
     try:
-        return call()
+        status = call()
+        interruption.raise_if_requested()
     except PipelineError as error:
         logger.error("%s", error)
         return EXIT_FAILURE
@@ -203,6 +206,7 @@ def _guarded(call: Callable[[], int]) -> int:
             "unfinished ones were not written"
         )
         return EXIT_INTERRUPTED
+    return status
 
 
 def run_tool(

@@ -24,10 +24,8 @@ from ..core.config import Config
 from ..core.errors import DatasetError, PipelineError
 from ..core.layout import OutputLayout
 from ..data.dataset import select_machine_type_dirs
-from ..data.dcase_years import detect_year
-from ..data.evaluation_lists import EvaluationList, read_evaluation_list
-from ..data.ground_truth import GroundTruth, find_ground_truth, read_ground_truth
-from ..data.section_ground_truth import SectionGroundTruth, find_section_ground_truth
+from ..data.dcase_years import DetectedData, detect_data
+from ..data.evaluation_labels import EvaluationLabels, check_labelled_types, find_evaluation_labels
 from ..evaluation.results import TestFeatures
 from ..features.cache import FeatureCache
 from ..registry.years import REFERENCE_YEAR, DcaseYear, year_entry
@@ -82,14 +80,15 @@ def context_from_arguments(args: argparse.Namespace, config: Config) -> RunConte
     """The context of a script run from its parsed options (see :mod:`.cli`)."""
     if getattr(args, "anomaly_score", None) is not None:  # --anomaly-score
         config = dataclasses.replace(config, anomaly_score=args.anomaly_score)
-    year = year_entry(_dataset_year(config, dev_mode=args.dev, machine_types=args.machine_types))
+    detected = _detected_data(config, dev_mode=args.dev, machine_types=args.machine_types)
+    year = year_entry(detected.year)
     if config.organisers_files and year.organisers_model != "machine type":
         raise PipelineError(
             f"organisers_files: the organisers' {year.year} baseline trains one model per "
             f"{year.organisers_model}, not per machine type: their file names would not "
             "describe these models (2023 on only)"
         )
-    config = _with_year_channel(config, year)
+    config = _with_year_channel(config, year, detected)
     cache = None
     if not args.no_cache and config.cache_directory is not None:
         cache = FeatureCache(config.cache_directory, config.feature, workers=config.workers)
@@ -106,54 +105,69 @@ def context_from_arguments(args: argparse.Namespace, config: Config) -> RunConte
         ignore_provenance=getattr(args, "ignore_provenance", False),
         dataset_year=year.year,
         ground_truth=_ground_truth(args, config, year),
+        reads_labels=hasattr(args, "ground_truth"),
     )
     return run_context(settings, cache=cache)
 
 
-def _with_year_channel(config: Config, year: DcaseYear) -> Config:
+def _with_year_channel(config: Config, year: DcaseYear, detected: DetectedData) -> Config:
     """``config`` with the year's feature channel (2026: 0, as the organisers' baseline)
-    unless ``feature.channel`` names one, logged once; before the cache's key is made."""
+    unless ``feature.channel`` names one, logged once; before the cache's key is made.
+
+    Raises
+    ------
+    DatasetError
+        ``feature.channel`` is not a channel of the clips (naming one).
+    """
     if config.feature.channel is None and year.feature_channel is not None:
         feature = dataclasses.replace(config.feature, channel=year.feature_channel)
         config = dataclasses.replace(config, feature=feature)
-    level = logging.INFO if year.sectioned else logging.DEBUG  # the reference's layout: quiet
-    logger.log(level, "dataset: %s, %s", year.describe(), year.feature_rule(config.feature.channel))
+    channel, channels = config.feature.channel, detected.channels
+    if channel is not None and channels is not None and channel >= channels:
+        raise DatasetError(
+            f"{detected.example}: a {channels}-channel clip; feature.channel is {channel} "
+            f"(channels count from 0: 0 to {channels - 1})"
+        )
+    odd = channels is not None and channels != year.channels  # e.g. dataset_year on others
+    level = logging.WARNING if odd else logging.INFO if year.sectioned else logging.DEBUG
+    rule = year.feature_rule(channel, channels)
+    hint = " (feature.channel chooses one)" if odd and channel is None else ""
+    logger.log(level, "dataset: %s, %s%s", year.describe(channels), rule, hint)
     return config
 
 
 def _ground_truth(
     args: argparse.Namespace, config: Config, year: DcaseYear
-) -> GroundTruth | SectionGroundTruth | EvaluationList | None:
+) -> EvaluationLabels | None:
     """The labels of the evaluation clips of a script that scores test clips (``-e``):
-    ``--ground-truth``, the YAML's ``eval_ground_truth``, or those beside the data; from
-    2021 a folder of the evaluators' or the organisers' ``eval_data_list_<year>.csv``."""
+    ``--ground-truth``, the YAML's ``eval_ground_truth``, or those beside the data; each
+    type they label must be in the data folder (or left out by ``--machine-type``)."""
     if not hasattr(args, "ground_truth"):
         return None
     if args.dev and args.ground_truth is not None:
         raise PipelineError("--ground-truth labels the evaluation set: use it with -e")
     if args.dev:
         return None
-    if year.sectioned:
-        chosen = args.ground_truth if args.ground_truth is not None else config.eval_ground_truth
-        if chosen is not None and chosen.is_file():  # the organisers' eval_data_list_<year>.csv
-            return read_evaluation_list(chosen, year.year)
-        if chosen is not None and not chosen.exists():
-            raise DatasetError(
-                f"{chosen}: ground truth not found (a folder holding ground_truth_data/, or "
-                f"the organisers' eval_data_list_{year.year}.csv)"
-            )
-        return find_section_ground_truth(
-            args.ground_truth, config.eval_ground_truth, config.eval_directory
-        )
-    path = find_ground_truth(args.ground_truth, config.eval_ground_truth, config.eval_directory)
-    return None if path is None else read_ground_truth(path)
+    labels = find_evaluation_labels(
+        args.ground_truth, config.eval_ground_truth, config.eval_directory, year=year
+    )
+    if labels is not None:
+        try:
+            type_dirs = select_machine_type_dirs(config.eval_directory, None)
+        except DatasetError:  # no data folder: reported when its clips are listed
+            return labels
+        check_labelled_types(labels, type_dirs, args.machine_types)
+    return labels
 
 
-def _dataset_year(config: Config, *, dev_mode: bool, machine_types: Sequence[str] | None) -> int:
+def _detected_data(
+    config: Config, *, dev_mode: bool, machine_types: Sequence[str] | None
+) -> DetectedData:
     """The DCASE year of the run's data folder (``dataset_year`` if the YAML sets it, checked
-    against the names); the reference's when the folder is absent (reported later)."""
+    against the names) and its clips' channel count; the reference's year when the folder
+    is absent (reported later)."""
     try:
         type_dirs = select_machine_type_dirs(config.data_directory(dev_mode), machine_types)
     except DatasetError:
-        return config.dataset_year or REFERENCE_YEAR
-    return detect_year(type_dirs, config.dataset_year)
+        return DetectedData(config.dataset_year or REFERENCE_YEAR, None, None)
+    return detect_data(type_dirs, config.dataset_year)

@@ -8,28 +8,28 @@ on (:meth:`RunData.result_facts`).
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ..data.dataset import (
-    TestSet,
-    list_test_sets,
-    list_train_files,
-    select_machine_type_dirs,
-    warn_of_unheard_ids,
-)
-from ..data.dcase_years import check_training_names, list_section_test_sets
+from ..core.errors import DatasetError
+from ..data.dataset import TestSet, list_train_files, select_machine_type_dirs, warn_of_unheard_ids
+from ..data.dcase_years import check_training_names
+from ..data.run_inputs import missing_scoring_sets, scoring_sets
 from ..evaluation.results import TestFeatures
 from ..evaluation.staleness import ResultFacts
 from ..features.cache import FeatureCache
 from ..features.extraction import check_settings_at_rate, extract_log_mels, load_frame_store
 from ..features.frame_store import FrameStore
 from .clip_facts import ClipFacts
+from .result_facts import result_facts
 from .settings import RunSettings
 
 __all__ = ["RunData"]
+
+logger = logging.getLogger(__name__)
 
 
 class RunData:
@@ -103,13 +103,31 @@ class RunData:
 
     def test_sets(self, type_dir: Path) -> list[TestSet]:
         """The scoring sets of one machine type: its machine IDs (2020), or its sections
-        and domains in the year's layout (see :mod:`~anomaly_detection.data.dcase_years`)."""
+        and domains in the year's layout (see :mod:`~anomaly_detection.data.dcase_years`).
+
+        Raises
+        ------
+        DatasetError
+            Also for a scoring set the training clips promise but the test folder lacks,
+            unless ``skip_bad_clips`` (then a warning, once per run).
+        """
         settings = self.settings
-        if settings.year.sectioned:
-            return list_section_test_sets(
-                type_dir, settings.dataset_year, dev_mode=settings.dev_mode
-            )
-        return list_test_sets(type_dir, settings.dev_mode)
+        test_sets = scoring_sets(type_dir, settings.dataset_year, dev_mode=settings.dev_mode)
+        missing = missing_scoring_sets(type_dir, settings.dataset_year, test_sets)
+        if missing:
+            self.facts.once("missing sets", (type_dir,), lambda _: self._missing(type_dir, missing))
+        return test_sets
+
+    def _missing(self, type_dir: Path, missing: list[str]) -> None:
+        """Report scoring sets of ``type_dir`` with training clips but no test clips."""
+        folders = ", ".join(f"{folder}/" for folder in self.settings.year.test_folders)
+        message = (
+            f"{type_dir}: no test clips of {', '.join(missing)} in {folders}, though its "
+            "training clips have them (a partly unpacked archive?)"
+        )
+        if not self.settings.skip_bad_clips:
+            raise DatasetError(f"{message}; --skip-bad-clips scores the other sets")
+        logger.warning("%s; left out (--skip-bad-clips): the figures cover the other sets", message)
 
     def test_files(self, type_dir: Path) -> list[Path]:
         """Every test clip of one machine type, in the order of :meth:`test_features`."""
@@ -140,14 +158,8 @@ class RunData:
         return grouped
 
     def result_facts(self) -> ResultFacts:
-        """The set, ``max_fpr``, test clip lists and anomaly score this run's results are
-        computed on."""
-        config = self.settings.config
-        clips = {
-            folder.name: self.facts.files_digest(self.test_files(folder))
-            for folder in self.type_dirs()
-        }
-        return ResultFacts(self.settings.mode, config.max_fpr, clips, config.anomaly_score)
+        """What this run's results are computed on (:func:`.result_facts.result_facts`)."""
+        return result_facts(self.settings, self.facts)
 
     def check_sample_rate(self, clips: Sequence[Path]) -> None:
         """The feature settings at ``clips``' sample rate (checked and logged once per rate)."""

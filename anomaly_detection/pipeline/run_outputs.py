@@ -141,8 +141,12 @@ class RunOutputs:
         self._write_summary(expected)
 
     def exit_status(self, results: Sequence[TypeResult]) -> int:
-        """Report clips excluded from scoring; 1 if any, unless ``skip_bad_clips``."""
-        return exit_status(results, skip_bad_clips=self.settings.skip_bad_clips)
+        """Report clips excluded from scoring and sets without an AUC; 1 if any, unless
+        ``skip_bad_clips``."""
+        settings = self.settings
+        return exit_status(
+            results, skip_bad_clips=settings.skip_bad_clips, sectioned=settings.year.sectioned
+        )
 
     def _write_summary(self, expected: ResultFacts | None) -> Path:
         """``summary.md``, judging results by ``expected`` (the model files only if

@@ -16,9 +16,7 @@ from ..core.layout import OutputLayout
 from ..registry.years import REFERENCE_YEAR, DcaseYear, year_entry
 
 if TYPE_CHECKING:
-    from ..data.evaluation_lists import EvaluationList
-    from ..data.ground_truth import GroundTruth
-    from ..data.section_ground_truth import SectionGroundTruth
+    from ..data.evaluation_labels import EvaluationLabels
 
 __all__ = ["RunSettings"]
 
@@ -43,8 +41,11 @@ class RunSettings:
         A model made for other features or clips is a warning, not an error.
     dataset_year : int
         The DCASE year whose layout the data folder follows.
-    ground_truth : GroundTruth or SectionGroundTruth or EvaluationList or None
+    ground_truth : EvaluationLabels or None
         Labels of the evaluation clips (``-e`` only).
+    reads_labels : bool
+        The script scores test clips and reads evaluation labels when there are some
+        (``--ground-truth``): its results are judged by them.
     """
 
     config: Config
@@ -54,7 +55,8 @@ class RunSettings:
     skip_bad_clips: bool = False
     ignore_provenance: bool = False
     dataset_year: int = REFERENCE_YEAR
-    ground_truth: GroundTruth | SectionGroundTruth | EvaluationList | None = None
+    ground_truth: EvaluationLabels | None = None
+    reads_labels: bool = False
 
     @functools.cached_property
     def layout(self) -> OutputLayout:

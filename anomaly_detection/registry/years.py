@@ -139,22 +139,34 @@ class DcaseYear:
         types = (archive.machine_type for archive in self.archives if archive.part in chosen)
         return tuple(dict.fromkeys(types))
 
-    def describe(self) -> str:
-        """``DCASE 2026 layout (two-channel clips)``."""
-        channels = _CHANNEL_WORDS.get(self.channels, f"{self.channels}-channel")
-        return f"DCASE {self.year} layout ({channels} clips)"
+    def describe(self, clip_channels: int | None = None) -> str:
+        """``DCASE 2026 layout (two-channel clips)``; with ``clip_channels`` (the clips'
+        count) other than the year's: ``DCASE 2023 layout, two-channel clips (the year's
+        are mono)``."""
+        year_words = _channel_words(self.channels)
+        if clip_channels is None or clip_channels == self.channels:
+            return f"DCASE {self.year} layout ({year_words} clips)"
+        clips = _channel_words(clip_channels)
+        return f"DCASE {self.year} layout, {clips} clips (the year's are {year_words})"
 
-    def feature_rule(self, channel: int | None) -> str:
+    def feature_rule(self, channel: int | None, clip_channels: int | None = None) -> str:
         """Which channel of its clips the features use: ``features from channel 0 (the
-        year's default)``, where ``channel`` is ``feature.channel`` or the year's default."""
+        year's default)``, where ``channel`` is ``feature.channel`` or the year's default
+        and ``clip_channels`` the clips' count (the year's when ``None``)."""
+        channels = self.channels if clip_channels is None else clip_channels
         if channel is None:
             return (
                 "features from the mean of the channels"
-                if self.channels > 1
+                if channels > 1
                 else "features from the mono clips"
             )
         default = " (the year's default)" if channel == self.feature_channel else ""
         return f"features from channel {channel}{default}"
+
+
+def _channel_words(channels: int) -> str:
+    """``mono``, ``two-channel``..."""
+    return _CHANNEL_WORDS.get(channels, f"{channels}-channel")
 
 
 # ---- machine types ------------------------------------------------------------------------

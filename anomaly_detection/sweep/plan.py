@@ -30,7 +30,7 @@ import yaml
 from ..core.config import Config, parse_config, path_keys
 from ..core.config_values import quote
 from ..core.errors import ConfigError
-from ..data.dataset import data_folder_digest
+from ..data.run_inputs import inputs_digest
 from ..registry.anomaly_scores import anomaly_score_entry
 
 __all__ = [
@@ -66,8 +66,9 @@ class SweepRun:
     config_text : str
         The run's YAML (written to ``folder / "config.yaml"``).
     digest : str
-        SHA-256 of what determines the run's results (its YAML but ``n_workers``): a
-        run whose configuration changed is run again.
+        SHA-256 of what determines the run's results (its YAML but ``n_workers``, the
+        clips and labels it reads): a run whose configuration or data changed is run
+        again.
     """
 
     setting: str
@@ -169,8 +170,10 @@ def plan_sweep(
     identity : dict
         What else determines a run's results (mode, machine types, backend): part
         of its digest, so that a finished run is not taken for one of another kind.
-        The digest also holds the data folder's clip list (paths, sizes, modification
-        times): adding, removing or replacing a clip makes every run incomplete.
+        The digest also holds what the run reads from the data, listed as the scripts
+        list it (:func:`~anomaly_detection.data.run_inputs.inputs_digest`): the clips'
+        paths, sizes and modification times and, in evaluation mode, the labels; adding,
+        removing or replacing a clip, or correcting a label, makes the runs incomplete.
 
     Returns
     -------
@@ -186,7 +189,7 @@ def plan_sweep(
         if key in _OWN_PATHS:
             raise ConfigError(f"--set {key}=...: every run has its own, in its folder")
     runs: list[SweepRun] = []
-    data_digests: dict[Path, str] = {}
+    data_digests: dict[tuple, str] = {}
     for values in itertools.product(*(values for _, values in overrides)):
         setting_values = dict(zip(keys, values, strict=True))
         setting = "+".join(f"{key}={_label(value)}" for key, value in setting_values.items())
@@ -208,11 +211,8 @@ def plan_sweep(
                 config = parse_config(yaml.safe_load(text), source=source)
             except ConfigError as error:
                 raise ConfigError(str(error)) from None
-            # The clips themselves: a run on changed data is not complete.
-            data_dir = config.data_directory(identity.get("mode") != "eval")
-            if data_dir not in data_digests:
-                data_digests[data_dir] = data_folder_digest(data_dir)
-            digest = _run_digest(raw, config, data_digests[data_dir], identity)
+            data = _inputs_digest(config, identity, data_digests)
+            digest = _run_digest(raw, config, data, identity)
             runs.append(SweepRun(setting, seed, folder, text, digest))
     return runs
 
@@ -221,9 +221,10 @@ def _run_digest(
     raw: dict[str, Any], config: Config, data_digest: str, identity: dict[str, Any]
 ) -> str:
     """SHA-256 of what a run's results come from: its YAML (``n_workers`` aside), the
-    data folder's ``data_digest``, the sweep's ``identity`` and backend, and the anomaly
-    score's formula where its name has stood for another (a run scored under the earlier
-    one, such as ``mahalanobis`` before it was the organisers' formula, is not complete)."""
+    digest of the clips and labels it reads (``data_digest``), the sweep's ``identity`` and
+    backend, and the anomaly score's formula where its name has stood for another (a run
+    scored under the earlier one, such as ``mahalanobis`` before it was the organisers'
+    formula, is not complete)."""
     results_from = {key: value for key, value in raw.items() if key != "n_workers"}
     results_from["data"] = data_digest
     formula = anomaly_score_entry(config.anomaly_score).formula
@@ -232,6 +233,18 @@ def _run_digest(
     backend = identity.get("keras_backend") or config.fit.backend
     results_from["sweep"] = {**identity, "keras_backend": backend}
     return hashlib.sha256(yaml.safe_dump(results_from).encode()).hexdigest()
+
+
+def _inputs_digest(config: Config, identity: dict[str, Any], known: dict[tuple, str]) -> str:
+    """:func:`~anomaly_detection.data.run_inputs.inputs_digest` of the clips and labels a
+    run of ``config`` reads, computed once per data folder, labels and year."""
+    dev_mode = identity.get("mode") != "eval"
+    key = (config.data_directory(dev_mode), config.eval_ground_truth, config.dataset_year)
+    if key not in known:
+        known[key] = inputs_digest(
+            config, dev_mode=dev_mode, machine_types=identity.get("machine_types") or None
+        )
+    return known[key]
 
 
 def _run_config(
