@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """The MLPerf Tiny accuracy run of an int8 model, emulated on the host with TensorFlow Lite Micro.
 
-    python eembc_accuracy.py --set ad01 --output submission/ \\
-        --model model/model_ToyCar_quant_fullint_micro_intio.tflite  # official set, one command
-    python eembc_accuracy.py --samples eembc_samples/ToyCar --model ... --output eembc_result/ToyCar
+    python export_eembc.py -d --set ad01 --output submission/   # the official set's export
+    python eembc_accuracy.py --samples submission/ad01 --output eembc_result/ad01 \\
+        --model model/model_ToyCar_quant_fullint_micro_intio.tflite
+    python eembc_accuracy.py --set ad01 --model ... --output submission/  # both in one command
     python eembc_accuracy.py ... --runner-session sessions/20261130_101500/   # a board's run
     python eembc_accuracy.py ... --device-scores scores_from_my_board.csv
     python eembc_accuracy.py --set ad01 --model ... --output ... --official-runner  # rehearsal
@@ -74,8 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument(
         "--set",
         choices=sorted(OFFICIAL_SETS),
-        help="export MLCommons' official set from ToyCar's development test clips (the "
-        "YAML's dev_directory) to <output>/<set>/ and judge the model on it",
+        help="export MLCommons' official set as export_eembc.py -d --set does (ToyCar's "
+        "development test clips, the YAML's dev_directory, to <output>/<set>/) and judge "
+        "the model on it",
     )
     parser.add_argument("--model", type=Path, required=True, help="the .tflite model to run")
     parser.add_argument("--output", type=Path, required=True, help="folder for the results")

@@ -3,6 +3,7 @@
 
     python export_eembc.py -d --machine-type ToyCar --every 10 --output eembc_samples/
     python export_eembc.py -d --set ad01 --output submission/   # MLCommons' official set
+        # -> submission/ad01/: the folder the runner reads as its datasets/ad01/
     python export_eembc.py -d --labels y_labels.csv --output samples/   # the files it lists
 
 Each sample is a clip's cropped log-mel spectrogram (raw float32, frame-major),
@@ -48,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--set",
         choices=sorted(OFFICIAL_SETS),
         help="MLCommons Tiny's official evaluation set: ToyCar IDs 01-04, named and "
-        "ordered as its y_labels.csv (ad01: 248 files; ad01-alt: 72)",
+        "ordered as its y_labels.csv (ad01: 248 files; ad01-alt: 72), written to "
+        "<output>/<set>/, the runner's datasets/<set>/",
     )
     selection.add_argument(
         "--labels", type=Path, metavar="FILE", help="the samples a y_labels.csv lists, in its order"
@@ -125,9 +127,8 @@ def main(args: argparse.Namespace, run: common.RunContext) -> int:
             workers=run.config.workers,
             progress=run.settings.progress,
         )
-        labels_file = write_samples(
-            clips, [label for _, label in selected], args.output / type_dir.name, feature
-        )
+        folder = args.output / (args.set or type_dir.name)  # --set: the runner's folder name
+        labels_file = write_samples(clips, [label for _, label in selected], folder, feature)
         logger.info("%s: %d samples and %s", type_dir.name, len(selected), labels_file)
     return 0
 

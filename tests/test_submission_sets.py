@@ -37,11 +37,11 @@ def test_the_official_sets_are_exported_byte_for_byte(official_clips, tmp_path, 
         cwd=tmp_path,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-1500:]
-    assert (out / "ToyCar" / "y_labels.csv").read_bytes() == expected
+    assert (out / option / "y_labels.csv").read_bytes() == expected
     names = [line.split(",")[0] for line in expected.decode().splitlines()]
     assert len(names) == {"ad01": 248, "ad01-alt": 72}[option]
-    assert sorted(p.name for p in (out / "ToyCar").glob("*.bin")) == sorted(names)
-    assert all((out / "ToyCar" / name).stat().st_size == 102_400 for name in names)
+    assert sorted(p.name for p in (out / option).glob("*.bin")) == sorted(names)
+    assert all((out / option / name).stat().st_size == 102_400 for name in names)
 
     # --labels with the official list exports the same files in its order.
     again = tmp_path / "again"
@@ -65,7 +65,7 @@ def test_a_listed_clip_that_is_missing_is_named(official_clips, tmp_path):
     )  # fmt: skip
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert f"{missing}: listed clip not found" in run.stderr
-    assert not (tmp_path / "samples" / "ToyCar" / "y_labels.csv").exists()
+    assert not (tmp_path / "samples" / "ad01" / "y_labels.csv").exists()
 
 
 def test_every_nth_clip_puts_the_normal_samples_first(dev_run, tmp_path):
