@@ -17,6 +17,7 @@ import scipy.stats
 import yaml
 from sklearn.metrics import roc_auc_score
 
+from anomaly_detection.core.config import load_config
 from anomaly_detection.data.synthetic_years import SectionedSpec, write_sectioned_dataset
 from anomaly_detection.evaluation.mahalanobis import (
     DomainPrecisions,
@@ -600,7 +601,9 @@ def test_the_preset_scores_their_mahalanobis_formula(trained_2024):
     _run("01_test.py", "-d", "--config", str(config), "--anomaly-score", "mahalanobis", cwd=work)
     threshold = json.loads(stale_threshold.read_text())
     assert threshold["threshold"] != 1e9
-    stored = load_precisions(model, training_clips=None, score="mahalanobis")
+    preset = load_config(config)
+    batches = VectorBatches.of(preset.fit, preset.seed).record  # the preset's batches
+    stored = load_precisions(model, training_clips=None, score="mahalanobis", batches=batches)
     assert stored is not None and stored.formula == "organisers"
     assert not np.allclose(stored.matrices["source"], np.eye(128))
     assert (threshold["score"], threshold["formula"], threshold["fitted_on"]) == (

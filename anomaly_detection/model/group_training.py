@@ -32,6 +32,7 @@ from ..core.interruption import ensure_handler, raise_if_requested, requested
 from ..core.native_logs import quiet_native_stderr
 from ..registry.implementation import load
 from ..registry.training_loops import MODEL_GROUPS
+from .device_frames import frames_on_device
 from .model_groups import split_into_groups
 from .precision import training_precision, twin_in_bfloat16
 from .scan_training import (
@@ -41,7 +42,6 @@ from .scan_training import (
     _read_state,
     _RunningLoss,
     _store_state,
-    frames_on_device,
 )
 from .training import StackedVectors, check_finite, train_autoencoder
 
@@ -146,24 +146,11 @@ def fit_group(
     import jax
 
     _check_group(models, trains, validations)
-    optimizers = []
-    for model in models:
-        optimizer = keras.optimizers.get(fit.keras_optimizer)
-        model.compile(optimizer=optimizer, loss=fit.loss)
-        optimizer.build(model.trainable_variables)
-        optimizers.append(optimizer)
-    stepper = _CompiledSteps(
-        twin_in_bfloat16(models[0]) if precision == "bfloat16" else models[0],
-        optimizers[0],
-        keras.losses.get(fit.loss),
-        trains[0].frames,
-        group=True,
-    )
-    stores = list({id(train.store): train.store for train in trains}.values())
-    frames, store_offsets = frames_on_device(stores)
-    row_of = {id(store): offset for store, offset in zip(stores, store_offsets, strict=True)}
-    offsets = [row_of[id(train.store)] for train in trains]
-    states = [_read_state(model, optimizer) for model, optimizer in zip(models, optimizers)]
+    optimizers, stepper = _compiled_steps(models, trains[0].frames, fit, precision)
+    frames, offsets = _frames_of_group(trains)
+    states = [
+        _read_state(model, optimizer) for model, optimizer in zip(models, optimizers, strict=True)
+    ]
     state = jax.tree.map(lambda *leaves: jax.numpy.stack(leaves), *states)
     histories = [keras.callbacks.History() for _ in models]
     for history, model in zip(histories, models, strict=True):
@@ -194,6 +181,33 @@ def fit_group(
     for member, (model, optimizer) in enumerate(zip(models, optimizers, strict=True)):
         _store_state(model, optimizer, jax.tree.map(lambda leaf, i=member: leaf[i], state))
     return histories
+
+
+def _compiled_steps(models, frames_per_vector: int, fit: FitConfig, precision: str):
+    """Each model compiled with its own optimizer, and the group's compiled steps."""
+    optimizers = []
+    for model in models:
+        optimizer = keras.optimizers.get(fit.keras_optimizer)
+        model.compile(optimizer=optimizer, loss=fit.loss)
+        optimizer.build(model.trainable_variables)
+        optimizers.append(optimizer)
+    stepper = _CompiledSteps(
+        twin_in_bfloat16(models[0]) if precision == "bfloat16" else models[0],
+        optimizers[0],
+        keras.losses.get(fit.loss),
+        frames_per_vector,
+        group=True,
+    )
+    return optimizers, stepper
+
+
+def _frames_of_group(trains) -> tuple[object, list[int]]:
+    """The frames of every model's store, each once, on the device, and per model the
+    row where its store's frames begin."""
+    stores = list({id(train.store): train.store for train in trains}.values())
+    frames, store_offsets = frames_on_device(stores)
+    row_of = {id(store): offset for store, offset in zip(stores, store_offsets, strict=True)}
+    return frames, [row_of[id(train.store)] for train in trains]
 
 
 def _check_group(models, trains, validations) -> None:
@@ -230,7 +244,11 @@ def _train_epoch(stepper, state, frames, trains, offsets, steps_per_dispatch: in
     chunks = _chunks(first_train.num_batches, steps_per_dispatch, batch_size, n_vectors)
     for first, n_batches in chunks:
         rows = slice(first * batch_size, min((first + n_batches) * batch_size, n_vectors))
-        steps = stepper.steps if rows.stop - rows.start == n_batches * batch_size else stepper.steps_one_by_one
+        steps = (
+            stepper.steps
+            if rows.stop - rows.start == n_batches * batch_size
+            else stepper.steps_one_by_one
+        )
         state, losses = steps(state, frames, _batch_starts(trains, offsets, rows, n_batches))
         if pending is not None:  # read the last dispatch's losses while this one runs
             _add_losses(running, *pending)
@@ -270,7 +288,9 @@ def _validation_losses(stepper, state, frames, validations, offsets) -> list[flo
             validation.starts[validation.order[rows]].astype(np.int64) + offset
             for validation, offset in zip(validations, offsets, strict=True)
         ]
-        loss_sum = stepper.loss_sum if len(starts[0]) == first.batch_size else stepper.loss_sum_one_by_one
+        loss_sum = (
+            stepper.loss_sum if len(starts[0]) == first.batch_size else stepper.loss_sum_one_by_one
+        )
         sums = np.asarray(loss_sum(state, frames, jnp.asarray(np.stack(starts), "int32")))
         totals = [total + float(value) for total, value in zip(totals, sums, strict=True)]
     return [total / first.n_vectors for total in totals]

@@ -23,6 +23,16 @@ from dataclasses import dataclass
 
 from .archives import DEV, EVAL_TEST, EVAL_TRAIN, MD5_2020, Archive, three_records, zenodo_archives
 from .clip_names import ID_NAMES, SECTION_NAMES_2021, SECTION_NAMES_2022, ClipNames
+from .machine_types import (
+    DEV_2026,
+    EVAL_2023,
+    EVAL_2024,
+    EVAL_2025,
+    EVAL_2026,
+    SEVEN_2021,
+    SEVEN_2022,
+    TYPES_2020,
+)
 
 __all__ = [
     "MACHINE_IDS",
@@ -169,36 +179,6 @@ def _channel_words(channels: int) -> str:
     return _CHANNEL_WORDS.get(channels, f"{channels}-channel")
 
 
-# ---- machine types ------------------------------------------------------------------------
-_TYPES_2020 = ("ToyCar", "ToyConveyor", "fan", "pump", "slider", "valve")
-_SEVEN_2021 = ("ToyCar", "ToyTrain", "fan", "gearbox", "pump", "slider", "valve")
-_SEVEN_2022 = ("ToyCar", "ToyTrain", "bearing", "fan", "gearbox", "slider", "valve")
-_EVAL_2023 = ("ToyDrone", "ToyNscale", "ToyTank", "Vacuum", "bandsaw", "grinder", "shaker")
-_EVAL_2024 = (
-    "3DPrinter",
-    "AirCompressor",
-    "Scanner",
-    "ToyCircuit",
-    "HoveringDrone",
-    "HairDryer",
-    "ToothBrush",
-    "RoboticArm",
-    "BrushlessMotor",
-)
-_EVAL_2025 = (
-    "ToyRCCar",
-    "ToyPet",
-    "HomeCamera",
-    "AutoTrash",
-    "Polisher",
-    "ScrewFeeder",
-    "BandSealer",
-    "CoffeeGrinder",
-)
-_DEV_2026 = ("ToyCar", "ToyCarEmu", "bearingEmu", "fan", "gearboxEmu", "sliderEmu", "valveEmu")
-_EVAL_2026 = ("BlowerDustCollector", "Sander", "SewingMachine", "ToothBrush", "ToyDrone")
-
-
 _SECTION_SET, _SECTION_DOMAIN_SET = (
     "section_{section:02d}_test",
     "section_{section:02d}_{domain}_test",
@@ -216,9 +196,9 @@ YEARS: dict[int, DcaseYear] = {
         # MLPerf Tiny's recipe: the additional training data trains the development models.
         archives=zenodo_archives(
             [
-                (DEV, "3678171", "dev_data_{type}.zip", _TYPES_2020, "dev_data"),
-                (EVAL_TRAIN, "3727685", "eval_data_train_{type}.zip", _TYPES_2020, "eval_data"),
-                (EVAL_TEST, "3841772", "eval_data_test_{type}.zip", _TYPES_2020, "eval_data"),
+                (DEV, "3678171", "dev_data_{type}.zip", TYPES_2020, "dev_data"),
+                (EVAL_TRAIN, "3727685", "eval_data_train_{type}.zip", TYPES_2020, "eval_data"),
+                (EVAL_TEST, "3841772", "eval_data_test_{type}.zip", TYPES_2020, "eval_data"),
             ],
             md5=MD5_2020,
             also_dev_data=(EVAL_TRAIN,),
@@ -234,9 +214,9 @@ YEARS: dict[int, DcaseYear] = {
         scoring_set=_SECTION_DOMAIN_SET,
         evaluator="2021",
         archives=three_records(
-            ("4562016", "dev_data_{type}.zip", _SEVEN_2021),
-            ("4660992", "eval_data_{type}_train.zip", _SEVEN_2021),
-            ("4884786", "eval_data_{type}_test.zip", _SEVEN_2021),
+            ("4562016", "dev_data_{type}.zip", SEVEN_2021),
+            ("4660992", "eval_data_{type}_train.zip", SEVEN_2021),
+            ("4884786", "eval_data_{type}_test.zip", SEVEN_2021),
         ),
         dev_sections=(0, 1, 2),
         eval_sections=(3, 4, 5),
@@ -250,9 +230,9 @@ YEARS: dict[int, DcaseYear] = {
         scoring_set=_SECTION_SET,
         evaluator="2022",
         archives=three_records(
-            ("6355122", "dev_{type}.zip", _SEVEN_2022),
-            ("6462969", "eval_data_{type}_train.zip", _SEVEN_2022),
-            ("6586456", "eval_data_{type}_test.zip", _SEVEN_2022),
+            ("6355122", "dev_{type}.zip", SEVEN_2022),
+            ("6462969", "eval_data_{type}_train.zip", SEVEN_2022),
+            ("6586456", "eval_data_{type}_test.zip", SEVEN_2022),
         ),
         dev_sections=(0, 1, 2),
         eval_sections=(3, 4, 5),
@@ -267,9 +247,9 @@ YEARS: dict[int, DcaseYear] = {
         scoring_set=_SECTION_SET,
         evaluator="2022",
         archives=three_records(
-            ("7882613", "dev_{type}.zip", _SEVEN_2022),
-            ("7830345", "eval_data_{type}_train.zip", _EVAL_2023),
-            ("7860847", "eval_data_{type}_test.zip", _EVAL_2023),
+            ("7882613", "dev_{type}.zip", SEVEN_2022),
+            ("7830345", "eval_data_{type}_train.zip", EVAL_2023),
+            ("7860847", "eval_data_{type}_test.zip", EVAL_2023),
         ),
         dev_sections=(0,),
         eval_sections=(0,),
@@ -284,9 +264,9 @@ YEARS: dict[int, DcaseYear] = {
         scoring_set=_SECTION_SET,
         evaluator="2022",
         archives=three_records(
-            ("10902294", "dev_{type}.zip", _SEVEN_2022),
-            ("11259435", "eval_data_{type}_train.zip", _EVAL_2024),
-            ("11363076", "eval_data_{type}_test.zip", _EVAL_2024),
+            ("10902294", "dev_{type}.zip", SEVEN_2022),
+            ("11259435", "eval_data_{type}_train.zip", EVAL_2024),
+            ("11363076", "eval_data_{type}_test.zip", EVAL_2024),
             renamed={
                 "eval_data_3DPrinter_train.zip": "eval_data_3DPrinter_train_r2.zip",
                 "eval_data_RoboticArm_train.zip": "eval_data_RoboticArm_train_r2.zip",
@@ -305,9 +285,9 @@ YEARS: dict[int, DcaseYear] = {
         scoring_set=_SECTION_SET,
         evaluator="2022",
         archives=three_records(
-            ("15097779", "dev_{type}.zip", _SEVEN_2022),
-            ("15392814", "eval_data_{type}_train.zip", _EVAL_2025),
-            ("15519362", "eval_data_{type}_test.zip", _EVAL_2025),
+            ("15097779", "dev_{type}.zip", SEVEN_2022),
+            ("15392814", "eval_data_{type}_train.zip", EVAL_2025),
+            ("15519362", "eval_data_{type}_test.zip", EVAL_2025),
         ),
         dev_sections=(0,),
         eval_sections=(0,),
@@ -322,9 +302,9 @@ YEARS: dict[int, DcaseYear] = {
         scoring_set=_SECTION_SET,
         evaluator="2022",
         archives=three_records(
-            ("19336329", "dev_{type}.zip", _DEV_2026),
-            ("20151556", "eval_data_{type}_train.zip", _EVAL_2026),
-            ("20437238", "eval_data_{type}_test.zip", _EVAL_2026),
+            ("19336329", "dev_{type}.zip", DEV_2026),
+            ("20151556", "eval_data_{type}_train.zip", EVAL_2026),
+            ("20437238", "eval_data_{type}_test.zip", EVAL_2026),
             renamed={"dev_ToyCar.zip": "dev_ToyCar_r2.zip"},
         ),
         dev_sections=(0,),
