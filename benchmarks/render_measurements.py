@@ -91,7 +91,8 @@ def _section(record: Mapping[str, Any]) -> list[str]:
 
 
 def _table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
-    cells = [[str(value) for value in row] for row in rows]
+    """A markdown table; a ``|`` in a cell is escaped (it would end the cell)."""
+    cells = [[str(value).replace("|", "\\|") for value in row] for row in rows]
     return [
         "| " + " | ".join(columns) + " |",
         "|" + "---|" * len(columns),
