@@ -92,3 +92,10 @@ def test_training_benchmark_smoke_run(tmp_path):
     assert report["runs"]["scan_float32"][0]["precision"] == "float32"
     assert report["meets_target"] == (report["median_ratio_vs_reference"][report["default"]] >= 2)
     assert "medians, ratios within rounds" in run.stdout
+    record = json.loads((tmp_path / "records" / "training.json").read_text())
+    default = report["default"]
+    assert dict(record["figures"])[f"{default} vs reference"] == (
+        f"{report['median_ratio_vs_reference'][default]:.2f}x"
+    )
+    (table,) = record["tables"]
+    assert [row[0] for row in table["rows"]] == ["reference", "scan_float32"]
