@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -136,31 +137,54 @@ def spread(values: Sequence[float], digits: int = 4) -> tuple[str, str]:
     return mean, f"{min(values):.{digits}f}–{max(values):.{digits}f}"
 
 
-def seed_row(seed: int, scores: dict[str, tuple[float, float]], seconds: float) -> list[str]:
-    """A seed's cells: Keras AUC and pAUC, the int8 model's AUC, the largest AUC difference
-    of a TFLite variant from Keras, the seconds of 00-03."""
-    keras_auc, keras_pauc = scores[KERAS.label]
-    differences = [
-        abs(auc - keras_auc) for label, (auc, _) in scores.items() if label != KERAS.label
-    ]
-    return [
-        str(seed),
-        f"{keras_auc:.4f}",
-        f"{keras_pauc:.4f}",
-        f"{scores[INT8.label][0]:.4f}",
-        f"{max(differences):.4f}",
-        f"{seconds:.0f}",
-    ]
+@dataclass(frozen=True)
+class SeedRun:
+    """One seed's demo: each script's seconds and each variant's average (AUC, pAUC)."""
+
+    seed: int
+    seconds: dict[str, float]
+    scores: dict[str, tuple[float, float]]
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(self.seconds.values())
+
+    def largest_difference(self) -> float:
+        """The largest AUC difference of a TFLite variant from the Keras model."""
+        keras_auc = self.scores[KERAS.label][0]
+        others = [auc for label, (auc, _) in self.scores.items() if label != KERAS.label]
+        return max(abs(auc - keras_auc) for auc in others)
+
+    def row(self) -> list[str]:
+        """The seed's cells of :data:`COLUMNS`."""
+        keras_auc, keras_pauc = self.scores[KERAS.label]
+        numbers = (keras_auc, keras_pauc, self.scores[INT8.label][0], self.largest_difference())
+        return [str(self.seed), *(f"{value:.4f}" for value in numbers), f"{self.total_seconds:.0f}"]
 
 
-COLUMNS = [
-    "seed",
-    "Keras AUC",
-    "Keras pAUC",
-    "int8 AUC (LiteRT)",
-    "max TFLite - Keras",
-    "00-03 (s)",
-]
+COLUMNS = ["seed", "Keras AUC", "Keras pAUC", "int8 AUC (LiteRT)", "max TFLite - Keras"]
+COLUMNS.append("00-03 (s)")
+
+
+def spread_figures(runs: Sequence[SeedRun]) -> list[tuple[str, str]]:
+    """The spread over the seeds: mean ± standard deviation and minimum–maximum of the
+    Keras AUC and pAUC, the int8 model's AUC and the wall time of 00-03, and the largest
+    difference of a TFLite variant from Keras."""
+    figures = []
+    for name, values in (
+        ("Keras AUC", [run.scores[KERAS.label][0] for run in runs]),
+        ("Keras pAUC", [run.scores[KERAS.label][1] for run in runs]),
+        ("int8 AUC (LiteRT, int8 I/O)", [run.scores[INT8.label][0] for run in runs]),
+    ):
+        mean, extremes = spread(values)
+        figures += [(f"{name}, mean ± std", mean), (f"{name}, min–max", extremes)]
+    largest = max(run.largest_difference() for run in runs)
+    mean, extremes = spread([run.total_seconds for run in runs], digits=0)
+    return figures + [
+        ("largest |TFLite - Keras| AUC, any variant and seed", f"{largest:.4f}"),
+        ("00-03 wall time per seed, mean ± std", f"{mean} s"),
+        ("00-03 wall time per seed, min–max", f"{extremes} s"),
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -181,50 +205,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     data, data_seconds = write_demo_data(args.work)
     print(f"synthetic dataset ({data}): {data_seconds:.0f} s", flush=True)
     print("| " + " | ".join(COLUMNS) + " |\n" + "|---" * len(COLUMNS) + "|", flush=True)
-    rows, runs = [], {}
+    runs = []
     for seed in range(args.seeds):
         config = seed_config(args.work, data, seed=seed, epochs=args.epochs)
         seconds = run_demo(config)
-        scores = average_scores(config.parent / "result")
-        runs[seed] = {"seconds": seconds, "scores": scores}
-        rows.append(seed_row(seed, scores, sum(seconds.values())))
-        print("| " + " | ".join(rows[-1]) + " |", flush=True)
+        runs.append(SeedRun(seed, seconds, average_scores(config.parent / "result")))
+        print("| " + " | ".join(runs[-1].row()) + " |", flush=True)
 
-    keras = [run["scores"][KERAS.label] for run in runs.values()]
-    int8 = [run["scores"][INT8.label][0] for run in runs.values()]
-    totals = [sum(run["seconds"].values()) for run in runs.values()]
-    figures = [
-        ("seeds", f"{args.seeds} (0-{args.seeds - 1})"),
-        ("epochs", str(args.epochs or yaml.safe_load(DEMO_CONFIG.read_text())["fit"]["epochs"])),
-    ]
-    for name, values in (
-        ("Keras AUC", [auc for auc, _ in keras]),
-        ("Keras pAUC", [pauc for _, pauc in keras]),
-        ("int8 AUC (LiteRT, int8 I/O)", int8),
-    ):
-        mean, extremes = spread(values)
-        figures += [(f"{name}, mean ± std", mean), (f"{name}, min–max", extremes)]
-    largest = max(float(row[4]) for row in rows)
-    mean, extremes = spread(totals, digits=0)
-    figures += [
-        ("largest |TFLite - Keras| AUC, any variant and seed", f"{largest:.4f}"),
-        ("00-03 wall time per seed, mean ± std", f"{mean} s"),
-        ("00-03 wall time per seed, min–max", f"{extremes} s"),
-        ("synthetic dataset", f"{data_seconds:.0f} s"),
-    ]
+    epochs = args.epochs or yaml.safe_load(DEMO_CONFIG.read_text())["fit"]["epochs"]
+    figures = [("seeds", f"{args.seeds} (0-{args.seeds - 1})"), ("epochs", str(epochs))]
+    figures += spread_figures(runs)
+    figures.append(("synthetic dataset", f"{data_seconds:.0f} s"))
     for label, value in figures:
         print(f"{label}: {value}")
     measurements.write_record(
         "demo",
         title="The demo over training seeds",
         figures=figures,
-        tables=[{"title": "Per seed", "columns": COLUMNS, "rows": rows}],
+        tables=[{"title": "Per seed", "columns": COLUMNS, "rows": [run.row() for run in runs]}],
         notes=[
             "./run_demo.sh's dataset (3 IDs, 600 clips) and scripts with configs/demo.yaml, "
             "one run per seed, one after another; average AUC and pAUC over the IDs; "
             "00-03 with a cold feature cache (each seed its own)."
         ],
-        raw={"data_seconds": data_seconds, "runs": runs},
+        raw={"data_seconds": data_seconds, "runs": [vars(run) for run in runs]},
         record_dir=args.record_dir,
     )
     return 0

@@ -72,9 +72,9 @@ def build_set(folder: Path, normal: int, anomaly: int, reference: Path | None) -
     test_dir = folder / "data" / "dev_data" / "ToyCar" / "test"
     real = folder / "real"
     real.mkdir(parents=True, exist_ok=True)
-    for clip in REAL_CLIPS if reference is not None else ():
+    for clip in REAL_CLIPS:
         link = real / f"real_{clip}"
-        if not link.is_symlink():
+        if reference is not None and not link.is_symlink():
             link.symlink_to(reference / clip)
     clips = sorted(test_dir.glob("*.wav")) + sorted(real.glob("*.wav"))
     clips.sort(key=lambda path: "anomaly" in path.name)  # normal samples first, as in ad01
