@@ -66,8 +66,9 @@ def run_year(year: int, work: Path) -> dict[str, float]:
         path = run_dir / "config.yaml"
         path.write_text(yaml.safe_dump(config))
         start = time.perf_counter()
+        retrain = ["--retrain"] if script == "00_train.py" else []  # a model left by a run before
         subprocess.run(
-            [sys.executable, str(REPO / script), "-d", "--config", str(path)],
+            [sys.executable, str(REPO / script), "-d", *retrain, "--config", str(path)],
             cwd=run_dir,
             check=True,
             capture_output=True,

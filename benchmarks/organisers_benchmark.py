@@ -8,7 +8,7 @@ year: the official score of each anomaly score, with the evaluators' jackknife i
 Per year of ``--years``: the synthetic set in the year's layout (``SectionedSpec``'s
 default sizes: two machine types; 40 source and 4 target training clips, 10 test clips
 per domain and class, per section; 10 s clips), the year's preset as shipped but for its
-folders (under ``<work>/run<year>/``; ``--epochs`` to train fewer), ``00_train.py -d``
+folders (under ``<work>/run<year>/``; ``--epochs`` to train fewer), ``00_train.py -d --retrain``
 once, then ``01_test.py -d --anomaly-score S`` for each score of ``--scores`` (default
 ``mse``, ``mahalanobis``, the organisers' formula, and ``mahalanobis_per_block``), each
 timed, its ``result.csv``'s ``official score`` and ``official score ci95`` read after it.
@@ -82,7 +82,7 @@ def run_year(year: int, work: Path, *, scores: Sequence[str], epochs: int | None
     figures: dict = {"data_seconds": time.perf_counter() - start, "scores": {}}
     config = preset_config(year, run_dir, data, epochs=epochs)
     log = run_dir / "scripts.log"
-    script = [str(REPO / "00_train.py"), "-d", "--config", str(config)]
+    script = [str(REPO / "00_train.py"), "-d", "--retrain", "--config", str(config)]
     figures["train_seconds"] = run_logged(script, cwd=run_dir, log=log)
     for score in scores:
         script = [str(REPO / "01_test.py"), "-d", "--config", str(config)]
