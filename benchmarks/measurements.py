@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -146,7 +147,7 @@ def write_record(
         "measured": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         "machine": machine_facts(),
         **code_facts(),
-        "command": " ".join([_relative(sys.argv[0]), *sys.argv[1:]]),
+        "command": shlex.join([_relative(sys.argv[0]), *sys.argv[1:]]),
         "figures": [[label, value] for label, value in figures],
         "tables": [dict(table) for table in tables],
         "notes": list(notes),

@@ -18,7 +18,8 @@ runner's steady rate, read from its log). The machine's load average before and 
 is recorded: the runner and the DUT answer each other in turn, so other work on the
 cores slows the rate. Writes
 ``benchmarks/output/official_runner_benchmark.json``: date, CPU model, cores, commit,
-library versions, the command, the figures.
+library versions, the command, the figures; and the measurement record ``official-runner``
+(``--record-dir``, :mod:`measurements`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+import measurements  # noqa: E402
 from anomaly_detection.core.config import FeatureConfig  # noqa: E402
 from anomaly_detection.data.synthetic import SyntheticSpec, write_dataset  # noqa: E402
 from anomaly_detection.device.benchmark_samples import read_labels, write_samples  # noqa: E402
@@ -70,9 +72,9 @@ def build_set(folder: Path, normal: int, anomaly: int, reference: Path | None) -
     test_dir = folder / "data" / "dev_data" / "ToyCar" / "test"
     real = folder / "real"
     real.mkdir(parents=True, exist_ok=True)
-    for clip in REAL_CLIPS if reference is not None else ():
+    for clip in REAL_CLIPS:
         link = real / f"real_{clip}"
-        if not link.is_symlink():
+        if reference is not None and not link.is_symlink():
             link.symlink_to(reference / clip)
     clips = sorted(test_dir.glob("*.wav")) + sorted(real.glob("*.wav"))
     clips.sort(key=lambda path: "anomaly" in path.name)  # normal samples first, as in ad01
@@ -125,6 +127,60 @@ def read_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
+def record_runner(report: dict, *, record_dir: Path) -> None:
+    """The record ``official-runner``: the runner's rate and the full set's extrapolated
+    time, its AUC and top-1 beside the host emulation's."""
+    before, after = (
+        ", ".join(f"{load:.2f}" for load in report["load_average_1_5_15_min"][when])
+        for when in ("before", "after")
+    )
+    full = report["extrapolated_full_set_seconds"]
+    measurements.write_record(
+        "official-runner",
+        title="MLCommons' runner against the host DUT",
+        figures=[
+            (
+                "files (normal + anomalous)",
+                f"{report['files']} ({report['labels']['normal']} + {report['labels']['anomaly']})",
+            ),
+            ("windows", f"{report['windows']:,}"),
+            ("rehearsal command", f"{report['command_seconds']:.1f} s"),
+            ("runner's steady rate", f"{report['windows_per_second']:.1f} windows/s"),
+            ("per window", f"{report['ms_per_window']:.2f} ms"),
+            ("fixed (start-up)", f"{report['fixed_seconds']:.1f} s"),
+            (
+                f"full ad01 set ({report['full_set_windows']:,} windows), extrapolated",
+                f"{full:,} s ({full / 60:.1f} min)",
+            ),
+            (
+                "max file score difference, runner vs host",
+                f"{report['max_file_score_difference']:.2e}",
+            ),
+            ("load average 1/5/15 min", f"before {before}; after {after}"),
+        ],
+        tables=[
+            {
+                "title": "The runner's figures beside the host emulation's",
+                "columns": ["figure", "official runner (results.txt)", "host (TFLM)"],
+                "rows": [
+                    ["AUC", f"{report['runner_results_txt_auc']:.4f}", f"{report['host_auc']:.4f}"],
+                    [
+                        "top-1 accuracy",
+                        f"{report['runner_results_txt_top1']:.1f} %",
+                        f"{report['host_top1']:.1f} %",
+                    ],
+                ],
+            }
+        ],
+        notes=[
+            f"eembc_accuracy.py --official-runner on {report['samples']} with {report['model']}; "
+            "the runner and the DUT answer each other in turn, so other load slows the rate."
+        ],
+        raw=report,
+        record_dir=record_dir,
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, required=True, help="an int8 _intio .tflite model")
@@ -136,6 +192,12 @@ def main() -> int:
     parser.add_argument("--reference-dir", type=Path, default=REPO.parent / "shared" / "reference")
     parser.add_argument("--runner-dir", type=Path)
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "output")
+    parser.add_argument(
+        "--record-dir",
+        type=Path,
+        default=measurements.RECORD_DIR,
+        help="folder of the measurement record official-runner.json (default %(default)s)",
+    )
     args = parser.parse_args()
 
     work = args.output / "official_runner"
@@ -199,6 +261,7 @@ def main() -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "official_runner_benchmark.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
+    record_runner(report, record_dir=args.record_dir)
     return 0
 
 

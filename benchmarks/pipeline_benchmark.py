@@ -19,15 +19,14 @@ Stages, each measured in its own fresh process, in this run, on the same synthet
 - agreement: scores with and without the cache, batched and per-vector.
 
 Every timing is the best of three runs (the least disturbed by other load; the
-baseline gets the same treatment). Prints a table and writes ``<output>/benchmark.json``.
+baseline gets the same treatment). Prints a table, writes ``<output>/benchmark.json`` and
+the measurement record ``features`` (``--record-dir``, :mod:`measurements`).
 """
 
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import json
-import multiprocessing
 import os
 import platform
 import re
@@ -41,140 +40,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
-from anomaly_detection.core.allocator import retain_freed_memory  # noqa: E402
+import measurements  # noqa: E402
 from anomaly_detection.core.config import FeatureConfig  # noqa: E402
 from anomaly_detection.data.synthetic import SyntheticSpec, write_dataset  # noqa: E402
-from anomaly_detection.evaluation.scoring import anomaly_score  # noqa: E402
-from anomaly_detection.features.cache import FeatureCache  # noqa: E402
-from anomaly_detection.features.extraction import extract_log_mels  # noqa: E402
-from anomaly_detection.features.spectrogram import frame_stack  # noqa: E402
-
-
-def naive_features(files: list[Path], feature: FeatureConfig) -> np.ndarray:
-    """The reference's way: librosa per clip, one process, a float64 matrix of all vectors."""
-    import librosa
-
-    vectors = []
-    for path in files:
-        signal, sample_rate = librosa.load(path, sr=None, mono=False)
-        mel = librosa.feature.melspectrogram(
-            y=signal,
-            sr=sample_rate,
-            n_fft=feature.n_fft,
-            hop_length=feature.hop_length,
-            n_mels=feature.n_mels,
-            power=feature.power,
-        )
-        log_mel = (20.0 / feature.power * np.log10(mel + sys.float_info.epsilon))[:, 50:250]
-        n_vectors = log_mel.shape[1] - feature.frames + 1
-        array = np.zeros((n_vectors, feature.vector_dim))
-        for t in range(feature.frames):
-            array[:, feature.n_mels * t : feature.n_mels * (t + 1)] = log_mel[
-                :, t : t + n_vectors
-            ].T
-        vectors.append(array)
-    return np.concatenate(vectors)
-
-
-def in_fresh_process(function, *args):
-    """``function(*args)`` in a new interpreter, as each script runs in its own process
-    (no thread pools, heap or TensorFlow state carried over from an earlier stage)."""
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(function, *args).result()
-
-
-REPEATS = 3
-
-
-def timed(function, *args, before=None, **kwargs):
-    """``(result, best seconds, all runs' seconds)`` of ``REPEATS`` runs, ``before()`` called
-    ahead of each.
-
-    The best run is the one least disturbed by other load on the machine (as
-    ``timeit`` reports); the baseline and this project get the same treatment.
-    """
-    runs = []
-    for _ in range(REPEATS):
-        if before is not None:
-            before()
-        start = time.perf_counter()
-        result = function(*args, **kwargs)
-        runs.append(time.perf_counter() - start)
-    return result, min(runs), runs
-
-
-def warm_page_cache(files) -> None:
-    """Read every file once so that all variants measure computation, not the disk."""
-    for path in files:
-        path.read_bytes()
-
-
-def naive_stage(files, feature, retain_memory: bool = False) -> dict:
-    """The naive feature baseline in a process of its own, as the reference runs (the
-    allocator as it is, unless ``retain_memory``), and how far its vectors are from
-    this project's."""
-    if retain_memory:
-        retain_freed_memory()
-    warm_page_cache(files)
-    naive_features(files[:1], feature)  # librosa's first call compiles numba kernels: not timed
-    naive_matrix, naive_seconds, naive_runs = timed(naive_features, files, feature)
-    ours = extract_log_mels(files, feature, progress=False)
-    ours_matrix = np.concatenate(
-        [frame_stack(clip.usable_log_mel(), feature.frames) for clip in ours]
-    )
-    return {
-        "naive_clips": len(files),
-        "naive_seconds": naive_seconds,
-        "naive_clips_per_s": len(files) / naive_seconds,
-        "naive_runs_seconds": naive_runs,
-        "naive_matrix_bytes_per_clip": naive_matrix.nbytes / len(files),
-        "max_abs_difference_vs_naive_db": float(np.max(np.abs(ours_matrix - naive_matrix))),
-    }
-
-
-def feature_stage(train_files, feature, cache_dir, workers):
-    """This project's extraction, in a process set up as the scripts set theirs up."""
-    allocator_set = retain_freed_memory()
-    warm_page_cache(train_files)
-    cache = FeatureCache(cache_dir, feature, workers=workers)
-
-    def empty_cache() -> None:
-        shutil.rmtree(cache_dir, ignore_errors=True)
-
-    _, cold_seconds, cold_runs = timed(
-        extract_log_mels,
-        train_files,
-        feature,
-        cache=cache,
-        workers=workers,
-        progress=False,
-        before=empty_cache,
-    )
-    _, warm_seconds, _ = timed(
-        extract_log_mels, train_files, feature, cache=cache, workers=workers, progress=False
-    )
-    _, nocache_seconds, nocache_runs = timed(
-        extract_log_mels, train_files, feature, workers=workers, progress=False
-    )
-    n = len(train_files)
-    return {
-        "clips": n,
-        "workers": workers,
-        "allocator_retains_freed_memory": allocator_set,
-        "cold_cache_seconds": cold_seconds,
-        "cold_cache_clips_per_s": n / cold_seconds,
-        "cold_cache_runs_seconds": cold_runs,
-        "no_cache_runs_seconds": nocache_runs,
-        "warm_cache_seconds": warm_seconds,
-        "warm_cache_clips_per_s": n / warm_seconds,
-        "no_cache_seconds": nocache_seconds,
-        "no_cache_clips_per_s": n / nocache_seconds,
-        "ratio_warm_vs_recompute": nocache_seconds / warm_seconds,
-    }
+from pipeline_stages import feature_stage, in_fresh_process, naive_stage, tflite_stage  # noqa: E402
 
 
 def write_training_config(work: Path, data_root: Path, cache_dir: Path) -> Path:
@@ -247,90 +118,80 @@ def training_memory_stage(work: Path, data_root: Path, cache_dir: Path) -> dict:
     return results
 
 
-def clip_scores(model, clip_vectors: list[np.ndarray]) -> list[float]:
-    """Anomaly score of each clip with one model call per clip (as 03_tflite_test.py)."""
-    return [anomaly_score(vectors, model(vectors)) for vectors in clip_vectors]
+def _rate(clips_per_s: float) -> str:
+    return f"{clips_per_s:,.1f} clips/s"
 
 
-def per_vector_scores(model_path: Path, clip_vectors: list[np.ndarray]) -> list[float]:
-    """The naive way: one invoke per vector on a default interpreter (int8 I/O quantized
-    per vector)."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    from anomaly_detection.device.tflite_infer import to_float, to_input_type
-
-    interpreter = Interpreter(model_path=str(model_path))
-    interpreter.allocate_tensors()
-    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    scores = []
-    for vectors in clip_vectors:
-        outputs = np.empty_like(vectors)
-        for row, vector in enumerate(vectors):
-            interpreter.set_tensor(source["index"], to_input_type(vector[None, :], source))
-            interpreter.invoke()
-            outputs[row] = to_float(interpreter.get_tensor(target["index"]), target)[0]
-        scores.append(anomaly_score(vectors, outputs))
-    return scores
+def _gb(n_bytes: float) -> str:
+    return f"{n_bytes / 1e9:.2f} GB"
 
 
-def tflite_stage(test_files, feature, cache_dir, clips, work: Path, workers: int) -> dict:
-    """03_tflite_test's model calls for every TFLite variant: per clip against per vector."""
-    from anomaly_detection.device.tflite_convert import convert_to_tflite, fold_batch_norm
-    from anomaly_detection.device.tflite_infer import TFLiteModel
-    from anomaly_detection.registry.variants import TFLITE_VARIANTS
-    from keras_model import get_model
-
-    retain_freed_memory()  # as the scripts do at start-up
-    cached = extract_log_mels(
-        test_files[:clips], feature, cache=FeatureCache(cache_dir, feature), progress=False
-    )
-    uncached = extract_log_mels(test_files[:clips], feature, progress=False)
-    vectors = [frame_stack(clip.usable_log_mel(), feature.frames) for clip in cached]
-    uncached_vectors = [frame_stack(clip.usable_log_mel(), feature.frames) for clip in uncached]
-    folded = fold_batch_norm(get_model(feature.vector_dim))
-    calibration = np.concatenate(vectors[:20])
-    variants = {}
-    for variant in TFLITE_VARIANTS:
-        model_path = work / f"bench_model{variant.postfix}.tflite"
-        model_path.write_bytes(
-            convert_to_tflite(
-                folded, variant.file, representative=calibration if variant.file.calibrate else None
-            )
+def record_features(report: dict, *, record_dir: Path) -> None:
+    """The record ``features``: each stage's figures as the table prints them, and a table
+    of each against its baseline (the naive one; for the warm cache, recomputing)."""
+    f = report["features"]
+    naive, no_cache = _rate(f["naive_clips_per_s"]), _rate(f["no_cache_clips_per_s"])
+    cold, warm = _rate(f["cold_cache_clips_per_s"]), _rate(f["warm_cache_clips_per_s"])
+    clips = f"{report['train_clips']:,} train + {report['test_clips']:,} test"
+    figures = [
+        ("clips", f"{clips}, {report['duration_s']:g} s each"),
+        ("features, naive baseline (librosa, 1 process)", naive),
+        ("features, naive, freed memory kept", _rate(f["naive_retained_memory_clips_per_s"])),
+        ("features, cold cache", cold),
+        ("features, cold cache vs naive", f"{f['ratio_cold_vs_naive']:.1f}x"),
+        ("features, no cache", no_cache),
+        ("features, warm cache", warm),
+        ("features, warm cache vs recomputing", f"{f['ratio_warm_vs_recompute']:.1f}x"),
+        ("max |ours - naive| log-mel", f"{f['max_abs_difference_vs_naive_db']:.2e} dB"),
+        ("naive float64 matrix, all clips", _gb(f["naive_matrix_bytes_all_clips"])),
+    ]
+    rows = [
+        ["features, cold cache", naive, cold, f"{f['ratio_cold_vs_naive']:.1f}x"],
+        ["features, warm cache", naive, warm, f"{f['ratio_warm_vs_naive']:.1f}x"],
+        ["features, warm cache vs recomputing", no_cache, warm],
+    ]
+    rows[-1].append(f"{f['ratio_warm_vs_recompute']:.1f}x")
+    if "tflite_testing" in report:
+        lite = report["tflite_testing"]
+        ratio = f"{lite['ratio_per_clip_vs_per_vector']:.1f}x"
+        per_vector, per_clip = lite["per_vector_clips_per_s"], lite["per_clip_clips_per_s"]
+        by_variant = ", ".join(
+            f"{name} {values['ratio_per_clip_vs_per_vector']:.1f}x"
+            for name, values in lite["variants"].items()
         )
-        model = TFLiteModel(model_path, num_threads=workers)
-        batched_list, batched_seconds, _ = timed(clip_scores, model, vectors)
-        single_list, single_seconds, _ = timed(per_vector_scores, model_path, vectors)
-        batched, single = np.asarray(batched_list), np.asarray(single_list)
-        uncached_scores = np.asarray(clip_scores(model, uncached_vectors))
-        variants[variant.postfix or "float"] = {
-            "per_clip_seconds": batched_seconds,
-            "per_vector_seconds": single_seconds,
-            "ratio_per_clip_vs_per_vector": single_seconds / batched_seconds,
-            "max_relative_score_difference_batched_vs_per_vector": float(
-                np.max(np.abs(batched - single) / single)
-            ),
-            "max_relative_score_difference_cache_vs_no_cache": float(
-                np.max(np.abs(batched - uncached_scores) / uncached_scores)
-            ),
-        }
-    per_clip = sum(v["per_clip_seconds"] for v in variants.values())
-    per_vector = sum(v["per_vector_seconds"] for v in variants.values())
-    return {
-        "clips": clips,
-        "variants": variants,
-        "workers": workers,
-        "per_clip_seconds": per_clip,
-        "per_vector_seconds": per_vector,
-        "per_clip_clips_per_s": clips * len(variants) / per_clip,
-        "per_vector_clips_per_s": clips * len(variants) / per_vector,
-        "ratio_per_clip_vs_per_vector": per_vector / per_clip,
-        "max_relative_score_difference_batched_vs_per_vector": max(
-            v["max_relative_score_difference_batched_vs_per_vector"] for v in variants.values()
-        ),
-        "max_relative_score_difference_cache_vs_no_cache": max(
-            v["max_relative_score_difference_cache_vs_no_cache"] for v in variants.values()
-        ),
-    }
+        batched = lite["max_relative_score_difference_batched_vs_per_vector"]
+        cached = lite["max_relative_score_difference_cache_vs_no_cache"]
+        figures += [
+            ("LiteRT testing, one invoke per vector", _rate(per_vector)),
+            ("LiteRT testing, one invoke per clip", _rate(per_clip)),
+            ("LiteRT testing, per clip vs per vector", f"{ratio} ({by_variant})"),
+            ("scores, batched vs per vector", f"{batched:.1e} relative"),
+            ("scores, cache vs no cache", f"{cached:.1e} relative"),
+        ]
+        variants = f"LiteRT testing, all {len(lite['variants'])} variants"
+        rows.append([variants, _rate(per_vector), _rate(per_clip), ratio])
+    if "training_memory" in report:
+        m = report["training_memory"]
+        peaks = f"{_gb(m['cold_cache_peak_rss_bytes'])} cold cache, "
+        figures.append(
+            ("00_train.py peak RSS, 1 epoch", f"{peaks}{_gb(m['warm_cache_peak_rss_bytes'])} warm")
+        )
+    naive_runs = ", ".join(f"{seconds:.2f}" for seconds in f["naive_runs_seconds"])
+    cold_runs = ", ".join(f"{seconds:.2f}" for seconds in f["cold_cache_runs_seconds"])
+    columns = ["stage", "baseline", "this project", "ratio"]
+    measurements.write_record(
+        "features",
+        title="Feature extraction, training memory and LiteRT testing",
+        figures=figures,
+        tables=[{"title": "Against the baseline", "columns": columns, "rows": rows}],
+        notes=[
+            f"Synthetic ToyCar clips; the naive baseline (librosa per clip, one process, a "
+            f"float64 matrix) on {f['naive_clips']} of them; {f['workers']} workers. Each time "
+            f"is the best of three runs (naive: {naive_runs} s; cold cache: {cold_runs} s)."
+        ],
+        raw=report,
+        record_dir=record_dir,
+    )
 
 
 def main() -> int:
@@ -351,6 +212,12 @@ def main() -> int:
         "--features-only",
         action="store_true",
         help="only the feature stage (cold, warm and no cache); writes features_benchmark.json",
+    )
+    parser.add_argument(
+        "--record-dir",
+        type=Path,
+        default=measurements.RECORD_DIR,
+        help="folder of the measurement record features.json (default %(default)s)",
     )
     args = parser.parse_args()
 
@@ -404,6 +271,7 @@ def main() -> int:
         args.output.mkdir(parents=True, exist_ok=True)
         (args.output / "features_benchmark.json").write_text(json.dumps(report, indent=2))
         print(json.dumps(report["features"], indent=2))
+        record_features(report, record_dir=args.record_dir)
         return 0
     print("TFLite testing ...")
     report["tflite_testing"] = in_fresh_process(
@@ -435,6 +303,7 @@ tflite     per-vector invokes         {lite["per_vector_clips_per_s"]:8.1f} clip
 agreement  batched vs per-vector      {lite["max_relative_score_difference_batched_vs_per_vector"]:.1e} relative
            cache vs no cache          {lite["max_relative_score_difference_cache_vs_no_cache"]:.1e} relative
 written    {args.output / "benchmark.json"}""")
+    record_features(report, record_dir=args.record_dir)
     return 0
 
 

@@ -9,7 +9,8 @@ does, and scores ``--clips`` log-mel spectrograms of 200 x 128 (the cropped
 MLPerf Tiny clip) with :class:`~anomaly_detection.device.tflm.TFLMModel`, one invoke
 per vector, as 03_tflite_test.py does. Also times one process on a sample, so
 the speed-up from the worker processes is measured in the same run. Writes
-``benchmarks/output/tflm_benchmark.json``.
+``benchmarks/output/tflm_benchmark.json`` and the measurement record ``tflm``
+(``--record-dir``, :mod:`measurements`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
+import measurements  # noqa: E402
 from anomaly_detection.device.tflm import TFLMModel  # noqa: E402
 from anomaly_detection.registry.model_files import model_file_by_name  # noqa: E402
 
@@ -60,12 +62,57 @@ def time_scores(path: Path, log_mels: list[np.ndarray], workers: int) -> float:
     return seconds
 
 
+def record_tflm(result: dict, *, sample_clips: int, record_dir: Path) -> None:
+    """The record ``tflm``: the workers' time beside one process's (projected from the
+    sample), against the target."""
+    workers = f"{result['workers']} processes"
+    met = "met" if result["meets_target"] else "NOT met"
+    one_process = f"{result['projected_seconds_one_process']:.1f} s"
+    speedup = f"{result['speedup_over_one_process']:.2f}x"
+    invokes = f"{result['clips']:,} x {CLIP_FRAMES - FRAMES + 1} ({result['vectors']:,})"
+    measurements.write_record(
+        "tflm",
+        title="TensorFlow Lite Micro stage",
+        figures=[
+            ("clips x vectors (invokes)", invokes),
+            (f"time per model, {workers}", f"{result['seconds']:.1f} s"),
+            ("target", f"{result['target_seconds']:.0f} s: {met}"),
+            ("one process, per vector", f"{result['ms_per_vector_one_process']:.3f} ms"),
+            ("one process, projected", one_process),
+            (f"speed-up of {workers}", speedup),
+        ],
+        tables=[
+            {
+                "title": "Against one process",
+                "columns": ["run", "all clips", "ratio"],
+                "rows": [
+                    [f"one process (projected from {sample_clips} clips)", one_process, "1.00x"],
+                    [workers, f"{result['seconds']:.1f} s", speedup],
+                ],
+            }
+        ],
+        notes=[
+            "The int8 micro model with int8 I/O of an untrained reference autoencoder (TFLM's "
+            "speed does not depend on the weights), one invoke per vector of random "
+            "200 x 128 log-mel spectrograms; worker start-up included."
+        ],
+        raw=result,
+        record_dir=record_dir,
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clips", type=int, default=2459)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--sample-clips", type=int, default=100)
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "output")
+    parser.add_argument(
+        "--record-dir",
+        type=Path,
+        default=measurements.RECORD_DIR,
+        help="folder of the measurement record tflm.json (default %(default)s)",
+    )
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
@@ -94,6 +141,7 @@ def main() -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "tflm_benchmark.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+    record_tflm(result, sample_clips=len(sample), record_dir=args.record_dir)
     return 0 if result["meets_target"] else 1
 
 

@@ -28,7 +28,8 @@ reference is taken within its round and the median over rounds is reported.
 Then ``00_train.py`` itself runs one epoch on
 ``--memory-clips`` clips for its peak resident memory (``VmHWM``). Prints a
 table, writes ``<output>/training_benchmark.json``, with the projected training
-time of the full recipe (7,000 clips, 100 epochs).
+time of the full recipe (7,000 clips, 100 epochs), and the measurement record ``training``
+(``--record-dir``, :mod:`measurements`).
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+import measurements
+from training_runs import measure, prepare_vectors
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -50,115 +53,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 FULL_RECIPE_CLIPS = 7000
 FULL_RECIPE_EPOCHS = 100
 VECTORS_PER_CLIP = 196  # 200 cropped frames, 5 per vector
-
-
-def prepare_vectors(output: Path, clips: int) -> Path:
-    """Generate ``clips`` synthetic training clips and cache their features (once)."""
-    from anomaly_detection.core.config import FeatureConfig
-    from anomaly_detection.data.synthetic import SyntheticSpec, write_dataset
-    from anomaly_detection.features.cache import FeatureCache
-    from anomaly_detection.features.extraction import extract_log_mels
-
-    ids = (1, 2, 3, 4)
-    spec = SyntheticSpec(
-        machine_types=("ToyCar",),
-        dev_ids=ids,
-        train_clips=-(-clips // len(ids)),
-        test_normal_clips=1,
-        test_anomaly_clips=1,
-        duration=11.0,
-        seed=1,
-    )
-    data_root = output / f"training_data_{clips}"
-    write_dataset(data_root, spec, dev=True, workers=os.cpu_count() or 1)
-    files = sorted((data_root / "dev_data" / "ToyCar" / "train").glob("*.wav"))[:clips]
-    cache = FeatureCache(output / "training_cache", FeatureConfig())
-    extract_log_mels(files, FeatureConfig(), cache=cache, progress=False)
-    list_file = output / f"training_files_{clips}.txt"
-    list_file.write_text("\n".join(str(path) for path in files))
-    return list_file
-
-
-def epoch_timer():
-    """A Keras callback recording when each epoch ends (``.ends``, perf_counter seconds)."""
-    import keras
-
-    class EpochTimer(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.ends: list[float] = []
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.ends.append(time.perf_counter())
-
-    return EpochTimer()
-
-
-def measure(which: str, list_file: Path, epochs: int) -> dict:
-    """Run in a fresh process (``--measure``): the rate of one training run of candidate
-    ``which``: ``reference``, ``scan_float32``, ``scan_bfloat16`` or ``keras_fit``."""
-    import numpy as np
-
-    from anomaly_detection.core.config import FeatureConfig, FitConfig
-    from anomaly_detection.features.cache import FeatureCache
-    from anomaly_detection.model.precision import training_precision
-    from anomaly_detection.model.training import seed_everything, split_training_vectors
-
-    files = [Path(line) for line in list_file.read_text().splitlines()]
-    feature = FeatureConfig()
-    entry = FeatureCache(list_file.parent / "training_cache", feature).entry(files)
-    assert entry is not None, "features not cached"
-    store = entry.frame_store()
-    loop, _, precision = which.partition("_")
-    fit = FitConfig(
-        epochs=epochs,
-        verbose=0,
-        loop="keras" if which == "keras_fit" else "scan",
-        precision=precision if loop == "scan" else "float32",
-    )
-    train, validation = split_training_vectors(store, frames=feature.frames, fit=fit, seed=0)
-    import keras
-
-    from keras_model import get_model
-
-    seed_everything(0)
-    model = get_model(feature.vector_dim)
-    timer = epoch_timer()
-    if which == "reference":
-        assert validation is not None
-        matrix = np.concatenate([train.as_array(), validation.as_array()]).astype(np.float64)
-        n_vectors = len(matrix)
-        model.compile(optimizer="adam", loss="mean_squared_error")
-        start = time.perf_counter()
-        history = model.fit(
-            matrix,
-            matrix,
-            epochs=epochs,
-            batch_size=512,
-            shuffle=True,
-            validation_split=0.1,
-            verbose=0,
-            callbacks=[timer],
-        )
-    else:
-        from anomaly_detection.model.training import train_autoencoder
-
-        n_vectors = train.n_vectors + (validation.n_vectors if validation else 0)
-        start = time.perf_counter()
-        history = train_autoencoder(model, train, validation, fit, callbacks=[timer])
-    seconds = time.perf_counter() - start
-    steady = (timer.ends[-1] - timer.ends[0]) / (epochs - 1) if epochs > 1 else float("nan")
-    return {
-        "first_epoch_seconds": timer.ends[0] - start,
-        "steady_epoch_seconds": steady,
-        "steady_vectors_per_s": n_vectors / steady,
-        "backend": keras.backend.backend(),
-        "precision": training_precision(fit.precision) if which.startswith("scan") else "",
-        "vectors": n_vectors,
-        "seconds": seconds,
-        "vectors_per_s": n_vectors * epochs / seconds,
-        "final_loss": float(history.history["loss"][-1]),
-    }
 
 
 def training_memory(output: Path, clips: int) -> dict:
@@ -260,6 +154,56 @@ def print_report(report: dict, output: Path) -> None:
     print(f"written {output / 'training_benchmark.json'}")
 
 
+def record_training(report: dict, *, record_dir: Path) -> None:
+    """The record ``training``: each candidate's median rate beside the reference's, by
+    round, and the full recipe's projected time."""
+    rows = []
+    for name, value in report["median_vectors_per_s"].items():
+        rates = ", ".join(f"{run['steady_vectors_per_s']:,.0f}" for run in report["runs"][name])
+        ratios = ", ".join(f"{ratio:.2f}" for ratio in report["ratios_by_round"][name])
+        minutes = report["projected_training_minutes_full_recipe"][name]
+        median_ratio = f"{report['median_ratio_vs_reference'][name]:.2f}x"
+        rows.append([name, rates, ratios, f"{value:,.0f}", median_ratio, f"{minutes:.1f} min"])
+    default = report["default"]
+    figures = [
+        ("vectors x epochs", f"{report['vectors']:,} x {report['epochs']}"),
+        (
+            "reference (model.fit, TensorFlow)",
+            f"{report['median_vectors_per_s']['reference']:,.0f} vectors/s",
+        ),
+        (f"{default} (default)", f"{report['median_vectors_per_s'][default]:,.0f} vectors/s"),
+        (f"{default} vs reference", f"{report['median_ratio_vs_reference'][default]:.2f}x"),
+        ("target: default at least 2x reference", "met" if report["meets_target"] else "NOT met"),
+        (
+            f"{default}, 7,000 clips x 100 epochs",
+            f"{report['projected_training_minutes_full_recipe'][default]:.1f} min",
+        ),
+    ]
+    if "training_memory" in report:
+        memory = report["training_memory"]
+        figures.append(
+            (
+                f"00_train.py peak RSS, {memory['clips']:,} clips, 1 epoch",
+                f"{memory['peak_rss_bytes'] / 1e9:.2f} GB",
+            )
+        )
+    columns = ["candidate", "vectors/s by round", "ratio by round", "median vectors/s"]
+    columns += ["median ratio", "7,000 clips x 100 epochs"]
+    measurements.write_record(
+        "training",
+        title="Training speed",
+        figures=figures,
+        tables=[{"title": "Against the reference", "columns": columns, "rows": rows}],
+        notes=[
+            f"{report['clips']:,} synthetic clips; {len(report['runs']['reference'])} alternating "
+            "rounds, each candidate in a fresh process; vectors per second of the epochs after "
+            "the first; each ratio taken within its round, the median over rounds reported."
+        ],
+        raw=report,
+        record_dir=record_dir,
+    )
+
+
 def main() -> int:
     from anomaly_detection.core.config import FitConfig
 
@@ -280,6 +224,12 @@ def main() -> int:
         "--memory-clips", type=int, default=7000, help="clips of the memory run (0: none)"
     )
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "output")
+    parser.add_argument(
+        "--record-dir",
+        type=Path,
+        default=measurements.RECORD_DIR,
+        help="folder of the measurement record training.json (default %(default)s)",
+    )
     parser.add_argument("--measure", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -313,6 +263,7 @@ def main() -> int:
         report["training_memory"] = training_memory(args.output, args.memory_clips)
     (args.output / "training_benchmark.json").write_text(json.dumps(report, indent=2))
     print_report(report, args.output)
+    record_training(report, record_dir=args.record_dir)
     return 0
 
 

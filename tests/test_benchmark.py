@@ -20,6 +20,8 @@ def test_benchmark_smoke_run(tmp_path):
         "4",
         "--output",
         str(tmp_path),
+        "--record-dir",
+        str(tmp_path / "records"),
         cwd=tmp_path,
         timeout=900,
     )
@@ -43,6 +45,14 @@ def test_benchmark_smoke_run(tmp_path):
     memory = report["training_memory"]
     assert 0.3e9 < memory["warm_cache_peak_rss_bytes"] < 1.5e9
     assert "Pipeline benchmark: 24 train + 16 test clips" in run.stdout
+    record = json.loads((tmp_path / "records" / "features.json").read_text())
+    figures = dict(record["figures"])
+    assert figures["clips"] == "24 train + 16 test, 9 s each"
+    assert figures["features, cold cache vs naive"] == f"{features['ratio_cold_vs_naive']:.1f}x"
+    assert figures["00_train.py peak RSS, 1 epoch"].endswith(
+        f"{memory['warm_cache_peak_rss_bytes'] / 1e9:.2f} GB warm"
+    )
+    assert record["raw"] == report
 
 
 def test_training_benchmark_smoke_run(tmp_path):
@@ -61,6 +71,8 @@ def test_training_benchmark_smoke_run(tmp_path):
         "0",
         "--output",
         str(tmp_path),
+        "--record-dir",
+        str(tmp_path / "records"),
         cwd=tmp_path,
         timeout=900,
     )
@@ -80,3 +92,10 @@ def test_training_benchmark_smoke_run(tmp_path):
     assert report["runs"]["scan_float32"][0]["precision"] == "float32"
     assert report["meets_target"] == (report["median_ratio_vs_reference"][report["default"]] >= 2)
     assert "medians, ratios within rounds" in run.stdout
+    record = json.loads((tmp_path / "records" / "training.json").read_text())
+    default = report["default"]
+    assert dict(record["figures"])[f"{default} vs reference"] == (
+        f"{report['median_ratio_vs_reference'][default]:.2f}x"
+    )
+    (table,) = record["tables"]
+    assert [row[0] for row in table["rows"]] == ["reference", "scan_float32"]
