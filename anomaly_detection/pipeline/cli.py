@@ -100,7 +100,8 @@ def build_parser(
             "(2020), or the folder holding the evaluator's ground_truth_data/ or the "
             "organisers' eval_data_list_<year>.csv (2021 on); "
             "figures as the official evaluator computes them (default: the YAML's "
-            "eval_ground_truth, else the list or folder beside eval_directory if present)",
+            "eval_ground_truth, else beside eval_directory: eval_data_list.csv (2020) or "
+            "ground_truth_data/ (2021 on), if present)",
         )
     if anomaly_score:
         parser.add_argument(
