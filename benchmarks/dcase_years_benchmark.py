@@ -120,7 +120,15 @@ def main() -> int:
         help="folder of the measurement record dcase-years.json (default %(default)s)",
     )
     args = parser.parse_args()
-    rows = {year: run_year(year, args.work) for year in args.years}
+    work = args.work.resolve()  # the scripts run in their run folder
+    try:
+        rows = {year: run_year(year, work) for year in args.years}
+    except subprocess.CalledProcessError as error:
+        print(error.stderr.decode(errors="replace")[-2000:], file=sys.stderr)
+        print(
+            f"error: {' '.join(map(str, error.cmd[1:]))} exited {error.returncode}", file=sys.stderr
+        )
+        return 1
     columns, cells = year_table(rows)
     print("| " + " | ".join(columns) + " |")
     print("|---" * len(columns) + "|")
