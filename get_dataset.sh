@@ -33,6 +33,12 @@ export AD_CALLER_DIR="$(pwd)"
 cd "$(dirname "$0")"
 if [ "${1:-}" = "--synthetic" ]; then
     shift
+    for argument in "$@"; do
+        if [ "$argument" = "--dry-run" ]; then
+            echo "error: --dry-run lists archives to download; --synthetic downloads nothing" >&2
+            exit 2
+        fi
+    done
     ./prepare_training_env.sh
     exec "${VENV_DIR:-.venv}/bin/python" -m anomaly_detection.data.synthetic . --eval "$@"
 fi

@@ -88,6 +88,9 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="get_dataset.sh",
         description=__doc__.split("\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog="./get_dataset.sh --synthetic [generator options] writes a synthetic set "
+        "instead, offline, after preparing .venv (options: python -m "
+        "anomaly_detection.data.synthetic -h).",
     )
     add = parser.add_argument
     types = ", ".join(MACHINE_TYPES)
