@@ -4,7 +4,7 @@ evaluation.staleness.ResultFacts` of every machine type of the run's data folder
 from __future__ import annotations
 
 from ..core.errors import DatasetError
-from ..data.dataset import select_machine_type_dirs
+from ..data.dataset import list_train_files, select_machine_type_dirs
 from ..data.run_inputs import scoring_sets
 from ..evaluation.staleness import ResultFacts
 from .clip_facts import ClipFacts
@@ -14,10 +14,10 @@ __all__ = ["result_facts"]
 
 
 def result_facts(settings: RunSettings, facts: ClipFacts) -> ResultFacts:
-    """The set, ``max_fpr``, test clip lists, anomaly score and (evaluation set) labels a
-    run of ``settings`` computes its results on, for every machine type of the data folder:
-    results of the types ``--machine-type`` leaves out, which the run keeps or shows, are
-    judged too (each that can be listed).
+    """The set, ``max_fpr``, test clip lists, anomaly score, (evaluation set) labels,
+    decision settings and training clips a run of ``settings`` computes its results on, for
+    every machine type of the data folder: results of the types ``--machine-type`` leaves
+    out, which the run keeps or shows, are judged too (each that can be listed).
 
     Raises
     ------
@@ -25,15 +25,17 @@ def result_facts(settings: RunSettings, facts: ClipFacts) -> ResultFacts:
         The data folder, or a chosen machine type's test clips, cannot be listed.
     """
     ground_truth, chosen = settings.ground_truth, settings.machine_types
-    clips, labels = {}, {}
+    clips, labels, training = {}, {}, {}
     for folder in select_machine_type_dirs(settings.data_directory, None):
         try:
             test_sets = scoring_sets(folder, settings.dataset_year, dev_mode=settings.dev_mode)
+            trained_on = list_train_files(folder) if (folder / "train").is_dir() else None
         except DatasetError:
             if chosen is None or folder.name in chosen:
                 raise
             continue  # left out of this run, and unreadable: not judged by its clips
         clips[folder.name] = facts.files_digest([path for s in test_sets for path in s.files])
+        training[folder.name] = None if trained_on is None else facts.files_digest(trained_on)
         if ground_truth is not None:
             labels[folder.name] = ground_truth.labels_digest(folder.name)
     config = settings.config
@@ -43,4 +45,6 @@ def result_facts(settings: RunSettings, facts: ClipFacts) -> ResultFacts:
         clips,
         config.anomaly_score,
         labels if settings.reads_labels else None,
+        (config.decision_percentile, config.decision_fit),
+        training,
     )
