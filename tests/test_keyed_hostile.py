@@ -9,6 +9,8 @@ import os
 import shutil
 
 import h5py
+import numpy as np
+import soundfile
 import yaml
 
 from anomaly_detection.model.provenance import file_digest, provenance_path
@@ -87,3 +89,26 @@ def test_rows_a_run_keeps_are_of_the_model_thresholds_and_training_clips_there_n
     ) in run_on("ToyCar")
     assert not kept("fan")
     assert "| fan |" not in (tmp_path / "result" / "summary.md").read_text().split("## Models")[0]
+
+
+def test_a_model_of_mono_clips_is_refused_on_two_channel_clips(dev_run, tmp_path):
+    """The clips' channel count is part of a model's provenance, as their sample rate: a
+    model of mono clips (feature.channel None) scoring a two-channel copy of its set
+    would score the mean of the channels, with the same feature settings."""
+    data = tmp_path / "data" / "dev_data"
+    shutil.copytree(dev_run["data"] / "dev_data" / "ToyCar", data / "ToyCar")
+    for clip in data.glob("ToyCar/*/*.wav"):
+        samples, rate = soundfile.read(str(clip), dtype="float32", always_2d=True)
+        stacked = np.concatenate([samples, 0.5 * samples], axis=1)
+        soundfile.write(str(clip), stacked, rate, subtype="PCM_16", format="WAV")
+    shutil.copytree(dev_run["work"] / "model", tmp_path / "model")
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(base_config(tmp_path, data.parent)))
+    run = run_script("01_test.py", "-d", "--config", str(config), cwd=tmp_path)
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr[-3000:]
+    errors = [line for line in run.stderr.splitlines() if line.startswith("ERROR")]
+    assert errors == [
+        f"ERROR: {tmp_path / 'model' / 'model_ToyCar.hdf5'}: trained on 1-channel clips, these "
+        "clips are 2-channel (--ignore-provenance goes on with a warning)"
+    ]
+    assert not (tmp_path / "result" / "result.csv").exists()
