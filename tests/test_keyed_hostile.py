@@ -112,3 +112,27 @@ def test_a_model_of_mono_clips_is_refused_on_two_channel_clips(dev_run, tmp_path
         "clips are 2-channel (--ignore-provenance goes on with a warning)"
     ]
     assert not (tmp_path / "result" / "result.csv").exists()
+
+
+def test_a_machine_type_folder_linked_to_a_missing_folder_is_named(dev_run, tmp_path):
+    """A machine-type folder that is a link to a folder gone (moved, a drive not mounted) is
+    an error naming it, not a type quietly left out of the run and its means; a run on
+    other types (--machine-type) is not concerned."""
+    data = tmp_path / "data" / "dev_data"
+    shutil.copytree(dev_run["data"] / "dev_data" / "ToyCar", data / "ToyCar")
+    (data / "fan").symlink_to(tmp_path / "elsewhere" / "fan", target_is_directory=True)
+    shutil.copytree(dev_run["work"] / "model", tmp_path / "model")
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(base_config(tmp_path, data.parent)))
+    run = run_script("01_test.py", "-d", "--config", str(config), cwd=tmp_path)
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr[-3000:]
+    errors = [line for line in run.stderr.splitlines() if line.startswith("ERROR")]
+    assert errors == [
+        f"ERROR: {data / 'fan'}: a link to {tmp_path / 'elsewhere' / 'fan'}, which does not "
+        "exist (moved, or on a drive not mounted?)"
+    ]
+    assert not (tmp_path / "result" / "result.csv").exists()
+    run = run_script(
+        "01_test.py", "-d", "--config", str(config), "--machine-type", "ToyCar", cwd=tmp_path
+    )
+    assert run.returncode == 0, run.stderr[-3000:]

@@ -26,7 +26,8 @@ def result_facts(settings: RunSettings, facts: ClipFacts) -> ResultFacts:
     """
     ground_truth, chosen = settings.ground_truth, settings.machine_types
     clips, labels, training = {}, {}, {}
-    for folder in select_machine_type_dirs(settings.data_directory, None):
+    every = select_machine_type_dirs(settings.data_directory, None, skip_broken_links=True)
+    for folder in every:
         try:
             test_sets = scoring_sets(folder, settings.dataset_year, dev_mode=settings.dev_mode)
             trained_on = list_train_files(folder) if (folder / "train").is_dir() else None

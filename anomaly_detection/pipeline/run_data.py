@@ -58,7 +58,7 @@ class RunData:
         chosen = self.settings.machine_types
         if chosen is None:
             return []
-        every = select_machine_type_dirs(self.settings.data_directory, None)
+        every = select_machine_type_dirs(self.settings.data_directory, None, skip_broken_links=True)
         return [folder.name for folder in every if folder.name not in chosen]
 
     def training_frames(self, type_dir: Path, *, max_clips: int | None = None) -> FrameStore:
