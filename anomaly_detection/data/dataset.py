@@ -150,23 +150,6 @@ def training_machine_ids(files: Sequence[Path]) -> set[str]:
     return {machine_id for path in files if (machine_id := training_machine_id(path))}
 
 
-def warn_of_unheard_ids(type_dir: Path, test_sets: Sequence[TestSet]) -> list[str]:
-    """Warn of (and return) the test sets' machine IDs that no training clip of
-    ``type_dir`` names: the model never heard those machines."""
-    if not (type_dir / "train").is_dir():
-        return []  # scored with a model trained elsewhere: nothing to compare with
-    trained = training_machine_ids(list_train_files(type_dir))
-    unheard = sorted({test_set.name for test_set in test_sets} - trained)
-    if unheard:
-        logger.warning(
-            "%s: test ID(s) %s have no training clips in %s (the model never heard them)",
-            type_dir.name,
-            ", ".join(unheard),
-            type_dir / "train",
-        )
-    return unheard
-
-
 def parse_test_name(name: str, dev_mode: bool) -> tuple[str, int | None] | None:
     """Machine ID and label of a test file name, or ``None`` if it fits no pattern.
 
