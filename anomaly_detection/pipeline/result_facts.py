@@ -4,7 +4,7 @@ evaluation.staleness.ResultFacts` of every machine type of the run's data folder
 from __future__ import annotations
 
 from ..core.errors import DatasetError
-from ..data.dataset import list_train_files, select_machine_type_dirs
+from ..data.dataset import select_machine_type_dirs, wav_files
 from ..data.run_inputs import scoring_sets
 from ..evaluation.staleness import ResultFacts
 from .clip_facts import ClipFacts
@@ -30,13 +30,15 @@ def result_facts(settings: RunSettings, facts: ClipFacts) -> ResultFacts:
     for folder in every:
         try:
             test_sets = scoring_sets(folder, settings.dataset_year, dev_mode=settings.dev_mode)
-            trained_on = list_train_files(folder) if (folder / "train").is_dir() else None
         except DatasetError:
             if chosen is None or folder.name in chosen:
                 raise
             continue  # left out of this run, and unreadable: not judged by its clips
         clips[folder.name] = facts.files_digest([path for s in test_sets for path in s.files])
-        training[folder.name] = None if trained_on is None else facts.files_digest(trained_on)
+        train_dir = folder / "train"  # the clips its thresholds (and a score's state) fit on
+        training[folder.name] = (
+            facts.files_digest(wav_files(train_dir)) if train_dir.is_dir() else None
+        )
         if ground_truth is not None:
             labels[folder.name] = ground_truth.labels_digest(folder.name)
     config = settings.config
