@@ -263,6 +263,18 @@ def test_a_section_trained_on_but_not_in_the_test_folder_fails_the_run(trained, 
     assert official[2] == "nan"
 
 
+def test_a_section_in_the_test_folder_but_not_in_the_training_folder_is_named(trained, tmp_path):
+    data, config = copy_of(trained, tmp_path)
+    for clip in (data / "dev_data" / "fan" / "train").glob("section_01_*.wav"):
+        clip.unlink()  # a partly copied training folder
+    run = script("01_test.py", config, "-d", "--machine-type", "fan")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (
+        "WARNING: fan: scoring set(s) section_01_test have no training clips in "
+        f"{data / 'dev_data' / 'fan' / 'train'} (the model never heard them)\n"
+    ) in run.stderr
+
+
 def test_labels_of_a_machine_type_without_clips_are_an_error(trained, tmp_path, tiny_data):
     data, config = copy_of(trained, tmp_path / "2026")
     extra = data / "ground_truth_data" / "ground_truth_pump_section_00_test.csv"

@@ -14,6 +14,7 @@ never guessed at.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,7 +69,7 @@ def scoring_set_label(name: str) -> str:
 
 
 def select_machine_type_dirs(
-    data_dir: Path, machine_types: Sequence[str] | None = None
+    data_dir: Path, machine_types: Sequence[str] | None = None, *, skip_broken_links: bool = False
 ) -> list[Path]:
     """The machine-type folders under ``data_dir``, sorted by name.
 
@@ -79,6 +80,15 @@ def select_machine_type_dirs(
     machine_types : sequence of str, optional
         Only these types (each must exist; a repeated one is taken once); all when
         ``None``. Folders whose name starts with a dot are skipped.
+    skip_broken_links : bool
+        Leave out a link whose target does not exist instead of raising (listing the
+        types a run left out, whose results are judged only where they can be).
+
+    Raises
+    ------
+    DatasetError
+        No data folder, a chosen type without a folder, or a chosen (or, with all types,
+        any) entry that is a link to a folder gone: a type is never quietly left out.
     """
     if not data_dir.is_dir():
         raise DatasetError(
@@ -86,19 +96,25 @@ def select_machine_type_dirs(
             "or set dev_directory/eval_directory in the YAML)"
         )
     # Hidden folders (.ipynb_checkpoints, .git) are not machine types.
-    found = sorted(
-        path for path in data_dir.iterdir() if path.is_dir() and not path.name.startswith(".")
-    )
-    if machine_types:
-        machine_types = list(dict.fromkeys(machine_types))  # each type once, in the given order
+    entries = sorted(path for path in data_dir.iterdir() if not path.name.startswith("."))
+    found = [path for path in entries if path.is_dir()]
+    chosen = None if machine_types is None else list(dict.fromkeys(machine_types))
+    for path in entries:
+        broken = path.is_symlink() and not path.exists()
+        if broken and not skip_broken_links and (not chosen or path.name in chosen):
+            raise DatasetError(
+                f"{path}: a link to {os.readlink(path)}, which does not exist (moved, or on "
+                "a drive not mounted?)"
+            )
+    if chosen:  # each type once, in the given order
         by_name = {path.name: path for path in found}
-        missing = [name for name in machine_types if name not in by_name]
+        missing = [name for name in chosen if name not in by_name]
         if missing:
             raise DatasetError(
                 f"{data_dir}: no folder for machine type(s) {', '.join(missing)}; "
                 f"found: {', '.join(by_name) or 'none'}"
             )
-        found = [by_name[name] for name in machine_types]
+        found = [by_name[name] for name in chosen]
     if not found:
         raise DatasetError(f"{data_dir}: no machine-type folders (expected e.g. {data_dir}/ToyCar)")
     return found
@@ -132,23 +148,6 @@ def training_machine_id(path: Path) -> str | None:
 def training_machine_ids(files: Sequence[Path]) -> set[str]:
     """The machine IDs (``id_XX``) named by training clips (``normal_id_XX_*.wav``)."""
     return {machine_id for path in files if (machine_id := training_machine_id(path))}
-
-
-def warn_of_unheard_ids(type_dir: Path, test_sets: Sequence[TestSet]) -> list[str]:
-    """Warn of (and return) the test sets' machine IDs that no training clip of
-    ``type_dir`` names: the model never heard those machines."""
-    if not (type_dir / "train").is_dir():
-        return []  # scored with a model trained elsewhere: nothing to compare with
-    trained = training_machine_ids(list_train_files(type_dir))
-    unheard = sorted({test_set.name for test_set in test_sets} - trained)
-    if unheard:
-        logger.warning(
-            "%s: test ID(s) %s have no training clips in %s (the model never heard them)",
-            type_dir.name,
-            ", ".join(unheard),
-            type_dir / "train",
-        )
-    return unheard
 
 
 def parse_test_name(name: str, dev_mode: bool) -> tuple[str, int | None] | None:

@@ -3,7 +3,8 @@ labels, listed by the functions the scripts list them with, and one digest of it
 
 :func:`scoring_sets` lists a machine type's test clips by scoring set, in the year's
 layout; :func:`missing_scoring_sets` names those the training clips promise (2021 on: a
-section and domain trained on) but the test folder lacks; :func:`inputs_digest` is what a
+section and domain trained on) but the test folder lacks, :func:`warn_of_unheard_sets`
+those the test folder has but no training clip belongs to; :func:`inputs_digest` is what a
 sweep keys a run's results on besides its YAML: the clips and labels the run reads, read
 by the same code, so that the two cannot disagree.
 """
@@ -11,6 +12,7 @@ by the same code, so that the two cannot disagree.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,7 +23,15 @@ from .dataset import TestSet, list_test_sets, list_train_files, select_machine_t
 from .dcase_years import detect_year, list_section_test_sets, training_set_name
 from .evaluation_labels import find_evaluation_labels
 
-__all__ = ["scoring_sets", "missing_scoring_sets", "clip_files_digest", "inputs_digest"]
+__all__ = [
+    "scoring_sets",
+    "missing_scoring_sets",
+    "warn_of_unheard_sets",
+    "clip_files_digest",
+    "inputs_digest",
+]
+
+logger = logging.getLogger(__name__)
 
 
 def scoring_sets(type_dir: Path, year: int, *, dev_mode: bool) -> list[TestSet]:
@@ -47,6 +57,27 @@ def missing_scoring_sets(type_dir: Path, year: int, test_sets: Sequence[TestSet]
         return []
     promised = {training_set_name(path, year) for path in wav_files(train_dir)}
     return sorted(name for name in promised - {s.name for s in test_sets} if name is not None)
+
+
+def warn_of_unheard_sets(type_dir: Path, year: int, test_sets: Sequence[TestSet]) -> list[str]:
+    """Warn of (and return, sorted) the scoring sets of ``test_sets`` that no training clip
+    of ``type_dir`` belongs to: a machine ID, or a section and domain, the model never
+    heard (a partly copied training folder); none without a training folder (a model
+    trained elsewhere: nothing to compare with)."""
+    train_dir = type_dir / "train"
+    if not train_dir.is_dir():
+        return []
+    trained = {training_set_name(path, year) for path in wav_files(train_dir)}
+    unheard = sorted({test_set.name for test_set in test_sets} - trained)
+    if unheard:
+        logger.warning(
+            "%s: %s %s have no training clips in %s (the model never heard them)",
+            type_dir.name,
+            "scoring set(s)" if year_entry(year).sectioned else "test ID(s)",
+            ", ".join(unheard),
+            train_dir,
+        )
+    return unheard
 
 
 def clip_files_digest(files: Sequence[Path]) -> str:

@@ -34,7 +34,7 @@ from .scoring import (
     score_test_set,
     write_anomaly_score_csv,
 )
-from .staleness import ResultFacts
+from .staleness import ResultFacts, result_record, stale_reason
 from .thresholds import Threshold
 
 __all__ = [
@@ -141,7 +141,7 @@ def write_variant_results(
     """
     path = layout.result_csv(variant)
     info = read_run_info(layout.run_info).get(variant.label, {})
-    same_run = _same_run_types(keep, info, facts, year=year)
+    same_run = _same_run_types(layout, variant, keep, info, facts, year=year)
     scored = {result.machine_type for result in results}
     kept = _type_blocks(path, same_run, exclude=scored)
     if is_sectioned(year):
@@ -163,19 +163,32 @@ def write_variant_results(
 
 
 def _same_run_types(
-    types: Sequence[str], info: dict, facts: ResultFacts, *, year: int
+    layout: OutputLayout,
+    variant: ModelVariant,
+    types: Sequence[str],
+    info: dict,
+    facts: ResultFacts,
+    *,
+    year: int,
 ) -> list[str]:
-    """The machine types of ``types`` whose earlier rows stay: those computed on the same
-    set, ``max_fpr`` and clips as ``facts`` say (never dev rows beside eval ones) by
-    ``info`` (the variant's ``run_info.json`` entries); none from 2021 on (``year``), as
-    the official score covers this run's types only."""
+    """The machine types of ``types`` whose earlier rows stay: those whose results are
+    current by ``info`` (the variant's ``run_info.json`` entries), as a report judges them
+    (:func:`.staleness.stale_reason`): the model file there now, computed on the set,
+    ``max_fpr``, clips and decision settings ``facts`` say (never dev rows beside eval
+    ones); none from 2021 on (``year``), as the official score covers this run's types
+    only. Each type whose rows go is logged with the reason."""
     if is_sectioned(year):
         return []
-    return [
-        machine_type
-        for machine_type in types
-        if facts.difference(info.get(machine_type, {}), machine_type) is None
-    ]
+    same_run = []
+    for machine_type in types:
+        entry = info.get(machine_type, {})
+        reason = stale_reason(layout, variant, machine_type, entry, facts)
+        if reason is None:
+            same_run.append(machine_type)
+        elif result_record(entry):
+            name = layout.result_csv(variant).name
+            logger.info("%s: the rows of %s are not kept: %s", name, machine_type, reason)
+    return same_run
 
 
 def _type_blocks(path: Path, types: Sequence[str], *, exclude: set[str]) -> str:

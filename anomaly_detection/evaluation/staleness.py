@@ -66,14 +66,19 @@ class ResultFacts:
     score (a name in the anomaly-score registry, with its formula) and, on the evaluation
     set, per machine type the digest of its labels (the ground truth's, none without;
     ``labels`` ``None``: a run that reads no labels, not compared; development labels are
-    in the clip names). Recorded with each ``result.csv``; a report compares them with the
-    current run's."""
+    in the clip names); the decision thresholds' settings (``decision``:
+    ``decision_percentile`` and ``decision_fit``; ``None``: not compared) and, per machine
+    type, the digest of the training clips they (and a score's state, such as the
+    Mahalanobis score's) are fitted on (``None``: no training folder). Recorded with each
+    ``result.csv``; a report compares them with the current run's."""
 
     mode: str
     max_fpr: float
     clips: Mapping[str, str] = field(default_factory=dict)
     score: str = DEFAULT_ANOMALY_SCORE
     labels: Mapping[str, str] | None = None  # None: not compared (a run that reads none)
+    decision: tuple[float, str] | None = None  # decision_percentile, decision_fit
+    training: Mapping[str, str | None] = field(default_factory=dict)
 
     @property
     def formula(self) -> str:
@@ -88,13 +93,15 @@ class ResultFacts:
             "score": self.score,
             "formula": self.formula,
             "labels": None if self.labels is None else self.labels.get(machine_type),
+            "decision": None if self.decision is None else list(self.decision),
+            "training_clips": self.training.get(machine_type),
         }
 
     def difference(self, entry: Mapping[str, object], machine_type: str) -> str | None:
         """How the results of ``entry`` (a ``run_info.json`` entry of ``machine_type``)
-        were computed on another set, ``max_fpr``, clips or labels than these facts say;
-        ``None`` when they were not (clips and labels are compared only for types these
-        facts list)."""
+        were computed on another set, ``max_fpr``, score, clips, labels, decision settings
+        or training clips than these facts say; ``None`` when they were not (clips, labels
+        and training clips are compared only for types these facts list)."""
         record = result_record(entry)
         if record.get("mode") != self.mode:
             return (
@@ -113,6 +120,12 @@ class ResultFacts:
                 f"({record.get('formula') or 'the one before formulas were recorded'}); "
                 f"this run's is {self.formula or 'the only one'}"
             )
+        return self._data_difference(record, machine_type) or self._decision_difference(
+            record, machine_type
+        )
+
+    def _data_difference(self, record: Mapping[str, object], machine_type: str) -> str | None:
+        """How ``record``'s test clips or labels differ from these facts'."""
         clips = self.clips.get(machine_type)
         if clips is not None and record.get("clips") != clips:
             return (
@@ -128,6 +141,27 @@ class ResultFacts:
             return (
                 "scored with other labels than the ground truth gives now (a label corrected, "
                 "another --ground-truth, or none)"
+            )
+        return None
+
+    def _decision_difference(self, record: Mapping[str, object], machine_type: str) -> str | None:
+        """How the decision settings or training clips of ``record``'s thresholds differ
+        from these facts' (a record older than them counts as different)."""
+        if self.decision is not None and record.get("decision") != list(self.decision):
+            then = record.get("decision")
+            said = (
+                f"decision_percentile {then[0]} (decision_fit {then[1]})"
+                if isinstance(then, list) and len(then) == 2
+                else "a decision_percentile not recorded"
+            )
+            percentile, fit = self.decision
+            return f"decisions at {said}; the configuration now says {percentile} ({fit})"
+        if machine_type in self.training and record.get("training_clips") != self.training.get(
+            machine_type
+        ):
+            return (
+                "thresholds fitted on other training clips than the data folder holds now "
+                "(clips added, removed, replaced or touched, or another folder)"
             )
         return None
 

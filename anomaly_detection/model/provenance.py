@@ -4,8 +4,8 @@ A model scores garbage, with a normal exit, when fed features computed with
 other settings or from clips of another sample rate than its training clips,
 and a TFLite file converted from an older Keras model silently disagrees with
 it. So every model file written here has ``<model file>.provenance.json``
-beside it: the feature settings, the training clips' sample rate and the
-digest of their list, the vector size, the package version, the SHA-256 of the
+beside it: the feature settings, the training clips' sample rate, channel count
+and the digest of their list, the vector size, the package version, the SHA-256 of the
 model file it describes and, for a converted model, of the Keras model it was
 converted from. The sidecar is written before the model is renamed into
 place; a sidecar whose digest does not match its model (a model replaced by
@@ -60,6 +60,7 @@ class Provenance:
     package_version: str
     model_digest: str
     source_model_digest: str | None = None
+    channels: int | None = None  # None: not recorded (a provenance older than the field)
 
 
 def provenance_path(model_path: Path) -> Path:
@@ -128,6 +129,7 @@ def make_provenance(
     sample_rate: int | None,
     training_clips: str,
     source_model: Path | None = None,
+    channels: int | None = None,
 ) -> Provenance:
     """The provenance of the model file at ``model_path`` (already written, under any name)."""
     return Provenance(
@@ -138,6 +140,7 @@ def make_provenance(
         package_version=__version__,
         model_digest=file_digest(model_path),
         source_model_digest=file_digest(source_model) if source_model is not None else None,
+        channels=channels,
     )
 
 
@@ -170,10 +173,16 @@ def read_provenance(model_path: Path) -> Provenance | None:
 
 
 def check_provenance(
-    model_path: Path, *, feature: FeatureConfig, sample_rate: int | None, strict: bool = True
+    model_path: Path,
+    *,
+    feature: FeatureConfig,
+    sample_rate: int | None,
+    channels: int | None = None,
+    strict: bool = True,
 ) -> Provenance | None:
-    """Check that ``model_path`` was made for the features and sample rate about to be
-    fed to it.
+    """Check that ``model_path`` was made for the features, sample rate and channel count
+    (``None``: not checked) of the clips about to be fed to it: the same settings on the
+    mean of two channels are other features than on mono clips.
 
     Returns the provenance, or ``None`` (with one warning) for a model without one.
 
@@ -194,6 +203,10 @@ def check_provenance(
     if sample_rate is not None and provenance.sample_rate not in (None, sample_rate):
         problems.append(
             f"trained on {provenance.sample_rate} Hz clips, these clips are {sample_rate} Hz"
+        )
+    if channels is not None and provenance.channels not in (None, channels):
+        problems.append(
+            f"trained on {provenance.channels}-channel clips, these clips are {channels}-channel"
         )
     for problem in problems:
         message = f"{model_path}: {problem}"

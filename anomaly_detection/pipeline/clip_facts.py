@@ -1,4 +1,4 @@
-"""Facts of clip lists that a run reads once: sample rates and digests.
+"""Facts of clip lists that a run reads once: sample rates, channel counts and digests.
 
 Several models of one machine type check the same clips (their sample rate, the digest
 their results and thresholds are tied to); :class:`ClipFacts` reads each fact of each
@@ -7,10 +7,13 @@ list once per run.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..core.errors import AudioError
+from ..data.audio import audio_channels
 from ..features.extraction import majority_sample_rate
 from ..model.provenance import clip_files_digest, clip_list_digest
 
@@ -26,6 +29,10 @@ class ClipFacts:
     def sample_rate(self, clips: Sequence[Path]) -> int | None:
         """The most common sample rate of ``clips``' headers (Hz), ``None`` if none reads."""
         return self.once("sample rate", clips, majority_sample_rate)
+
+    def channel_count(self, clips: Sequence[Path]) -> int | None:
+        """The most common channel count of ``clips``' headers, ``None`` if none reads."""
+        return self.once("channel count", clips, _common_channel_count)
 
     def list_digest(self, clips: Sequence[Path]) -> str:
         """:func:`~anomaly_detection.model.provenance.clip_list_digest` of ``clips``: what
@@ -43,3 +50,14 @@ class ClipFacts:
         if key not in self._known:
             self._known[key] = compute(clips)
         return self._known[key]
+
+
+def _common_channel_count(clips: Sequence[Path]) -> int | None:
+    """The most common channel count among the readable headers of ``clips``."""
+    counts: Counter[int] = Counter()
+    for path in clips:
+        try:
+            counts[audio_channels(path)] += 1
+        except AudioError:
+            continue  # reported when its features are computed
+    return counts.most_common(1)[0][0] if counts else None

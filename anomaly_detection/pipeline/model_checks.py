@@ -1,7 +1,7 @@
 """A model file checked against the run before it scores a clip, and what it was made from.
 
-:class:`ModelChecks` compares a model's input size and provenance (the features and
-sample rate it was made for) with the run's configuration and clips, and describes a
+:class:`ModelChecks` compares a model's input size and provenance (the features, sample
+rate and channel count it was made for) with the run's configuration and clips, and describes a
 model file the run writes (:meth:`ModelChecks.provenance`).
 """
 
@@ -38,7 +38,7 @@ class ModelChecks:
     ) -> Provenance | None:
         """Check, before feeding them, that the model at ``model_file`` takes vectors of
         this configuration's size and was made for its features and for ``clips``' sample
-        rate; returns its provenance (``None`` for a model made elsewhere).
+        rate and channel count; returns its provenance (``None`` for a model made elsewhere).
 
         Raises
         ------
@@ -55,6 +55,7 @@ class ModelChecks:
             model_file,
             feature=feature,
             sample_rate=self.facts.sample_rate(clips),
+            channels=self.facts.channel_count(clips),
             strict=not self.settings.ignore_provenance,
         )
 
@@ -70,4 +71,5 @@ class ModelChecks:
             sample_rate=self.facts.sample_rate(files),
             training_clips=self.facts.list_digest(files),
             source_model=source_model,
+            channels=self.facts.channel_count(files),
         )

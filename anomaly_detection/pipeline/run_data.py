@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import DatasetError
-from ..data.dataset import TestSet, list_train_files, select_machine_type_dirs, warn_of_unheard_ids
+from ..data.dataset import TestSet, list_train_files, select_machine_type_dirs
 from ..data.dcase_years import check_training_names
-from ..data.run_inputs import missing_scoring_sets, scoring_sets
+from ..data.run_inputs import missing_scoring_sets, scoring_sets, warn_of_unheard_sets
 from ..evaluation.results import TestFeatures
 from ..evaluation.staleness import ResultFacts
 from ..features.cache import FeatureCache
@@ -58,7 +58,7 @@ class RunData:
         chosen = self.settings.machine_types
         if chosen is None:
             return []
-        every = select_machine_type_dirs(self.settings.data_directory, None)
+        every = select_machine_type_dirs(self.settings.data_directory, None, skip_broken_links=True)
         return [folder.name for folder in every if folder.name not in chosen]
 
     def training_frames(self, type_dir: Path, *, max_clips: int | None = None) -> FrameStore:
@@ -137,8 +137,8 @@ class RunData:
         """Features of every test clip of one machine type, grouped by scoring set."""
         settings = self.settings
         test_sets = self.test_sets(type_dir)
-        if not settings.dev_mode and not settings.year.sectioned:
-            warn_of_unheard_ids(type_dir, test_sets)
+        if not settings.dev_mode or settings.year.sectioned:  # 2020 dev: every ID is trained on
+            warn_of_unheard_sets(type_dir, settings.dataset_year, test_sets)
         if not settings.dev_mode and settings.ground_truth is not None:
             test_sets = settings.ground_truth.label_test_sets(type_dir.name, test_sets)
         files = [path for test_set in test_sets for path in test_set.files]
