@@ -23,7 +23,7 @@ pytestmark = pytest.mark.xdist_group("test_backends")
 
 EPOCHS = 6
 # Seed noise on this data (tiny dataset, 6 epochs, seeds 0-4, measured as the README's
-# "Training backends" section reports): the final training loss spreads over 1.0 % on
+# docs/training.md's backends section reported): the final training loss spreads over 1.0 % on
 # TensorFlow (233.3-235.7) and 0.8 % on JAX; the average AUC over 0.68-0.70 on TensorFlow
 # and 0.66-0.72 on JAX (one ID's AUC moves in steps of 0.04 here). JAX and TensorFlow at
 # the same seed must agree within twice the loss spread, and within two AUC steps.

@@ -175,7 +175,7 @@ def test_eembc_every_nth_clip(reference, tmp_path):
 
 
 def test_golden_model_in_tflm_against_litert(golden_run):
-    """Record how far TFLM's scores are from LiteRT's on the same int8 files (README table)."""
+    """Record how far TFLM's scores are from LiteRT's on the same int8 files."""
     result = golden_run / "result"
     measured = {}
     for postfix in ("_quant_fullint_micro", "_quant_fullint_micro_intio"):

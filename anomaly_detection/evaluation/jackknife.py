@@ -1,6 +1,7 @@
-"""The DCASE 2024 and 2025 evaluators' jackknife confidence interval of the official score.
+"""The DCASE 2023 to 2025 evaluators' jackknife confidence interval of the official score.
 
-Beside the official score the evaluators (``nttcslab/dcase2024_task2_evaluator``,
+Beside the official score the evaluators (``nttcslab/dcase2023_task2_evaluator`` and its
+2024 and 2025 successors,
 ``jackknife_estimate``, after Mesaros et al., IEEE/ACM TASLP 27(6), 2019, section IV)
 report ``official score ci95``: the files of every machine type and section are pooled
 (their anomaly scores as they are, labels 0/1), and for AUC and for pAUC (FPR <=
