@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import http.server
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from functools import partial
 from pathlib import Path
@@ -38,6 +40,26 @@ def pytest_configure(config):
     Ctrl-C in a script would find it deaf."""
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    _share_jax_compilations(config)
+
+
+#: JAX's persistent compilation cache, for this test run's processes.
+_JAX_CACHE = "JAX_COMPILATION_CACHE_DIR"
+
+
+def _share_jax_compilations(config) -> None:
+    """One JAX compilation cache for every process of this test run (the pytest-xdist
+    workers inherit it, and the scripts they start): the same tiny models trained and
+    scored again and again compile the same programs, which JAX then loads instead of
+    compiling (a test's time, never its results: a cached program is the compiled one).
+    A new empty folder per run, removed at its end; a folder the caller set is kept."""
+    if os.environ.get(_JAX_CACHE):
+        return
+    folder = tempfile.mkdtemp(prefix="anomaly-detection-tests-jax-")
+    os.environ[_JAX_CACHE] = folder
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "-1"
+    config.add_cleanup(partial(shutil.rmtree, folder, ignore_errors=True))
 
 
 def base_config(work: Path, data_root: Path, **overrides) -> dict:
