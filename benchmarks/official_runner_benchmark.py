@@ -149,7 +149,12 @@ def record_runner(report: dict, *, record_dir: Path) -> None:
             ("per window", f"{report['ms_per_window']:.2f} ms"),
             ("fixed (start-up)", f"{report['fixed_seconds']:.1f} s"),
             (
-                f"full ad01 set ({report['full_set_windows']:,} windows), extrapolated",
+                f"full ad01 set ({report['full_set_windows']:,} windows), "
+                + (
+                    "measured"
+                    if report["windows"] == report["full_set_windows"]
+                    else "extrapolated"
+                ),
                 f"{full:,} s ({full / 60:.1f} min)",
             ),
             (
