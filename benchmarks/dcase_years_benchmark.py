@@ -130,10 +130,9 @@ def main() -> int:
         )
         return 1
     columns, cells = year_table(rows)
-    print("| " + " | ".join(columns) + " |")
-    print("|---" * len(columns) + "|")
+    print(measurements.table_header(columns))
     for row in cells:
-        print("| " + " | ".join(row) + " |")
+        print(measurements.table_row(row))
     measurements.write_record(
         "dcase-years",
         title="A synthetic run per DCASE year",

@@ -205,13 +205,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     reused = (args.work / "data" / "dev_data").is_dir()
     data, data_seconds = write_demo_data(args.work)
     print(f"synthetic dataset ({data}): {data_seconds:.0f} s", flush=True)
-    print("| " + " | ".join(COLUMNS) + " |\n" + "|---" * len(COLUMNS) + "|", flush=True)
+    print(measurements.table_header(COLUMNS), flush=True)
     runs = []
     for seed in range(args.seeds):
         config = seed_config(args.work, data, seed=seed, epochs=args.epochs)
         seconds = run_demo(config)
         runs.append(SeedRun(seed, seconds, average_scores(config.parent / "result")))
-        print("| " + " | ".join(runs[-1].row()) + " |", flush=True)
+        print(measurements.table_row(runs[-1].row()), flush=True)
 
     epochs = args.epochs or yaml.safe_load(DEMO_CONFIG.read_text())["fit"]["epochs"]
     figures = [("seeds", f"{args.seeds} (0-{args.seeds - 1})"), ("epochs", str(epochs))]

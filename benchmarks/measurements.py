@@ -36,7 +36,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RECORD_DIR", "LIBRARIES", "machine_facts", "code_facts", "write_record"]
+__all__ = [
+    "RECORD_DIR",
+    "LIBRARIES",
+    "machine_facts",
+    "code_facts",
+    "write_record",
+    "table_header",
+    "table_row",
+]
 
 REPO = Path(__file__).resolve().parents[1]
 #: Where the records live (committed: they are the measurements page's source).
@@ -161,6 +169,16 @@ def write_record(
     temporary.replace(path)
     print(f"record: {path}")
     return path
+
+
+def table_header(columns: Sequence[str]) -> str:
+    """A markdown table's heading row and its rule (two lines), as the benchmarks print it."""
+    return table_row(columns) + "\n" + "|---" * len(columns) + "|"
+
+
+def table_row(cells: Sequence[object]) -> str:
+    """One markdown table row of ``cells``; a ``|`` in a cell is escaped (it would end it)."""
+    return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
 
 
 def _relative(script: str) -> str:

@@ -125,12 +125,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not (REPO / "configs" / f"dcase{year}_baseline.yaml").is_file():
             parser.error(f"--years: no preset configs/dcase{year}_baseline.yaml")
 
-    print("| " + " | ".join(COLUMNS) + " |\n" + "|---" * len(COLUMNS) + "|", flush=True)
+    print(measurements.table_header(COLUMNS), flush=True)
     years, rows = {}, []
     for year in args.years:
         years[year] = run_year(year, args.work, scores=args.scores, epochs=args.epochs)
         for row in score_rows(year, years[year]):
-            print("| " + " | ".join(row) + " |", flush=True)
+            print(measurements.table_row(row), flush=True)
             rows.append(row)
     epochs = args.epochs or "the preset's (100)"
     figures = [("years", ", ".join(str(year) for year in years)), ("epochs", str(epochs))]

@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from measurements import table_header, table_row
+
 REPO = Path(__file__).resolve().parents[1]
 RECORDS = REPO / "docs" / "measurements"
 PAGE = REPO / "docs" / "measurements.md"
@@ -105,14 +107,8 @@ def _section(record: Mapping[str, Any]) -> list[str]:
 
 
 def _table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
-    """A markdown table; a ``|`` in a cell is escaped (it would end the cell)."""
-    cells = [[str(value).replace("|", "\\|") for value in row] for row in rows]
-    return [
-        "| " + " | ".join(columns) + " |",
-        "|" + "---|" * len(columns),
-        *("| " + " | ".join(row) + " |" for row in cells),
-        "",
-    ]
+    """A markdown table, as the benchmarks print theirs, and an empty line."""
+    return [table_header(columns), *(table_row(row) for row in rows), ""]
 
 
 def read_records(folder: Path) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from types import ModuleType
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))  # render_measurements imports measurements
 README = REPO / "README.md"
 DOCS = REPO / "docs"
 RECORDS = DOCS / "measurements"
