@@ -14,7 +14,7 @@ import soundfile
 import yaml
 
 from anomaly_detection.model.provenance import file_digest, provenance_path
-from conftest import base_config, run_script
+from conftest import run_script, write_config
 
 
 def test_rows_a_run_keeps_are_of_the_model_thresholds_and_training_clips_there_now(
@@ -30,8 +30,7 @@ def test_rows_a_run_keeps_are_of_the_model_thresholds_and_training_clips_there_n
     shutil.copytree(dev_run["work"] / "model", model)
     for name in ("model_{}.hdf5", "model_{}.hdf5.provenance.json"):
         shutil.copy(model / name.format("ToyCar"), model / name.format("fan"))
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump(base_config(tmp_path, data.parent)))
+    config = write_config(tmp_path, data.parent)
     result = tmp_path / "result" / "result.csv"
     metrics = tmp_path / "result" / "decision_metrics.csv"
 
@@ -102,8 +101,7 @@ def test_a_model_of_mono_clips_is_refused_on_two_channel_clips(dev_run, tmp_path
         stacked = np.concatenate([samples, 0.5 * samples], axis=1)
         soundfile.write(str(clip), stacked, rate, subtype="PCM_16", format="WAV")
     shutil.copytree(dev_run["work"] / "model", tmp_path / "model")
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump(base_config(tmp_path, data.parent)))
+    config = write_config(tmp_path, data.parent)
     run = run_script("01_test.py", "-d", "--config", str(config), cwd=tmp_path)
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr[-3000:]
     errors = [line for line in run.stderr.splitlines() if line.startswith("ERROR")]
@@ -122,8 +120,7 @@ def test_a_machine_type_folder_linked_to_a_missing_folder_is_named(dev_run, tmp_
     shutil.copytree(dev_run["data"] / "dev_data" / "ToyCar", data / "ToyCar")
     (data / "fan").symlink_to(tmp_path / "elsewhere" / "fan", target_is_directory=True)
     shutil.copytree(dev_run["work"] / "model", tmp_path / "model")
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump(base_config(tmp_path, data.parent)))
+    config = write_config(tmp_path, data.parent)
     run = run_script("01_test.py", "-d", "--config", str(config), cwd=tmp_path)
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr[-3000:]
     errors = [line for line in run.stderr.splitlines() if line.startswith("ERROR")]
