@@ -11,7 +11,6 @@ import sys
 import threading
 
 import numpy as np
-import pytest
 import yaml
 from test_scan_training import frame_store, on_jax
 
@@ -30,17 +29,6 @@ from conftest import REPO, run_script, write_config
 
 def on_jax_here(check: str) -> None:
     on_jax(check, module="test_group_training")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def compiled_once(tmp_path_factory):
-    """JAX's compilation cache, shared by this module's processes: the single runs and a
-    group's short batches compile the same programs (a test's time, not its results)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path_factory.mktemp("jax_cache")))
-        patch.setenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-        patch.setenv("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
-        yield
 
 
 def test_a_group_of_three_seeds_trains_each_model_as_its_single_run():
