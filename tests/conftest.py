@@ -19,6 +19,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import warm_scripts  # noqa: E402
+
 from anomaly_detection.data.synthetic import SyntheticSpec, write_dataset  # noqa: E402
 
 TINY_SPEC = SyntheticSpec(
@@ -89,10 +91,16 @@ def write_config(work: Path, data_root: Path, **overrides) -> Path:
 
 
 def run_script(
-    script: str, *args: str, cwd: Path | None = None, timeout: float = 600
+    script: str, *args: str, cwd: Path | None = None, timeout: float = 600, fresh: bool = False
 ) -> subprocess.CompletedProcess:
-    """Run a numbered script (or any repo file) with this interpreter."""
+    """Run a numbered script (or any repo file) with this interpreter: the numbered
+    scripts in a warm interpreter (:mod:`warm_scripts`) unless ``fresh``, any other file
+    (and every file with ``fresh``) in a new process."""
     environment = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if not fresh and warm_scripts.wanted(script):
+        return warm_scripts.run(
+            REPO / script, args, cwd=cwd or REPO, env=environment, timeout=timeout
+        )
     return subprocess.run(
         [sys.executable, str(REPO / script), *args],
         cwd=cwd or REPO,
@@ -113,12 +121,13 @@ def tiny_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def dev_run(tmp_path_factory, tiny_data) -> dict:
-    """The four scripts run once in development mode on the tiny dataset."""
+    """The four scripts run once in development mode on the tiny dataset, each in a new
+    process (the console's tests read what they print)."""
     work = tmp_path_factory.mktemp("dev_run")
     config = write_config(work, tiny_data)
     runs = {}
     for script in ("00_train.py", "01_test.py", "02_convert.py", "03_tflite_test.py"):
-        runs[script] = run_script(script, "-d", "--config", str(config), cwd=work)
+        runs[script] = run_script(script, "-d", "--config", str(config), cwd=work, fresh=True)
         assert runs[script].returncode == 0, runs[script].stderr[-3000:]
     return {"work": work, "config": config, "runs": runs, "data": tiny_data}
 

@@ -201,3 +201,25 @@ def test_missing_model_is_reported(tmp_path, tiny_data):
     run = run_script("01_test.py", "-d", "--config", str(config), cwd=tmp_path)
     assert run.returncode == 1
     assert "model_ToyCar.hdf5: model file not found" in run.stderr
+
+
+def test_warm_runs_write_what_new_processes_write(dev_run, tmp_path):
+    """The warm interpreters the tests run scripts in (tests/warm_scripts.py) train and
+    score as the new processes of ``dev_run`` did, byte for byte, also on a second run in
+    the same interpreter, and print the same lines."""
+    config = write_config(tmp_path, dev_run["data"])
+    runs = {}
+    for script in ("00_train.py", "01_test.py", "01_test.py"):
+        runs[script] = run_script(script, "-d", "--config", str(config), cwd=tmp_path)
+        assert runs[script].returncode == 0, runs[script].stderr[-2000:]
+    fresh_results = dev_run["work"] / "result"
+    for name in ("anomaly_score_ToyCar_id_01.csv", "anomaly_score_ToyCar_id_02.csv"):
+        assert (tmp_path / "result" / name).read_bytes() == (fresh_results / name).read_bytes()
+
+    def lines(run, folder):
+        printed = (run.stdout + run.stderr).splitlines()
+        return [line.replace(str(folder), "WORK") for line in printed if " s)" not in line]
+
+    shown = lines(runs["01_test.py"], tmp_path)
+    assert "INFO: == ToyCar: testing" in shown and any("Average" in line for line in shown)
+    assert shown == lines(dev_run["runs"]["01_test.py"], dev_run["work"])
