@@ -131,8 +131,11 @@ def main() -> None:
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)  # a script reading standard input reads nothing, not the requests
     os.close(null)
-    for line in requests:
-        _serve_one(json.loads(line), reply)
+    try:
+        for line in requests:
+            _serve_one(json.loads(line), reply)
+    except (KeyboardInterrupt, BrokenPipeError):  # Ctrl-C on the test run, or its end
+        return
 
 
 if __name__ == "__main__":
