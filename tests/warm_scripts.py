@@ -5,19 +5,22 @@ TensorFlow before its first line of work, and the suite runs the four scripts ab
 times. A server keeps those libraries loaded and runs each script as a new process would
 (its command line, working folder and environment; standard output and error captured
 from the file descriptors, exit status as Python's), putting back what the run changed.
-One server per Keras backend and environment: a script runs only in a server whose
-Keras was loaded on the backend a new process of that script would load, so the numbers
-are those of a new process. Tests of the process itself (start-up lines, signals) run
-new processes: ``run_script(..., fresh=True)``, or every run with ``AD_TESTS_FRESH=1``.
+One server per Keras backend and environment, at most two per pytest worker (about 1 GB
+each): a script runs only in a server whose Keras was loaded on the backend a new process
+of that script would load, so the numbers are those of a new process. Tests of the
+process itself (start-up lines, signals, two processes compared) run new processes:
+``run_script(..., fresh=True)``, or every run with ``AD_TESTS_FRESH=1``.
 """
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import importlib.util
 import json
 import os
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,7 +37,7 @@ SERVER = Path(__file__).with_name("script_server.py")
 WARM_SCRIPTS = frozenset({"00_train.py", "01_test.py", "02_convert.py", "03_tflite_test.py"})
 #: Variables that differ between the tests but that no library reads at start-up.
 _PER_RUN_VARIABLES = frozenset({"PYTEST_CURRENT_TEST"})
-_MOST_SERVERS = 4
+_MOST_SERVERS = 2
 _PACKAGES = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
 
 
@@ -54,9 +57,11 @@ def _keras_default(env: dict[str, str]) -> str:
 
 
 def _config_path(args: tuple[str, ...], cwd: Path) -> Path:
-    if "--config" in args[:-1]:
-        return cwd / args[args.index("--config") + 1]
-    return cwd / "baseline.yaml"
+    """``--config``'s path as ``choose_training_backend`` reads it, from ``cwd``."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--config", type=Path, default=Path("baseline.yaml"))
+    known, _ = parser.parse_known_args(args)
+    return cwd / known.config
 
 
 def keras_backend(script: str, args: tuple[str, ...], cwd: Path, env: dict[str, str]) -> str:
@@ -78,16 +83,19 @@ def keras_backend(script: str, args: tuple[str, ...], cwd: Path, env: dict[str, 
 
 class _Server:
     def __init__(self, env: dict[str, str]):
+        self.folder = Path(tempfile.mkdtemp(prefix="script-server-"))  # its fd 1 and 2
         self.process = subprocess.Popen(
-            [sys.executable, str(SERVER)],
+            [sys.executable, str(SERVER), str(self.folder)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            cwd=SERVER.parent,
             env=env,
             text=True,
         )
 
-    def run(self, request: dict, timeout: float) -> int | None:
-        """The run's exit status, or ``None`` if the server died (its status then)."""
+    def run(self, request: dict, timeout: float) -> dict | None:
+        """The reply (exit status, standard output and error), or ``None`` if the server
+        died (a crash)."""
         assert self.process.stdin is not None and self.process.stdout is not None
         self.process.stdin.write(json.dumps(request) + "\n")
         self.process.stdin.flush()
@@ -96,15 +104,24 @@ class _Server:
             self.close()
             raise subprocess.TimeoutExpired([request["script"], *request["args"]], timeout)
         line = self.process.stdout.readline()
-        return json.loads(line)["returncode"] if line else None
+        return json.loads(line) if line else None
+
+    def output(self) -> dict[str, str]:
+        """What the server's last run wrote (read after a crash)."""
+        return {
+            name: (self.folder / name).read_bytes().decode(errors="replace")
+            for name in ("stdout", "stderr")
+        }
 
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 _servers: OrderedDict[tuple, _Server] = OrderedDict()
+_closed_at_exit: list[bool] = []
 
 
 def _server(key: tuple, env: dict[str, str]) -> _Server:
@@ -115,8 +132,9 @@ def _server(key: tuple, env: dict[str, str]) -> _Server:
         _servers.pop(key).close()
     while len(_servers) >= _MOST_SERVERS:
         _servers.popitem(last=False)[1].close()
-    if not _servers:
+    if not _closed_at_exit:
         atexit.register(close_all)
+        _closed_at_exit.append(True)
     _servers[key] = _Server(env)
     return _servers[key]
 
@@ -135,21 +153,16 @@ def run(
     backend = keras_backend(script_path.name, args, cwd, env)
     key = (backend, tuple(sorted(lasting.items())))
     server = _server(key, lasting)
-    with tempfile.TemporaryDirectory(prefix="script-run-") as folder:
-        out, err = Path(folder) / "stdout", Path(folder) / "stderr"
-        out.touch()
-        err.touch()
-        request = {"script": str(script_path), "args": list(args), "cwd": str(cwd), "env": env}
-        status = server.run({**request, "stdout": str(out), "stderr": str(err)}, timeout)
-        if status is None:  # the server died with the run (a crash): its status is the run's
-            status = server.process.wait()
-            del _servers[key]
-        stdout, stderr = (_text(path.read_bytes()) for path in (out, err))
-    return subprocess.CompletedProcess(
-        [sys.executable, str(script_path), *args], status, stdout, stderr
-    )
+    request = {"script": str(script_path), "args": list(args), "cwd": str(cwd), "env": env}
+    reply = server.run(request, timeout)
+    if reply is None:  # the server died with the run (a crash): its status is the run's
+        reply = {"returncode": server.process.wait(), **server.output()}
+        _servers.pop(key).close()
+    command = [sys.executable, str(script_path), *args]
+    stdout, stderr = (_text(reply[name]) for name in ("stdout", "stderr"))
+    return subprocess.CompletedProcess(command, reply["returncode"], stdout, stderr)
 
 
-def _text(data: bytes) -> str:
-    """As ``text=True`` decodes a child's output: UTF-8, universal newlines."""
-    return data.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+def _text(data: str) -> str:
+    """As ``text=True`` reads a child's output: universal newlines."""
+    return data.replace("\r\n", "\n").replace("\r", "\n")
