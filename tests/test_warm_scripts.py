@@ -55,8 +55,7 @@ def both(script, *args):
 
 
 @pytest.mark.parametrize(
-    "args",
-    [("exit", "0"), ("exit", "3"), ("exit", "256"), ("exit", "no model"), ("raise", "bad")],
+    "args", [("exit", "0"), ("exit", "3"), ("exit", "256"), ("exit", "no model"), ("raise", "bad")]
 )
 def test_exit_status_and_output_are_those_of_a_new_process(script, args):
     fresh, warm = both(script, *args)
