@@ -5,16 +5,15 @@ start-up again (4 to 6 s a run on 2 cores; see ``tests/warm_scripts.py``).
     python tests/script_server.py FOLDER   # one JSON request a line on standard input
 
 A request is ``{"script", "args", "cwd", "env"}``: the script runs as ``__main__`` with
-that command line, working folder and environment. File descriptors 1 and 2 stay on the files
-``FOLDER/stdout`` and ``FOLDER/stderr`` for the server's whole life, emptied before each
-run, so that what a run
-writes is caught whoever writes it (native code; the fork server and pool workers a
-run starts, which outlive it and keep the descriptors it had). The reply, on the
-server's original standard output, is ``{"returncode", "stdout", "stderr"}``. Between
-runs the state a script changes is put back (environment, working folder, logging,
-signal handlers, warnings, the project's caches, Keras' session), so that each run starts
-as a new process would, Keras and TensorFlow aside: they stay loaded, on the backend the
-first run chose. An end of input ends the server.
+that command line, working folder and environment. File descriptors 1 and 2 stay on the
+files ``FOLDER/stdout`` and ``FOLDER/stderr`` for the server's whole life, emptied before
+each run, so that what a run writes is caught whoever writes it (native code; the fork
+server and pool workers a run starts, which outlive it and keep the descriptors it had).
+The reply, on the server's original standard output, is ``{"returncode", "stdout",
+"stderr"}``. Between runs the state a script changes is put back (environment, working
+folder, logging, signal handlers, warnings, the project's caches, Keras' session), so that
+each run starts as a new process would, Keras and TensorFlow aside: they stay loaded, on
+the backend the first run chose. An end of input ends the server.
 """
 
 from __future__ import annotations

@@ -57,7 +57,8 @@ def _keras_default(env: dict[str, str]) -> str:
 
 
 def _config_path(args: tuple[str, ...], cwd: Path) -> Path:
-    """``--config``'s path as ``choose_training_backend`` reads it, from ``cwd``."""
+    """``--config``'s path as ``choose_training_backend`` reads it, from ``cwd``
+    (``SystemExit`` where argparse finds the option without its value)."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--config", type=Path, default=Path("baseline.yaml"))
     known, _ = parser.parse_known_args(args)
@@ -74,7 +75,7 @@ def keras_backend(script: str, args: tuple[str, ...], cwd: Path, env: dict[str, 
         return _keras_default(env)
     try:
         backend = load_config(_config_path(args, cwd)).fit.backend
-    except (PipelineError, yaml.YAMLError, OSError, ValueError):
+    except (PipelineError, yaml.YAMLError, OSError, ValueError, SystemExit):
         return _keras_default(env)
     if importlib.util.find_spec(_PACKAGES.get(backend, backend)) is None:
         return _keras_default(env)
