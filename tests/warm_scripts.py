@@ -14,9 +14,7 @@ process itself (start-up lines, signals, two processes compared) run new process
 
 from __future__ import annotations
 
-import argparse
 import atexit
-import importlib.util
 import json
 import os
 import select
@@ -27,10 +25,7 @@ import tempfile
 from collections import OrderedDict
 from pathlib import Path
 
-import yaml
-
-from anomaly_detection.core.config import load_config
-from anomaly_detection.core.errors import PipelineError
+from anomaly_detection.model.backend import configured_backend
 
 SERVER = Path(__file__).with_name("script_server.py")
 #: The scripts a server runs; any other file runs in a new process.
@@ -38,7 +33,6 @@ WARM_SCRIPTS = frozenset({"00_train.py", "01_test.py", "02_convert.py", "03_tfli
 #: Variables that differ between the tests but that no library reads at start-up.
 _PER_RUN_VARIABLES = frozenset({"PYTEST_CURRENT_TEST"})
 _MOST_SERVERS = 2
-_PACKAGES = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
 
 
 def wanted(script: str) -> bool:
@@ -56,15 +50,6 @@ def _keras_default(env: dict[str, str]) -> str:
         return "tensorflow"
 
 
-def _config_path(args: tuple[str, ...], cwd: Path) -> Path:
-    """``--config``'s path as ``choose_training_backend`` reads it, from ``cwd``
-    (``SystemExit`` where argparse finds the option without its value)."""
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--config", type=Path, default=Path("baseline.yaml"))
-    known, _ = parser.parse_known_args(args)
-    return cwd / known.config
-
-
 def keras_backend(script: str, args: tuple[str, ...], cwd: Path, env: dict[str, str]) -> str:
     """The Keras backend a new process of ``script`` would load (the scripts' own rules:
     ``02_convert.py`` on TensorFlow, ``00_train.py`` on ``fit.backend``, the others on
@@ -74,12 +59,10 @@ def keras_backend(script: str, args: tuple[str, ...], cwd: Path, env: dict[str, 
     if script != "00_train.py" or env.get("KERAS_BACKEND"):
         return _keras_default(env)
     try:
-        backend = load_config(_config_path(args, cwd)).fit.backend
-    except (PipelineError, yaml.YAMLError, OSError, ValueError, SystemExit):
-        return _keras_default(env)
-    if importlib.util.find_spec(_PACKAGES.get(backend, backend)) is None:
-        return _keras_default(env)
-    return backend
+        backend = configured_backend(args, folder=cwd)
+    except SystemExit:  # the script stops at its first line, before Keras loads
+        backend = None
+    return backend or _keras_default(env)
 
 
 class _Server:

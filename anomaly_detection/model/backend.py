@@ -30,6 +30,7 @@ __all__ = [
     "KERAS_BACKENDS",
     "keras_module",
     "choose_training_backend",
+    "configured_backend",
     "use_tensorflow_backend",
     "check_keras_backend",
     "training_backend",
@@ -86,15 +87,31 @@ def choose_training_backend(argv: Sequence[str] | None = None) -> None:
         return
     if "keras" in sys.modules:
         return
+    backend = configured_backend(sys.argv[1:] if argv is None else argv)
+    if backend is not None:
+        os.environ["KERAS_BACKEND"] = backend
+
+
+def configured_backend(argv: Sequence[str], *, folder: Path | None = None) -> str | None:
+    """The backend ``fit.backend`` names in the YAML of ``--config`` in ``argv`` (default
+    ``baseline.yaml``; a relative path from ``folder``, by default the working folder).
+
+    ``None`` if the configuration does not load (the script's own checks report it) or
+    the backend is not installed (:func:`check_keras_backend` reports it).
+
+    Raises
+    ------
+    SystemExit
+        If ``argv`` holds ``--config`` without its value (argparse's usage line).
+    """
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--config", type=Path, default=Path("baseline.yaml"))
-    known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    known, _ = parser.parse_known_args(argv)
     try:
-        backend = load_config(known.config).fit.backend
+        backend = load_config((folder or Path()) / known.config).fit.backend
     except PipelineError:
-        return  # run_script reports the configuration's problem before any work
-    if _installed(backend):
-        os.environ["KERAS_BACKEND"] = backend
+        return None
+    return backend if _installed(backend) else None
 
 
 def use_tensorflow_backend() -> None:
